@@ -1,0 +1,463 @@
+//! The database handle: opening, the store catalog and the read path.
+
+use crate::cache::Cache;
+use crate::entry::Record;
+use crate::spec::{StoreHandle, DEFAULT_STORE};
+use crate::watch::Hub;
+use crate::writer::Job;
+use crate::{Config, Durability, Entry, Error, Key, Result, StoreSpec};
+use fjall::{Keyspace, KeyspaceCreateOptions};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+pub(crate) const META_REVISION: &[u8] = b"revision";
+pub(crate) const META_OLDEST: &[u8] = b"oldest";
+pub(crate) const META_NEXT_STORE: &[u8] = b"next_store_id";
+
+/// The fjall keyspaces the engine uses.
+pub(crate) struct Keyspaces {
+    /// Counters: revision, oldest retained revision, next store id.
+    pub meta: Keyspace,
+    /// Store name → persisted [`crate::spec::StoreHandle`] (id + spec) as JSON.
+    pub stores: Keyspace,
+    /// store id (u32 BE) ++ encoded key → [`Record`].
+    pub data: Keyspace,
+    /// revision (u64 BE) ++ index (u32 BE) → encoded [`crate::Event`].
+    pub changelog: Keyspace,
+    /// store id ++ key len (u16 BE) ++ encoded key ++ revision (u64 BE) → [`Record`].
+    pub history: Keyspace,
+    /// expires_at (u64 BE) ++ store id ++ encoded key → empty.
+    pub expiry: Keyspace,
+    /// algorithm tag ++ digest → content bytes.
+    pub content: Keyspace,
+}
+
+#[derive(Default)]
+pub(crate) struct Catalog {
+    pub by_name: HashMap<String, Arc<StoreHandle>>,
+    pub next_id: u32,
+}
+
+impl Catalog {
+    pub fn by_id(&self, id: u32) -> Option<&Arc<StoreHandle>> {
+        self.by_name.values().find(|h| h.id == id)
+    }
+}
+
+/// State shared by handles, the writer and background threads.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub path: PathBuf,
+    pub fj: fjall::Database,
+    pub ks: Keyspaces,
+    pub catalog: RwLock<Catalog>,
+    /// Last committed revision: everything up to it is visible.
+    pub revision: AtomicU64,
+    /// Oldest revision still in the change log.
+    pub oldest: AtomicU64,
+    pub cache: Cache,
+    pub hub: Hub,
+    pub poisoned: AtomicBool,
+    pub stats: Stats,
+}
+
+/// Engine counters, for metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Commands committed.
+    pub commands: AtomicU64,
+    /// Storage commits (each shares one fsync in `sync` mode).
+    pub commits: AtomicU64,
+    /// Gets answered from the read cache.
+    pub cache_hits: AtomicU64,
+    /// Gets that went to storage.
+    pub cache_misses: AtomicU64,
+    /// Keys removed by the TTL collector.
+    pub expired: AtomicU64,
+}
+
+/// Owns the threads; dropping the last [`Db`] clone shuts them down.
+struct Runtime {
+    tx: Mutex<Option<crossbeam_channel::Sender<Job>>>,
+    stop: Mutex<Option<crossbeam_channel::Sender<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    _lock: File,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.tx.lock().take();
+        self.stop.lock().take();
+        for t in self.threads.lock().drain(..) {
+            let _ = t.join();
+        }
+        if let Err(e) = self.shared.fj.persist(fjall::PersistMode::SyncAll) {
+            tracing::error!(error = %e, "final fsync failed");
+        }
+    }
+}
+
+/// A cairn database: one data directory, many named stores.
+///
+/// Cheap to clone; all clones share one engine. Dropping the last clone
+/// stops the background threads and syncs to disk.
+#[derive(Clone)]
+pub struct Db {
+    // Field order matters: `tx` must drop before `rt`, whose drop joins the
+    // writer, which only exits once every sender is gone.
+    pub(crate) tx: crossbeam_channel::Sender<Job>,
+    pub(crate) shared: Arc<Shared>,
+    rt: Arc<Runtime>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.shared.path).finish_non_exhaustive()
+    }
+}
+
+/// Opens a [`Db`] with options.
+#[derive(Debug)]
+#[must_use]
+pub struct Builder {
+    path: PathBuf,
+    config: Config,
+}
+
+impl Builder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the durability mode.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.config.durability = d;
+        self
+    }
+
+    /// Sets the read cache size in entries (0 disables it).
+    pub fn cache_entries(mut self, n: usize) -> Self {
+        self.config.cache_entries = n;
+        self
+    }
+
+    /// Sets how many revisions the change log keeps.
+    pub fn changelog_retention(mut self, n: u64) -> Self {
+        self.config.changelog_retention = n;
+        self
+    }
+
+    /// Opens (or creates) the database.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process has it open; storage errors.
+    pub fn open(self) -> Result<Db> {
+        Db::open_with(&self.path, self.config)
+    }
+}
+
+fn lock_dir(path: &Path) -> Result<File> {
+    std::fs::create_dir_all(path)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join("cairn.lock"))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_owned() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+pub(crate) fn u64_at(ks: &Keyspace, key: &[u8]) -> Result<Option<u64>> {
+    Ok(match ks.get(key)? {
+        Some(v) => Some(u64::from_le_bytes(
+            v.as_ref().try_into().map_err(|_| Error::CorruptRecord("meta counter".into()))?,
+        )),
+        None => None,
+    })
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Db {
+    /// Opens (or creates) a database in `path` with default options.
+    ///
+    /// # Examples
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = cairn_core::Db::open(dir.path())?;
+    /// db.put("default", "greeting", serde_json::json!("hello").into())?;
+    /// assert_eq!(db.get("default", "greeting")?.unwrap().value, serde_json::json!("hello").into());
+    /// # Ok::<(), cairn_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process has it open; storage errors.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(path.as_ref(), Config::default())
+    }
+
+    /// A builder for opening with options.
+    pub fn builder(path: impl AsRef<Path>) -> Builder {
+        Builder { path: path.as_ref().to_owned(), config: Config::default() }
+    }
+
+    fn open_with(path: &Path, config: Config) -> Result<Db> {
+        let config = config.validate().map_err(Error::InvalidArgument)?;
+        let lock = lock_dir(path)?;
+        let fj = fjall::Database::builder(path.join("fjall"))
+            .manual_journal_persist(true)
+            .cache_size(config.block_cache_bytes)
+            .open()?;
+        let opts = KeyspaceCreateOptions::default;
+        let ks = Keyspaces {
+            meta: fj.keyspace("meta", opts)?,
+            stores: fj.keyspace("stores", opts)?,
+            data: fj.keyspace("data", opts)?,
+            changelog: fj.keyspace("changelog", opts)?,
+            history: fj.keyspace("history", opts)?,
+            expiry: fj.keyspace("expiry", opts)?,
+            content: fj.keyspace("content", opts)?,
+        };
+        let revision = u64_at(&ks.meta, META_REVISION)?.unwrap_or(0);
+        let oldest = u64_at(&ks.meta, META_OLDEST)?.unwrap_or(1);
+        let mut catalog = Catalog {
+            next_id: u64_at(&ks.meta, META_NEXT_STORE)?.unwrap_or(1) as u32,
+            ..Catalog::default()
+        };
+        for kv in ks.stores.iter() {
+            let (_, v) = kv.into_inner()?;
+            let p: crate::writer::PersistedStore = serde_json::from_slice(&v)
+                .map_err(|e| Error::CorruptRecord(format!("store spec: {e}")))?;
+            let validator = p.spec.compile()?;
+            catalog.by_name.insert(
+                p.spec.name.clone(),
+                Arc::new(StoreHandle { id: p.id, spec: p.spec, validator }),
+            );
+        }
+        let shared = Arc::new(Shared {
+            cache: Cache::new(config.cache_entries),
+            hub: Hub::new(config.event_buffer, revision),
+            config,
+            path: path.to_owned(),
+            fj,
+            ks,
+            catalog: RwLock::new(catalog),
+            revision: AtomicU64::new(revision),
+            oldest: AtomicU64::new(oldest),
+            poisoned: AtomicBool::new(false),
+            stats: Stats::default(),
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let writer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("cairn-writer".into())
+                .spawn(move || crate::writer::run(&shared, &rx))?
+        };
+        let maint = {
+            let shared = shared.clone();
+            let tx = tx.clone();
+            std::thread::Builder::new()
+                .name("cairn-maintenance".into())
+                .spawn(move || crate::maintenance::run(&shared, &tx, &stop_rx))?
+        };
+        let rt = Arc::new(Runtime {
+            tx: Mutex::new(Some(tx.clone())),
+            stop: Mutex::new(Some(stop_tx)),
+            // The maintenance thread holds a sender: join it before the writer.
+            threads: Mutex::new(vec![maint, writer]),
+            shared: shared.clone(),
+            _lock: lock,
+        });
+        let db = Db { tx, shared, rt };
+        if !db.shared.catalog.read().by_name.contains_key(DEFAULT_STORE) {
+            db.create_store(StoreSpec::new(DEFAULT_STORE))?;
+        }
+        Ok(db)
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The engine's configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The last committed revision.
+    #[must_use]
+    pub fn revision(&self) -> u64 {
+        self.shared.revision.load(Ordering::Acquire)
+    }
+
+    /// The oldest revision still available in the change log.
+    #[must_use]
+    pub fn oldest_revision(&self) -> u64 {
+        self.shared.oldest.load(Ordering::Acquire)
+    }
+
+    /// Engine counters.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Bytes on disk.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn disk_space(&self) -> Result<u64> {
+        Ok(self.shared.fj.disk_space()?)
+    }
+
+    pub(crate) fn store(&self, name: &str) -> Result<Arc<StoreHandle>> {
+        self.shared
+            .catalog
+            .read()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })
+    }
+
+    /// The spec of a store.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStore`].
+    pub fn store_spec(&self, name: &str) -> Result<StoreSpec> {
+        Ok(self.store(name)?.spec.clone())
+    }
+
+    /// All stores, by name.
+    #[must_use]
+    pub fn stores(&self) -> Vec<StoreSpec> {
+        let mut v: Vec<StoreSpec> =
+            self.shared.catalog.read().by_name.values().map(|h| h.spec.clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Parses and checks a raw key for a store, returning it and its storage key.
+    pub(crate) fn storage_key(&self, h: &StoreHandle, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
+        storage_key(&self.shared.config, h, raw)
+    }
+
+    /// Reads a record through the cache (expired records included).
+    pub(crate) fn read_record(&self, skey: &[u8]) -> Result<Option<Arc<Record>>> {
+        read_record(&self.shared, skey)
+    }
+
+    /// Gets a key's entry; `None` when absent or expired.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStore`], [`Error::InvalidKey`], storage errors.
+    pub fn get(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Entry>> {
+        let h = self.store(store)?;
+        let (key, skey) = self.storage_key(&h, key.as_ref())?;
+        Ok(self
+            .read_record(&skey)?
+            .filter(|r| !r.is_expired(now_ms()))
+            .map(|r| Record::clone(&r).into_entry(key)))
+    }
+
+    /// Gets a key's value, or `default` when absent.
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn get_or(&self, store: &str, key: impl AsRef<[u8]>, default: crate::Value) -> Result<crate::Value> {
+        Ok(self.get(store, key)?.map_or(default, |e| e.value))
+    }
+
+    /// True when the key exists (and has not expired).
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn contains(&self, store: &str, key: impl AsRef<[u8]>) -> Result<bool> {
+        let h = self.store(store)?;
+        let (_, skey) = self.storage_key(&h, key.as_ref())?;
+        Ok(self.read_record(&skey)?.is_some_and(|r| !r.is_expired(now_ms())))
+    }
+
+    /// Submits a command to the writer and waits for its result.
+    ///
+    /// Do not call from inside an async runtime; use [`Db::execute_async`].
+    ///
+    /// # Errors
+    /// Validation errors for the command; storage errors.
+    pub fn execute(&self, cmd: crate::Command) -> Result<crate::Applied> {
+        let (job, rx) = Job::new(cmd);
+        self.tx.send(job).map_err(|_| Error::Closed)?;
+        rx.blocking_recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Submits a command to the writer; the future resolves once it is committed.
+    ///
+    /// # Errors
+    /// As [`Db::execute`].
+    pub async fn execute_async(&self, cmd: crate::Command) -> Result<crate::Applied> {
+        let (job, rx) = Job::new(cmd);
+        self.tx.send(job).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Forces everything written so far to disk.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.shared.fj.persist(fjall::PersistMode::SyncAll)?)
+    }
+
+    #[doc(hidden)]
+    pub fn _runtime_alive(&self) -> bool {
+        self.rt.tx.lock().is_some()
+    }
+}
+
+pub(crate) fn storage_key(config: &Config, h: &StoreHandle, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
+    if raw.len() > config.limits.max_key_bytes {
+        return Err(Error::KeyTooLarge { len: raw.len(), max: config.limits.max_key_bytes });
+    }
+    let key = Key::parse(h.spec.key_type, raw)
+        .map_err(|reason| Error::InvalidKey { store: h.spec.name.clone(), reason })?;
+    let enc = key.encode();
+    let mut skey = Vec::with_capacity(4 + enc.len());
+    skey.extend_from_slice(&h.id.to_be_bytes());
+    skey.extend_from_slice(&enc);
+    Ok((key, skey))
+}
+
+pub(crate) fn read_record(shared: &Shared, skey: &[u8]) -> Result<Option<Arc<Record>>> {
+    if let Some(slot) = shared.cache.get(skey) {
+        shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        return Ok(slot);
+    }
+    shared.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+    let generation = shared.cache.generation(skey);
+    let slot = match shared.ks.data.get(skey)? {
+        Some(v) => Some(Arc::new(Record::decode(&v)?)),
+        None => None,
+    };
+    shared.cache.fill(skey, generation, slot.clone());
+    Ok(slot)
+}

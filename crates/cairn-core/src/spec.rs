@@ -1,0 +1,185 @@
+//! Store specs: a store's name, key and value types, schema, TTL and history.
+
+use crate::{Error, KeyType, Result, Value, ValueType};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The name of the store that always exists.
+pub const DEFAULT_STORE: &str = "default";
+
+/// A store's declaration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// Store name: 1–128 characters of `A-Z a-z 0-9 _ - . :`.
+    #[serde(default)]
+    pub name: String,
+    /// Key type. Default: `string`.
+    #[serde(default)]
+    pub key_type: KeyType,
+    /// Value type. Default: `any`.
+    #[serde(default)]
+    pub value_type: ValueType,
+    /// JSON Schema that values must satisfy (only with `value_type: json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    /// TTL applied to writes that give none, in seconds (decimals allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub default_ttl: Option<Duration>,
+    /// Versions kept per key, current included. Default: 1.
+    #[serde(default = "one")]
+    pub history: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl StoreSpec {
+    /// A spec with default types.
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> StoreSpec {
+        StoreSpec {
+            name: name.into(),
+            key_type: KeyType::String,
+            value_type: ValueType::Any,
+            schema: None,
+            default_ttl: None,
+            history: 1,
+        }
+    }
+
+    /// Sets the key type.
+    #[must_use]
+    pub fn key_type(mut self, t: KeyType) -> Self {
+        self.key_type = t;
+        self
+    }
+
+    /// Sets the value type.
+    #[must_use]
+    pub fn value_type(mut self, t: ValueType) -> Self {
+        self.value_type = t;
+        self
+    }
+
+    /// Sets a JSON Schema (implies `value_type: json`).
+    #[must_use]
+    pub fn schema(mut self, schema: serde_json::Value) -> Self {
+        self.value_type = ValueType::Json;
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Sets the default TTL.
+    #[must_use]
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Sets how many versions of each key are kept.
+    #[must_use]
+    pub fn history(mut self, n: u32) -> Self {
+        self.history = n;
+        self
+    }
+
+    /// Checks the spec and compiles its schema.
+    pub(crate) fn compile(&self) -> Result<Option<Arc<jsonschema::Validator>>> {
+        let bad = |reason: String| Error::InvalidSpec { store: self.name.clone(), reason };
+        validate_store_name(&self.name)?;
+        if self.history == 0 {
+            return Err(bad("history must be at least 1".into()));
+        }
+        if let Some(ttl) = self.default_ttl {
+            if ttl.is_zero() {
+                return Err(bad("default_ttl must be positive".into()));
+            }
+        }
+        match (&self.schema, self.value_type) {
+            (None, _) => Ok(None),
+            (Some(s), ValueType::Json) => jsonschema::validator_for(s)
+                .map(|v| Some(Arc::new(v)))
+                .map_err(|e| bad(format!("schema does not compile: {e}"))),
+            (Some(_), other) => Err(bad(format!(
+                "a schema needs value_type \"json\", not {:?}",
+                other.as_str()
+            ))),
+        }
+    }
+}
+
+/// Checks a store name.
+///
+/// # Errors
+/// [`Error::InvalidSpec`] naming what is wrong.
+pub fn validate_store_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidSpec {
+            store: name.to_owned(),
+            reason: "store names are 1-128 characters of A-Z a-z 0-9 _ - . :".into(),
+        })
+    }
+}
+
+/// A store as the engine holds it: id, spec and compiled schema.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreHandle {
+    pub id: u32,
+    pub spec: StoreSpec,
+    pub validator: Option<Arc<jsonschema::Validator>>,
+}
+
+impl StoreHandle {
+    /// Checks a value against the store's type and schema.
+    pub fn check_value(&self, key: &str, v: &Value) -> Result<()> {
+        let bad = |reason: String| Error::InvalidValue {
+            store: self.spec.name.clone(),
+            key: key.to_owned(),
+            reason,
+        };
+        self.spec.value_type.check(v).map_err(bad)?;
+        if let (Some(validator), Value::Json(j)) = (&self.validator, v) {
+            let errors: Vec<String> = validator
+                .iter_errors(j)
+                .take(3)
+                .map(|e| {
+                    let path = e.instance_path().to_string();
+                    if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+                })
+                .collect();
+            if !errors.is_empty() {
+                return Err(bad(format!("schema violation: {}", errors.join("; "))));
+            }
+        }
+        Ok(())
+    }
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let v = Option::<f64>::deserialize(d)?;
+        v.map(|secs| {
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| serde::de::Error::custom("default_ttl must be a non-negative number of seconds"))
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,276 @@
+//! Values: any JSON value or raw bytes, and the value types a store may require.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// A stored value.
+///
+/// In JSON renderings (events, NDJSON) bytes appear as `{"$base64": "..."}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Any JSON value.
+    Json(serde_json::Value),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+const TAG_JSON: u8 = 0;
+const TAG_BYTES: u8 = 1;
+
+impl Value {
+    /// Appends the storage encoding (tag byte + payload).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Json(v) => {
+                out.push(TAG_JSON);
+                // Writing a serde_json::Value into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+            Value::Bytes(b) => {
+                out.push(TAG_BYTES);
+                out.extend_from_slice(b);
+            }
+        }
+    }
+
+    /// The storage encoding.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size_hint() + 1);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes a storage encoding.
+    ///
+    /// # Errors
+    /// A message when the bytes are not a value encoding.
+    pub fn decode(enc: &[u8]) -> Result<Value, String> {
+        match enc.split_first() {
+            Some((&TAG_JSON, rest)) => serde_json::from_slice(rest)
+                .map(Value::Json)
+                .map_err(|e| format!("stored JSON value does not parse: {e}")),
+            Some((&TAG_BYTES, rest)) => Ok(Value::Bytes(rest.to_vec())),
+            Some((t, _)) => Err(format!("unknown value tag {t}")),
+            None => Err("empty value record".into()),
+        }
+    }
+
+    /// Rough encoded size, used for limits before encoding.
+    #[must_use]
+    pub fn size_hint(&self) -> usize {
+        match self {
+            Value::Bytes(b) => b.len(),
+            Value::Json(serde_json::Value::String(s)) => s.len() + 2,
+            Value::Json(v) => serde_json::to_vec(v).map(|v| v.len()).unwrap_or(0),
+        }
+    }
+
+    /// The value as raw text: a JSON string's contents, other JSON as JSON text,
+    /// bytes as they are. This is how RESP reads values.
+    #[must_use]
+    pub fn to_raw(&self) -> Vec<u8> {
+        match self {
+            Value::Bytes(b) => b.clone(),
+            Value::Json(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
+            Value::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+        }
+    }
+
+    /// The value as a JSON value (bytes as `{"$base64": ...}`).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Json(v) => v.clone(),
+            Value::Bytes(b) => serde_json::json!({
+                "$base64": base64::engine::general_purpose::STANDARD.encode(b)
+            }),
+        }
+    }
+
+    /// Inverse of [`Value::to_json`].
+    #[must_use]
+    pub fn from_json(v: serde_json::Value) -> Value {
+        if let serde_json::Value::Object(m) = &v {
+            if m.len() == 1 {
+                if let Some(serde_json::Value::String(s)) = m.get("$base64") {
+                    if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(s) {
+                        return Value::Bytes(b);
+                    }
+                }
+            }
+        }
+        Value::Json(v)
+    }
+
+    /// The number this value holds, if any.
+    #[must_use]
+    pub fn as_number(&self) -> Option<&serde_json::Number> {
+        match self {
+            Value::Json(serde_json::Value::Number(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        Value::Json(v)
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Json(v) => v.serialize(s),
+            Value::Bytes(_) => self.to_json().serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(Value::from_json)
+    }
+}
+
+/// The type of a store's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// Any JSON value or bytes (default).
+    #[default]
+    Any,
+    /// Any JSON value, optionally checked against the store's JSON Schema.
+    Json,
+    /// A JSON string.
+    String,
+    /// A 64-bit signed integer.
+    Int,
+    /// A number.
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// Raw bytes.
+    Bytes,
+}
+
+impl ValueType {
+    /// The name used in store specs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Any => "any",
+            ValueType::Json => "json",
+            ValueType::String => "string",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Bool => "bool",
+            ValueType::Bytes => "bytes",
+        }
+    }
+
+    /// Checks that `v` is of this type; floats given as integers stay as they are.
+    ///
+    /// # Errors
+    /// A message naming what was expected and what was given.
+    pub fn check(self, v: &Value) -> Result<(), String> {
+        let ok = match (self, v) {
+            (ValueType::Any, _) => true,
+            (ValueType::Bytes, Value::Bytes(_)) => true,
+            (ValueType::Json, Value::Json(_)) => true,
+            (ValueType::String, Value::Json(serde_json::Value::String(_))) => true,
+            (ValueType::Int, Value::Json(serde_json::Value::Number(n))) => n.is_i64(),
+            (ValueType::Float, Value::Json(serde_json::Value::Number(_))) => true,
+            (ValueType::Bool, Value::Json(serde_json::Value::Bool(_))) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected a value of type {}, got {}", self.as_str(), describe(v)))
+        }
+    }
+
+    /// Parses raw text (as RESP sends it) into a value of this type:
+    /// `any` keeps UTF-8 as a JSON string and other bytes as bytes; `int`,
+    /// `float`, `bool` and `json` parse the text; `string` needs UTF-8.
+    ///
+    /// # Errors
+    /// A message when the text does not parse as this type.
+    pub fn parse_text(self, raw: &[u8]) -> Result<Value, String> {
+        let text = || std::str::from_utf8(raw).map_err(|_| "value is not valid UTF-8".to_string());
+        match self {
+            ValueType::Any => Ok(match std::str::from_utf8(raw) {
+                Ok(s) => Value::Json(serde_json::Value::String(s.to_owned())),
+                Err(_) => Value::Bytes(raw.to_vec()),
+            }),
+            ValueType::Bytes => Ok(Value::Bytes(raw.to_vec())),
+            ValueType::String => Ok(Value::Json(serde_json::Value::String(text()?.to_owned()))),
+            ValueType::Int => text()?
+                .trim()
+                .parse::<i64>()
+                .map(|i| Value::Json(i.into()))
+                .map_err(|_| "value is not an integer".to_string()),
+            ValueType::Float => {
+                let f = text()?.trim().parse::<f64>().map_err(|_| "value is not a number".to_string())?;
+                serde_json::Number::from_f64(f)
+                    .map(|n| Value::Json(serde_json::Value::Number(n)))
+                    .ok_or_else(|| "value is not a finite number".to_string())
+            }
+            ValueType::Bool => match text()?.trim() {
+                "true" | "1" => Ok(Value::Json(true.into())),
+                "false" | "0" => Ok(Value::Json(false.into())),
+                _ => Err("value is not a boolean".into()),
+            },
+            ValueType::Json => serde_json::from_slice(raw)
+                .map(Value::Json)
+                .map_err(|e| format!("value is not JSON: {e}")),
+        }
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Bytes(_) => "bytes",
+        Value::Json(serde_json::Value::Null) => "null",
+        Value::Json(serde_json::Value::Bool(_)) => "a boolean",
+        Value::Json(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Json(serde_json::Value::Number(_)) => "a float",
+        Value::Json(serde_json::Value::String(_)) => "a string",
+        Value::Json(serde_json::Value::Array(_)) => "an array",
+        Value::Json(serde_json::Value::Object(_)) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn codec_round_trips() {
+        for v in [Value::Json(json!({"a": [1, 2.5, "x"]})), Value::Bytes(vec![0, 255, 7]), Value::Json(json!(null))] {
+            assert_eq!(Value::decode(&v.encode()).unwrap(), v);
+        }
+        assert!(Value::decode(&[9, 1]).is_err());
+    }
+
+    #[test]
+    fn type_checks() {
+        assert!(ValueType::Int.check(&Value::Json(json!(5))).is_ok());
+        assert!(ValueType::Int.check(&Value::Json(json!(5.5))).is_err());
+        assert!(ValueType::String.check(&Value::Json(json!(5))).is_err());
+        assert!(ValueType::Bytes.check(&Value::Json(json!("x"))).is_err());
+        assert!(ValueType::Json.check(&Value::Bytes(vec![1])).is_err());
+    }
+
+    #[test]
+    fn text_parsing() {
+        assert_eq!(ValueType::Int.parse_text(b"5").unwrap(), Value::Json(json!(5)));
+        assert!(ValueType::Int.parse_text(b"five").is_err());
+        assert_eq!(ValueType::Any.parse_text(b"hi").unwrap(), Value::Json(json!("hi")));
+        assert_eq!(ValueType::Any.parse_text(&[0xff]).unwrap(), Value::Bytes(vec![0xff]));
+        assert_eq!(ValueType::Json.parse_text(b"{\"a\":1}").unwrap(), Value::Json(json!({"a":1})));
+    }
+}

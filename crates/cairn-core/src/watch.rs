@@ -1,0 +1,231 @@
+//! Watching changes: an in-memory ring of recent events in front of the
+//! durable change log, and subscriptions that read from either.
+//!
+//! A subscription is only a cursor (`next` revision) and a filter: it holds
+//! no buffer the writer must fill, so a subscriber that stops reading never
+//! slows writers and never loses events; when it comes back it reads what it
+//! missed from the ring, or from the change log if the ring moved on.
+
+use crate::db::Shared;
+use crate::writer::changelog_key;
+use crate::{Error, Event, Result};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+struct Ring {
+    events: VecDeque<Arc<Event>>,
+    /// Every event with revision >= `start` is in `events`.
+    start: u64,
+}
+
+pub(crate) struct Hub {
+    ring: RwLock<Ring>,
+    cap: usize,
+    tx: tokio::sync::watch::Sender<u64>,
+    sync_wait: (Mutex<u64>, Condvar),
+}
+
+impl Hub {
+    pub fn new(cap: usize, revision: u64) -> Hub {
+        Hub {
+            ring: RwLock::new(Ring { events: VecDeque::with_capacity(cap.min(4096)), start: revision + 1 }),
+            cap,
+            tx: tokio::sync::watch::Sender::new(revision),
+            sync_wait: (Mutex::new(revision), Condvar::new()),
+        }
+    }
+
+    /// Appends committed events (called by the writer before it publishes the revision).
+    pub fn publish(&self, events: Vec<Event>, _revision: u64) {
+        if events.is_empty() {
+            return;
+        }
+        let mut ring = self.ring.write();
+        for e in events {
+            ring.events.push_back(Arc::new(e));
+        }
+        while ring.events.len() > self.cap {
+            if let Some(e) = ring.events.pop_front() {
+                ring.start = ring.start.max(e.revision + 1);
+            }
+        }
+    }
+
+    /// Wakes waiters after the revision became visible.
+    pub fn notify(&self, revision: u64) {
+        self.tx.send_replace(revision);
+        let (m, cv) = &self.sync_wait;
+        *m.lock() = revision;
+        cv.notify_all();
+    }
+}
+
+/// Which events a subscription receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this store (all stores when `None`).
+    pub store: Option<String>,
+    /// Only this exact key (text form).
+    pub key: Option<String>,
+    /// Only keys starting with this prefix.
+    pub prefix: Option<String>,
+}
+
+impl Filter {
+    /// True when the event passes the filter. `cleared` events pass any key
+    /// or prefix filter of their store: every key of it was removed.
+    #[must_use]
+    pub fn matches(&self, e: &Event) -> bool {
+        if self.store.as_ref().is_some_and(|s| *s != e.store) {
+            return false;
+        }
+        let Some(k) = &e.key else { return true };
+        if self.key.as_ref().is_some_and(|want| want != k) {
+            return false;
+        }
+        if self.prefix.as_ref().is_some_and(|p| !k.starts_with(p.as_str())) {
+            return false;
+        }
+        true
+    }
+}
+
+/// A cursor over committed events matching a filter.
+pub struct Subscription {
+    shared: Arc<Shared>,
+    filter: Filter,
+    next: u64,
+    rx: tokio::sync::watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("filter", &self.filter).field("next", &self.next).finish()
+    }
+}
+
+impl crate::Db {
+    /// Subscribes to changes matching `filter`, starting at `from_revision`
+    /// (inclusive; `None`: only changes after now).
+    ///
+    /// # Errors
+    /// [`Error::Compacted`] when `from_revision` is older than the change log
+    /// keeps; [`Error::UnknownStore`] for a filter on a missing store.
+    pub fn subscribe(&self, filter: Filter, from_revision: Option<u64>) -> Result<Subscription> {
+        if let Some(s) = &filter.store {
+            self.store(s)?;
+        }
+        let rx = self.shared.hub.tx.subscribe();
+        let current = self.revision();
+        let next = match from_revision {
+            None | Some(0) => current + 1,
+            Some(r) => {
+                let oldest = self.oldest_revision();
+                if r < oldest {
+                    return Err(Error::Compacted { requested: r, oldest });
+                }
+                r
+            }
+        };
+        Ok(Subscription { shared: self.shared.clone(), filter, next, rx })
+    }
+}
+
+impl Subscription {
+    /// The revision the next event will have at least.
+    #[must_use]
+    pub fn next_revision(&self) -> u64 {
+        self.next
+    }
+
+    /// The last committed revision of the database.
+    #[must_use]
+    pub fn current_revision(&self) -> u64 {
+        self.shared.revision.load(Ordering::Acquire)
+    }
+
+    /// Returns committed events not yet seen (up to about `max`; whole
+    /// revisions are never split), without blocking. Empty when caught up.
+    ///
+    /// # Errors
+    /// [`Error::Compacted`] if the subscriber fell behind the retained log.
+    pub fn poll(&mut self, max: usize) -> Result<Vec<Arc<Event>>> {
+        let current = self.current_revision();
+        if self.next > current {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        {
+            let ring = self.shared.hub.ring.read();
+            if self.next >= ring.start {
+                let from = ring.events.partition_point(|e| e.revision < self.next);
+                let mut last = self.next - 1;
+                let mut stopped = false;
+                for e in ring.events.range(from..) {
+                    if e.revision > current {
+                        break;
+                    }
+                    if out.len() >= max && e.revision != last {
+                        stopped = true;
+                        break;
+                    }
+                    last = e.revision;
+                    if self.filter.matches(e) {
+                        out.push(e.clone());
+                    }
+                }
+                self.next = if stopped { last + 1 } else { current + 1 };
+                return Ok(out);
+            }
+        }
+        self.poll_log(max, current, &mut out)?;
+        Ok(out)
+    }
+
+    fn poll_log(&mut self, max: usize, current: u64, out: &mut Vec<Arc<Event>>) -> Result<()> {
+        let start = changelog_key(self.next, 0);
+        let end = changelog_key(current, u32::MAX);
+        let mut last = self.next - 1;
+        let mut stopped = false;
+        for kv in self.shared.ks.changelog.range(start..=end) {
+            let (k, v) = kv.into_inner()?;
+            let rev = u64::from_be_bytes(k[..8].try_into().map_err(|_| Error::CorruptRecord("change log key".into()))?);
+            if out.len() >= max && rev != last {
+                stopped = true;
+                break;
+            }
+            last = rev;
+            let e = Event::decode(rev, &v)?;
+            if self.filter.matches(&e) {
+                out.push(Arc::new(e));
+            }
+        }
+        // Retention may have removed what we were reading: never hand out a gap.
+        let oldest = self.shared.oldest.load(Ordering::Acquire);
+        if self.next < oldest {
+            return Err(Error::Compacted { requested: self.next, oldest });
+        }
+        self.next = if stopped { last + 1 } else { current + 1 };
+        Ok(())
+    }
+
+    /// Waits (async) until a revision at or after [`Subscription::next_revision`] is committed.
+    pub async fn changed(&mut self) {
+        let next = self.next;
+        let _ = self.rx.wait_for(|r| *r >= next).await;
+    }
+
+    /// Blocks until a new revision is committed or `timeout` passes; true if one was.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        let (m, cv) = &self.shared.hub.sync_wait;
+        let mut rev = m.lock();
+        if *rev >= self.next {
+            return true;
+        }
+        let _ = cv.wait_for(&mut rev, timeout);
+        *rev >= self.next
+    }
+}

@@ -1,0 +1,549 @@
+//! The one write path: a single writer thread drains pending commands,
+//! applies them in order, commits them as ONE fjall batch with one fsync
+//! (group commit), then updates the cache, publishes events and answers.
+//!
+//! Invariants:
+//! - Revisions are assigned only here, in order, +1 per command that changes
+//!   something, and persisted in the same batch as the data they describe.
+//! - A fjall batch gives all its items one seqno, so the same storage key must
+//!   appear at most once per batch: every change goes through the group's maps
+//!   (`data`, `expiry`, `history`, `content`) and the batch is built from them.
+//! - Nothing is visible (cache, events, revision, replies) before the commit.
+
+use crate::apply::Change;
+use crate::db::{META_NEXT_STORE, META_REVISION, Shared, now_ms, read_record, storage_key};
+use crate::entry::Record;
+use crate::spec::{DEFAULT_STORE, StoreHandle};
+use crate::{Command, ContentHash, ContentInfo, Durability, Error, Event, EventKind, Result, StoreSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::oneshot;
+
+/// Most commands committed in one group.
+const MAX_GROUP: usize = 1024;
+
+pub(crate) struct Job {
+    cmd: Command,
+    reply: oneshot::Sender<Result<Applied>>,
+}
+
+impl Job {
+    pub fn new(cmd: Command) -> (Job, oneshot::Receiver<Result<Applied>>) {
+        let (tx, rx) = oneshot::channel();
+        (Job { cmd, reply: tx }, rx)
+    }
+}
+
+/// A store as persisted in the `stores` keyspace.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PersistedStore {
+    pub id: u32,
+    pub spec: StoreSpec,
+}
+
+/// What a committed command did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "applied", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Applied {
+    /// A [`Command::Write`].
+    Write(crate::WriteOutcome),
+    /// A [`Command::CreateStore`]; `created` is false when it already existed.
+    Store {
+        /// True when the store is new.
+        created: bool,
+        /// Revision after the command.
+        revision: u64,
+    },
+    /// A [`Command::DropStore`].
+    Dropped {
+        /// True when the store existed.
+        existed: bool,
+        /// Revision after the command.
+        revision: u64,
+    },
+    /// A [`Command::Clear`].
+    Cleared {
+        /// Number of keys removed.
+        removed: u64,
+        /// Revision after the command.
+        revision: u64,
+    },
+    /// A [`Command::PutContent`].
+    Content {
+        /// Hash, size and dedup flag.
+        info: ContentInfo,
+        /// Revision after the command.
+        revision: u64,
+    },
+    /// A [`Command::DeleteContent`].
+    ContentDeleted {
+        /// True when the content existed.
+        existed: bool,
+        /// Revision after the command.
+        revision: u64,
+    },
+    /// A [`Command::Expire`].
+    Expired {
+        /// True when the key was expired and removed.
+        expired: bool,
+        /// Revision after the command.
+        revision: u64,
+    },
+}
+
+enum CatalogOp {
+    Add(Arc<StoreHandle>),
+    Remove(String),
+}
+
+/// Changes staged by the commands of one group, keyed so that each storage
+/// key is written once.
+#[derive(Default)]
+pub(crate) struct Group {
+    pub data: HashMap<Vec<u8>, Option<Arc<Record>>>,
+    pub expiry: HashMap<Vec<u8>, bool>,
+    pub history: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    content: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    stores: Vec<(String, Option<Vec<u8>>)>,
+    pub events: Vec<Event>,
+    catalog: Vec<CatalogOp>,
+    next_store_id: Option<u32>,
+    clear_cache: bool,
+    changed: bool,
+    replies: Vec<(oneshot::Sender<Result<Applied>>, Result<Applied>)>,
+}
+
+pub(crate) struct Writer<'a> {
+    pub shared: &'a Shared,
+    /// The revision the next changing command gets.
+    pub next_rev: u64,
+}
+
+pub(crate) fn run(shared: &Arc<Shared>, rx: &crossbeam_channel::Receiver<Job>) {
+    let mut w = Writer { shared, next_rev: shared.revision.load(Ordering::Acquire) + 1 };
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        w.process(jobs);
+    }
+}
+
+fn is_barrier(cmd: &Command) -> bool {
+    matches!(cmd, Command::CreateStore { .. } | Command::DropStore { .. } | Command::Clear { .. })
+}
+
+impl Writer<'_> {
+    fn process(&mut self, jobs: Vec<Job>) {
+        let mut group = Group::default();
+        for job in jobs {
+            if self.shared.poisoned.load(Ordering::Acquire) {
+                let _ = job.reply.send(Err(Error::Closed));
+                continue;
+            }
+            if is_barrier(&job.cmd) {
+                // Store-level commands run alone so the catalog and the cache
+                // are settled before and after them.
+                self.commit(std::mem::take(&mut group));
+                let mut alone = Group::default();
+                let r = self.apply(&mut alone, job.cmd);
+                alone.replies.push((job.reply, r));
+                self.commit(alone);
+            } else {
+                let r = self.apply(&mut group, job.cmd);
+                group.replies.push((job.reply, r));
+            }
+        }
+        self.commit(group);
+    }
+
+    /// The latest state of a storage key: staged in this group, else stored.
+    pub fn current(&self, g: &Group, skey: &[u8]) -> Result<Option<Arc<Record>>> {
+        match g.data.get(skey) {
+            Some(slot) => Ok(slot.clone()),
+            None => read_record(self.shared, skey),
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.next_rev - 1
+    }
+
+    fn apply(&mut self, g: &mut Group, cmd: Command) -> Result<Applied> {
+        match cmd {
+            Command::Write { checks, ops } => self.apply_write(g, checks, ops).map(Applied::Write),
+            Command::CreateStore { spec } => self.create_store(g, spec),
+            Command::DropStore { store } => self.drop_store(g, &store),
+            Command::Clear { store } => {
+                let h = self.store(&store)?;
+                let removed = self.clear(g, &h, EventKind::Cleared, "flushdb")?;
+                Ok(Applied::Cleared { removed, revision: self.revision() })
+            }
+            Command::Expire { store, key } => self.expire(g, &store, &key),
+            Command::PutContent { algorithm, data } => self.put_content(g, algorithm, data),
+            Command::DeleteContent { hash } => {
+                let h = ContentHash::parse(&hash)?;
+                let k = h.storage_key();
+                let exists = match g.content.get(&k) {
+                    Some(v) => v.is_some(),
+                    None => self.shared.ks.content.contains_key(&k)?,
+                };
+                if exists {
+                    g.content.insert(k, None);
+                    self.bump(g);
+                }
+                Ok(Applied::ContentDeleted { existed: exists, revision: self.revision() })
+            }
+        }
+    }
+
+    pub fn store(&self, name: &str) -> Result<Arc<StoreHandle>> {
+        self.shared
+            .catalog
+            .read()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })
+    }
+
+    /// Consumes a revision for the command being applied.
+    pub fn bump(&mut self, g: &mut Group) -> u64 {
+        let r = self.next_rev;
+        self.next_rev += 1;
+        g.changed = true;
+        r
+    }
+
+    fn create_store(&mut self, g: &mut Group, spec: StoreSpec) -> Result<Applied> {
+        let validator = spec.compile()?;
+        if let Ok(existing) = self.store(&spec.name) {
+            if existing.spec == spec {
+                return Ok(Applied::Store { created: false, revision: self.revision() });
+            }
+            return Err(Error::StoreExists { store: spec.name });
+        }
+        let id = self.shared.catalog.read().next_id;
+        let persisted = serde_json::to_vec(&PersistedStore { id, spec: spec.clone() })
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        g.stores.push((spec.name.clone(), Some(persisted)));
+        g.next_store_id = Some(id + 1);
+        g.catalog.push(CatalogOp::Add(Arc::new(StoreHandle { id, spec, validator })));
+        self.bump(g);
+        Ok(Applied::Store { created: true, revision: self.revision() })
+    }
+
+    fn drop_store(&mut self, g: &mut Group, name: &str) -> Result<Applied> {
+        if name == DEFAULT_STORE {
+            return Err(Error::InvalidArgument("the default store cannot be dropped".into()));
+        }
+        let Ok(h) = self.store(name) else {
+            return Ok(Applied::Dropped { existed: false, revision: self.revision() });
+        };
+        self.clear(g, &h, EventKind::Cleared, "drop")?;
+        if !g.changed {
+            self.bump(g);
+        }
+        g.stores.push((name.to_owned(), None));
+        g.catalog.push(CatalogOp::Remove(name.to_owned()));
+        Ok(Applied::Dropped { existed: true, revision: self.revision() })
+    }
+
+    /// Removes every key (and history) of a store; one `cleared` event.
+    fn clear(&mut self, g: &mut Group, h: &StoreHandle, kind: EventKind, op: &'static str) -> Result<u64> {
+        let prefix = h.id.to_be_bytes();
+        let mut removed = 0u64;
+        for kv in self.shared.ks.data.prefix(prefix) {
+            let (k, v) = kv.into_inner()?;
+            let rec = Record::decode(&v)?;
+            if let Some(t) = rec.expires_at {
+                g.expiry.insert(expiry_key(t, &k), false);
+            }
+            g.data.insert(k.to_vec(), None);
+            removed += 1;
+        }
+        for kv in self.shared.ks.history.prefix(prefix) {
+            g.history.insert(kv.key()?.to_vec(), None);
+        }
+        if removed == 0 {
+            return Ok(0);
+        }
+        let revision = self.bump(g);
+        g.clear_cache = true;
+        g.events.push(Event {
+            revision,
+            store: h.spec.name.clone(),
+            key: None,
+            kind,
+            old_value: None,
+            new_value: None,
+            timestamp: now_ms(),
+            raw_key: Vec::new(),
+            op,
+        });
+        Ok(removed)
+    }
+
+    fn expire(&mut self, g: &mut Group, store: &str, raw: &[u8]) -> Result<Applied> {
+        let Ok(h) = self.store(store) else {
+            return Ok(Applied::Expired { expired: false, revision: self.revision() });
+        };
+        let (key, skey) = storage_key(&self.shared.config, &h, raw)?;
+        let now = now_ms();
+        match self.current(g, &skey)? {
+            Some(old) if old.is_expired(now) => {
+                let revision = self.bump(g);
+                let change = Change {
+                    handle: h,
+                    key,
+                    skey,
+                    old_raw: Some(old),
+                    new: None,
+                    op: "expired",
+                };
+                self.stage(g, vec![change], revision, now);
+                self.shared.stats.expired.fetch_add(1, Ordering::Relaxed);
+                Ok(Applied::Expired { expired: true, revision })
+            }
+            _ => Ok(Applied::Expired { expired: false, revision: self.revision() }),
+        }
+    }
+
+    fn put_content(&mut self, g: &mut Group, algorithm: crate::Algorithm, data: Vec<u8>) -> Result<Applied> {
+        let max = self.shared.config.limits.max_value_bytes;
+        if data.len() > max {
+            return Err(Error::ValueTooLarge { len: data.len(), max });
+        }
+        let hash = ContentHash::of(algorithm, &data);
+        let k = hash.storage_key();
+        let exists = match g.content.get(&k) {
+            Some(v) => v.is_some(),
+            None => self.shared.ks.content.contains_key(&k)?,
+        };
+        let size = data.len() as u64;
+        if !exists {
+            g.content.insert(k, Some(data));
+            self.bump(g);
+        }
+        Ok(Applied::Content {
+            info: ContentInfo { hash: hash.to_hex(), algorithm, size, stored: !exists },
+            revision: self.revision(),
+        })
+    }
+
+    /// Stages the changes of one command (all at `revision`) into the group.
+    pub fn stage(&mut self, g: &mut Group, changes: Vec<Change>, revision: u64, now: u64) {
+        for c in changes {
+            let old_live = c.old_raw.as_ref().filter(|r| !r.is_expired(now));
+            let old_expired = c.old_raw.as_ref().filter(|r| r.is_expired(now));
+            let store = c.handle.spec.name.clone();
+            let key_text = c.key.to_string();
+            let raw_key = c.key.to_raw();
+            let event = |kind, old_value, new_value, op| Event {
+                revision,
+                store: store.clone(),
+                key: Some(key_text.clone()),
+                kind,
+                old_value,
+                new_value,
+                timestamp: now,
+                raw_key: raw_key.clone(),
+                op,
+            };
+            // A key whose TTL passed but was not yet collected expires first.
+            if let Some(o) = old_expired {
+                g.events.push(event(EventKind::Expired, Some(o.value.clone()), None, "expired"));
+            }
+            match (&c.new, old_live) {
+                (Some(n), None) => g.events.push(event(EventKind::Created, None, Some(n.value.clone()), c.op)),
+                (Some(n), Some(o)) => {
+                    g.events.push(event(EventKind::Updated, Some(o.value.clone()), Some(n.value.clone()), c.op));
+                }
+                (None, Some(o)) => {
+                    let kind = if c.op == "expired" { EventKind::Expired } else { EventKind::Deleted };
+                    g.events.push(event(kind, Some(o.value.clone()), None, c.op));
+                }
+                (None, None) => {}
+            }
+            // Expiry index.
+            let old_t = c.old_raw.as_ref().and_then(|r| r.expires_at);
+            let new_t = c.new.as_ref().and_then(|r| r.expires_at);
+            if old_t != new_t {
+                if let Some(t) = old_t {
+                    g.expiry.insert(expiry_key(t, &c.skey), false);
+                }
+                if let Some(t) = new_t {
+                    g.expiry.insert(expiry_key(t, &c.skey), true);
+                }
+            }
+            // History.
+            if c.handle.spec.history > 1 {
+                if let Some(n) = &c.new {
+                    self.stage_history(g, &c.handle, &c.skey, revision, n);
+                }
+            }
+            g.data.insert(c.skey, c.new.map(Arc::new));
+        }
+    }
+
+    fn stage_history(&self, g: &mut Group, h: &StoreHandle, skey: &[u8], revision: u64, rec: &Record) {
+        let prefix = history_prefix(skey);
+        let mut hkey = prefix.clone();
+        hkey.extend_from_slice(&revision.to_be_bytes());
+        g.history.insert(hkey, Some(rec.encode()));
+        // Versions now: stored ones, plus staged ones, minus staged removals.
+        let mut versions: Vec<Vec<u8>> = self
+            .shared
+            .ks
+            .history
+            .prefix(&prefix)
+            .filter_map(|kv| kv.key().ok().map(|k| k.to_vec()))
+            .filter(|k| !matches!(g.history.get(k), Some(None)))
+            .collect();
+        for (k, v) in g.history.range(prefix.clone()..) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if v.is_some() && !versions.contains(k) {
+                versions.push(k.clone());
+            }
+        }
+        versions.sort();
+        let keep = h.spec.history as usize;
+        if versions.len() > keep {
+            for k in &versions[..versions.len() - keep] {
+                g.history.insert(k.clone(), None);
+            }
+        }
+    }
+
+    fn commit(&mut self, mut g: Group) {
+        if g.changed {
+            if let Err(e) = self.write_batch(&g) {
+                tracing::error!(error = %e, "commit failed; the database refuses further writes");
+                self.shared.poisoned.store(true, Ordering::Release);
+                for (tx, _) in g.replies.drain(..) {
+                    let _ = tx.send(Err(Error::Io(std::io::Error::other(format!("commit failed: {e}")))));
+                }
+                return;
+            }
+            self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            let mut catalog = self.shared.catalog.write();
+            for op in g.catalog.drain(..) {
+                match op {
+                    CatalogOp::Add(h) => {
+                        catalog.next_id = catalog.next_id.max(h.id + 1);
+                        catalog.by_name.insert(h.spec.name.clone(), h);
+                    }
+                    CatalogOp::Remove(name) => {
+                        catalog.by_name.remove(&name);
+                    }
+                }
+            }
+            drop(catalog);
+            if g.clear_cache {
+                self.shared.cache.clear();
+            }
+            for (k, slot) in g.data.drain() {
+                self.shared.cache.store(&k, slot);
+            }
+            let revision = self.revision();
+            self.shared.hub.publish(std::mem::take(&mut g.events), revision);
+            self.shared.revision.store(revision, Ordering::Release);
+            self.shared.hub.notify(revision);
+        }
+        let n = g.replies.len() as u64;
+        self.shared.stats.commands.fetch_add(n, Ordering::Relaxed);
+        for (tx, r) in g.replies {
+            let _ = tx.send(r);
+        }
+    }
+
+    fn write_batch(&self, g: &Group) -> Result<()> {
+        let ks = &self.shared.ks;
+        let mode = match self.shared.config.durability {
+            Durability::Sync => fjall::PersistMode::SyncData,
+            Durability::Relaxed => fjall::PersistMode::Buffer,
+        };
+        let mut b = self.shared.fj.batch().durability(Some(mode));
+        for (k, v) in &g.data {
+            match v {
+                Some(r) => b.insert(&ks.data, k.as_slice(), r.encode()),
+                None => b.remove(&ks.data, k.as_slice()),
+            }
+        }
+        for (k, present) in &g.expiry {
+            if *present {
+                b.insert(&ks.expiry, k.as_slice(), b"".as_slice());
+            } else {
+                b.remove(&ks.expiry, k.as_slice());
+            }
+        }
+        for (k, v) in &g.history {
+            match v {
+                Some(v) => b.insert(&ks.history, k.as_slice(), v.as_slice()),
+                None => b.remove(&ks.history, k.as_slice()),
+            }
+        }
+        for (k, v) in &g.content {
+            match v {
+                Some(v) => b.insert(&ks.content, k.as_slice(), v.as_slice()),
+                None => b.remove(&ks.content, k.as_slice()),
+            }
+        }
+        for (name, v) in &g.stores {
+            match v {
+                Some(v) => b.insert(&ks.stores, name.as_bytes(), v.as_slice()),
+                None => b.remove(&ks.stores, name.as_bytes()),
+            }
+        }
+        if let Some(id) = g.next_store_id {
+            b.insert(&ks.meta, META_NEXT_STORE, u64::from(id).to_le_bytes());
+        }
+        let mut idx: u32 = 0;
+        let mut last_rev = 0;
+        for e in &g.events {
+            if e.revision != last_rev {
+                idx = 0;
+                last_rev = e.revision;
+            }
+            b.insert(&ks.changelog, changelog_key(e.revision, idx), e.encode());
+            idx += 1;
+        }
+        b.insert(&ks.meta, META_REVISION, self.revision().to_le_bytes());
+        b.commit()?;
+        Ok(())
+    }
+}
+
+pub(crate) fn expiry_key(t: u64, skey: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + skey.len());
+    k.extend_from_slice(&t.to_be_bytes());
+    k.extend_from_slice(skey);
+    k
+}
+
+pub(crate) fn changelog_key(revision: u64, idx: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&revision.to_be_bytes());
+    k[8..].copy_from_slice(&idx.to_be_bytes());
+    k
+}
+
+/// `store id ++ key len (u16 BE) ++ encoded key`: the length keeps one key's
+/// versions from mixing with a longer key that shares its prefix.
+pub(crate) fn history_prefix(skey: &[u8]) -> Vec<u8> {
+    let (id, enc) = skey.split_at(4.min(skey.len()));
+    let mut p = Vec::with_capacity(skey.len() + 2);
+    p.extend_from_slice(id);
+    p.extend_from_slice(&(enc.len() as u16).to_be_bytes());
+    p.extend_from_slice(enc);
+    p
+}
