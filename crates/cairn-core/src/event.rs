@@ -4,7 +4,7 @@ use crate::{Error, Result, Value};
 use serde::{Deserialize, Serialize};
 
 /// What happened to a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     /// A key was written that did not exist.

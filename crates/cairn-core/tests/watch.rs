@@ -1,0 +1,145 @@
+//! Change notifications: exact sequences per filter, stalled subscribers,
+//! resume after reopen, compaction, TTL expiry events.
+
+use cairn_core::{Config, Db, Error, EventKind, Filter, PutOptions, Subscription, Value};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn drain_until(sub: &mut Subscription, revision: u64) -> Vec<(u64, String, EventKind)> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sub.next_revision() <= revision {
+        assert!(Instant::now() < deadline, "timed out waiting for revision {revision}");
+        for e in sub.poll(500).unwrap() {
+            out.push((e.revision, e.key.clone().unwrap_or_default(), e.kind));
+        }
+        sub.wait_timeout(Duration::from_millis(50));
+    }
+    out
+}
+
+#[test]
+fn concurrent_writers_and_filtered_subscribers_see_exactly_the_committed_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let filters = [
+        Filter::default(),
+        Filter { store: Some("default".into()), prefix: Some("a/".into()), ..Default::default() },
+        Filter { store: Some("default".into()), key: Some("b/3".into()), ..Default::default() },
+    ];
+    let mut subs: Vec<Subscription> = filters.iter().map(|f| db.subscribe(f.clone(), None).unwrap()).collect();
+    let writers: Vec<_> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(|p| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut log = Vec::new();
+                for i in 0..200 {
+                    let key = format!("{p}/{}", i % 7);
+                    let r = db.put("default", &key, Value::Json(json!(i))).unwrap();
+                    log.push((r.revision.unwrap(), key, if r.created { EventKind::Created } else { EventKind::Updated }));
+                }
+                log
+            })
+        })
+        .collect();
+    let mut committed: Vec<(u64, String, EventKind)> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    committed.sort();
+    let last = db.revision();
+    for (sub, filter) in subs.iter_mut().zip(&filters) {
+        let got = drain_until(sub, last);
+        let want: Vec<_> = committed
+            .iter()
+            .filter(|(_, k, _)| filter.key.as_ref().is_none_or(|w| w == k))
+            .filter(|(_, k, _)| filter.prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str())))
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "filter {filter:?}");
+    }
+}
+
+#[test]
+fn a_stalled_subscriber_catches_up_from_the_change_log_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // A tiny in-memory ring forces the catch-up to come from the durable log.
+    let cfg = Config { event_buffer: 16, durability: cairn_core::Durability::Relaxed, ..Default::default() };
+    let db = Db::builder(dir.path()).config(cfg).open().unwrap();
+    let mut stalled = db.subscribe(Filter::default(), Some(1)).unwrap();
+    let first = db.revision() + 1;
+    for i in 0..3000 {
+        db.put("default", format!("k{}", i % 50), Value::Json(json!(i))).unwrap();
+    }
+    let got = drain_until(&mut stalled, db.revision());
+    let revs: Vec<u64> = got.iter().map(|e| e.0).filter(|r| *r >= first).collect();
+    assert_eq!(revs, (first..first + 3000).collect::<Vec<_>>());
+}
+
+#[test]
+fn resume_from_a_revision_after_reopen_and_refuse_compacted_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mid;
+    {
+        let db = Db::open(dir.path()).unwrap();
+        for i in 0..10 {
+            db.put("default", "k", Value::Json(json!(i))).unwrap();
+        }
+        mid = db.revision() - 4;
+    }
+    let db = Db::open(dir.path()).unwrap();
+    let mut sub = db.subscribe(Filter::default(), Some(mid)).unwrap();
+    let got = drain_until(&mut sub, db.revision());
+    assert_eq!(got.first().map(|e| e.0), Some(mid));
+    assert_eq!(got.len(), 5);
+    // A subscription shares the engine's storage: drop it with the handle.
+    drop(sub);
+    drop(db);
+
+    let cfg = Config { changelog_retention: 10, ..Default::default() };
+    let db = Db::builder(dir.path()).config(cfg).open().unwrap();
+    for i in 0..100 {
+        db.put("default", "k", Value::Json(json!(i))).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.oldest_revision() <= 1 {
+        assert!(Instant::now() < deadline, "retention never trimmed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match db.subscribe(Filter::default(), Some(1)) {
+        Err(Error::Compacted { requested: 1, oldest }) => assert_eq!(oldest, db.oldest_revision()),
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+    let mut ok = db.subscribe(Filter::default(), Some(db.oldest_revision())).unwrap();
+    assert!(!drain_until(&mut ok, db.revision()).is_empty());
+}
+
+#[test]
+fn expiry_delete_and_clear_produce_events_with_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config { expiry_interval_ms: 20, ..Default::default() };
+    let db = Db::builder(dir.path()).config(cfg).open().unwrap();
+    let mut sub = db.subscribe(Filter { store: Some("default".into()), ..Default::default() }, None).unwrap();
+    let ttl = PutOptions { ttl: Some(Duration::from_millis(30)), ..Default::default() };
+    db.put_with("default", "session", Value::Json(json!("s1")), ttl).unwrap();
+    db.put("default", "x", Value::Json(json!(1))).unwrap();
+    db.put("default", "x", Value::Json(json!(2))).unwrap();
+    db.delete("default", "x").unwrap();
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !events.iter().any(|e: &std::sync::Arc<cairn_core::Event>| e.kind == EventKind::Expired) {
+        assert!(Instant::now() < deadline, "no expired event");
+        events.extend(sub.poll(100).unwrap());
+        sub.wait_timeout(Duration::from_millis(20));
+    }
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    use EventKind::*;
+    assert_eq!(kinds, [Created, Created, Updated, Deleted, Expired]);
+    assert_eq!(events[2].old_value, Some(Value::Json(json!(1))));
+    assert_eq!(events[2].new_value, Some(Value::Json(json!(2))));
+    assert_eq!(events[3].old_value, Some(Value::Json(json!(2))));
+    assert_eq!(events[4].old_value, Some(Value::Json(json!("s1"))));
+    assert!(events.iter().all(|e| e.timestamp > 1_600_000_000_000));
+    db.put("default", "y", Value::Json(json!(1))).unwrap();
+    db.clear("default").unwrap();
+    let rest = drain_until(&mut sub, db.revision());
+    assert_eq!(rest.last().map(|e| e.2), Some(Cleared));
+}
