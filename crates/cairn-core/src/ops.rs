@@ -363,6 +363,18 @@ impl Db {
         Ok(Some(v.to_vec()))
     }
 
+    /// Test hook: overwrites stored content bypassing the write path, to
+    /// simulate on-disk corruption. Never use outside tests.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHash`]; storage errors.
+    #[doc(hidden)]
+    pub fn corrupt_content_for_tests(&self, hash: &str, bytes: &[u8]) -> Result<()> {
+        let h = ContentHash::parse(hash)?;
+        self.shared.ks.content.insert(h.storage_key(), bytes)?;
+        Ok(())
+    }
+
     /// True when content with this hash is stored.
     ///
     /// # Errors
