@@ -9,7 +9,7 @@
 
 use crate::entry::Record;
 use parking_lot::Mutex;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// A cached slot: `Some(record)` or `None` for a key known to be absent.
@@ -35,9 +35,7 @@ impl Cache {
     }
 
     fn stripe(&self, key: &[u8]) -> &Mutex<u64> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.stripes[(h.finish() as usize) % STRIPES]
+        &self.stripes[(self.hasher.hash_one(key) as usize) % STRIPES]
     }
 
     pub fn get(&self, key: &[u8]) -> Option<Slot> {

@@ -99,7 +99,7 @@ pub(crate) fn trim_changelog(shared: &Shared) -> crate::Result<()> {
     let revision = shared.revision.load(Ordering::Acquire);
     let oldest = shared.oldest.load(Ordering::Acquire);
     let slack = (retention / 10).clamp(1, 10_000);
-    if revision < oldest || revision - oldest + 1 <= retention + slack {
+    if revision < oldest || revision - oldest < retention + slack {
         return Ok(());
     }
     let new_oldest = revision + 1 - retention;

@@ -93,10 +93,8 @@ impl StoreSpec {
         if self.history == 0 {
             return Err(bad("history must be at least 1".into()));
         }
-        if let Some(ttl) = self.default_ttl {
-            if ttl.is_zero() {
-                return Err(bad("default_ttl must be positive".into()));
-            }
+        if self.default_ttl.is_some_and(|t| t.is_zero()) {
+            return Err(bad("default_ttl must be positive".into()));
         }
         match (&self.schema, self.value_type) {
             (None, _) => Ok(None),

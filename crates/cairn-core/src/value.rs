@@ -91,14 +91,12 @@ impl Value {
     /// Inverse of [`Value::to_json`].
     #[must_use]
     pub fn from_json(v: serde_json::Value) -> Value {
-        if let serde_json::Value::Object(m) = &v {
-            if m.len() == 1 {
-                if let Some(serde_json::Value::String(s)) = m.get("$base64") {
-                    if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(s) {
-                        return Value::Bytes(b);
-                    }
-                }
-            }
+        if let serde_json::Value::Object(m) = &v
+            && m.len() == 1
+            && let Some(serde_json::Value::String(s)) = m.get("$base64")
+            && let Ok(b) = base64::engine::general_purpose::STANDARD.decode(s)
+        {
+            return Value::Bytes(b);
         }
         Value::Json(v)
     }

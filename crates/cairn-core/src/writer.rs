@@ -384,10 +384,10 @@ impl Writer<'_> {
                 }
             }
             // History.
-            if c.handle.spec.history > 1 {
-                if let Some(n) = &c.new {
-                    self.stage_history(g, &c.handle, &c.skey, revision, n);
-                }
+            if c.handle.spec.history > 1
+                && let Some(n) = &c.new
+            {
+                self.stage_history(g, &c.handle, &c.skey, revision, n);
             }
             g.data.insert(c.skey, c.new.map(Arc::new));
         }
