@@ -1,5 +1,7 @@
 //! Redis-protocol front end.
 
+pub mod frame;
+
 use crate::AppState;
 use tokio::net::TcpListener;
 
