@@ -17,8 +17,9 @@ if ! python3 -c "import redis" 2>/dev/null; then
 fi
 
 echo "==> cargo test (workspace: unit, integration, crash, model, doc tests)"
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# Benches are compiled (and linted) by `cargo clippy --all-targets` in CI,
+# not run here: they are measurements, not tests.
+cargo test --workspace
 
 if [ -f scripts/redis_clients_test.sh ]; then
   echo "==> real Redis clients against cairn (redis-cli, redis-py, redis-benchmark)"
