@@ -1,0 +1,83 @@
+//! The connection task: reads messages, answers them in order, forwards
+//! subscription pushes, closes on idle timeout and on shutdown.
+
+use super::dispatch::error;
+use super::messages::WsError;
+use super::session::{Push, Session};
+use crate::AppState;
+use crate::auth::Principal;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use serde_json::Value as Json;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Serves one upgraded WebSocket until the client leaves, it idles out, or
+/// the server shuts down.
+///
+/// Requests are answered one at a time in arrival order, so a client that
+/// pipelines `set` then `get` reads its own write. Pushes are only sent
+/// between responses; a subscribe's response therefore always precedes its
+/// first event.
+pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal) {
+    let (session, mut pushes) = Session::new(state.clone(), principal);
+    let idle = Duration::from_secs(state.config.idle_timeout_secs.max(1));
+    let mut deadline = Instant::now() + idle;
+    let close = loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
+            () = tokio::time::sleep_until(deadline) => {
+                if session.has_subscriptions() {
+                    deadline = Instant::now() + idle;
+                    continue;
+                }
+                break Some((close_code::NORMAL, "idle timeout"));
+            }
+            Some(Push { subscription, message }) = pushes.recv() => {
+                if session.is_active(subscription) && !send(&mut socket, &state, message).await {
+                    break None;
+                }
+            }
+            msg = socket.recv() => {
+                deadline = Instant::now() + idle;
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
+                    Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            let e = WsError::new("invalid_message", "binary message is not UTF-8 JSON text");
+                            if !send(&mut socket, &state, error(None, &e)).await {
+                                break None;
+                            }
+                            continue;
+                        }
+                    },
+                    // The WebSocket layer answers pings itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                };
+                let response = tokio::select! {
+                    r = session.handle(&text) => r,
+                    () = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
+                };
+                if !send(&mut socket, &state, response).await {
+                    break None;
+                }
+            }
+        }
+    };
+    drop(session);
+    let close = close.or_else(|| state.shutdown.is_cancelled().then_some((close_code::AWAY, "server shutting down")));
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+/// Sends one message; false when the connection is gone or shutting down.
+async fn send(socket: &mut WebSocket, state: &AppState, message: Json) -> bool {
+    let text = message.to_string();
+    tokio::select! {
+        r = socket.send(Message::Text(text.into())) => r.is_ok(),
+        () = state.shutdown.cancelled() => false,
+    }
+}
