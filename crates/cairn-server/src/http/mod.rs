@@ -1,9 +1,130 @@
-//! HTTP front end: REST/JSON, SSE, WebSocket, metrics, OpenAPI.
+//! HTTP front end: REST/JSON, Server-Sent Events, WebSocket, `/metrics`
+//! and `/openapi.json` (axum).
+//!
+//! Handlers parse requests into engine calls and render the results; the
+//! edge limits (body size, key size, JSON depth, connections, idle time)
+//! are enforced here before anything reaches the engine.
+
+mod auth;
+mod batch;
+mod content;
+mod error;
+mod extract;
+mod keys;
+mod listener;
+mod openapi;
+mod stores;
+mod types;
+mod watch;
+pub mod ws;
+
+pub use auth::Caller;
+pub use error::{ApiError, ApiResult, ErrorBody};
+pub use openapi::ApiDoc;
 
 use crate::AppState;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
 
-/// Serves HTTP on `listener` until `state.shutdown` is cancelled.
+/// Serves HTTP on `listener` until `state.shutdown` is cancelled, then
+/// stops accepting and waits for in-flight requests (watch streams end on
+/// shutdown) before returning.
 pub async fn serve(listener: TcpListener, state: AppState) {
-    let _ = (listener, state);
+    let idle = Duration::from_secs(state.config.idle_timeout_secs.max(1));
+    let listener = listener::Limited::new(listener, state.config.max_connections, idle, state.metrics.clone());
+    let shutdown = state.shutdown.clone();
+    let app = router(state);
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
+}
+
+/// The whole HTTP API as an axum router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/stores", get(stores::list_stores))
+        .route("/v1/stores/{store}", get(stores::get_store).put(stores::create_store).delete(stores::drop_store))
+        .route("/v1/stores/{store}/clear", post(stores::clear_store))
+        .route("/v1/stores/{store}/keys", get(keys::list_keys))
+        .route(
+            "/v1/stores/{store}/keys/{key}",
+            get(keys::get_key).put(keys::put_key).delete(keys::delete_key).head(keys::head_key),
+        )
+        .route("/v1/stores/{store}/keys/{key}/history", get(keys::key_history))
+        .route("/v1/stores/{store}/keys/{key}/incr", post(keys::incr_key))
+        .route("/v1/batch", post(batch::batch))
+        .route("/v1/watch", get(watch::watch))
+        .route("/v1/content", post(content::put_content))
+        .route(
+            "/v1/content/{hash}",
+            get(content::get_content).head(content::head_content).delete(content::delete_content),
+        )
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .merge(ws::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Liveness and the current revision; open even when auth is on.
+#[utoipa::path(get, path = "/v1/health", responses((status = 200, body = types::HealthOut)), tag = "server")]
+async fn health(State(state): State<AppState>) -> axum::Json<types::HealthOut> {
+    axum::Json(types::HealthOut { status: "ok", revision: state.db.revision() })
+}
+
+/// Prometheus metrics (needs a read token for all stores when auth is on).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")), tag = "server")]
+async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.allow(crate::auth::Role::Read, None)?;
+    let text = state.metrics.render(&state.db);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Records each request's route pattern, status and latency.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| intern(m.as_str()));
+    let resp = next.run(req).await;
+    state.metrics.observe("http", route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// Route patterns as `&'static str` for metric labels. Patterns come from
+/// the router, a fixed set, so this leaks a bounded amount once.
+fn intern(s: &str) -> &'static str {
+    static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let set = seen.get_or_insert_with(HashSet::new);
+    if let Some(s) = set.get(s) {
+        return s;
+    }
+    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    set.insert(leaked);
+    leaked
 }

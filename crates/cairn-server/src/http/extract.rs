@@ -1,0 +1,135 @@
+//! Request extractors that enforce the edge limits and turn every rejection
+//! into an [`ApiError`] with a JSON body.
+
+use super::error::ApiError;
+use crate::AppState;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+/// Path parameters; a malformed one is a 400 `invalid_path`.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for Path<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Query parameters; a malformed one is a 400 `invalid_argument` naming it.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for Query<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_argument", e.body_text()))
+    }
+}
+
+/// The raw request body, at most `max_body_bytes` (else 413 `payload_too_large`).
+#[derive(Debug)]
+pub struct Body(pub Bytes);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(Body).map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request body is over the limit of {} bytes", state.config.max_body_bytes),
+                )
+            } else {
+                ApiError::bad_request("invalid_body", e.body_text())
+            }
+        })
+    }
+}
+
+/// Parses JSON after checking its nesting depth (400 `invalid_json` naming the problem).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8], max_depth: usize) -> Result<T, ApiError> {
+    check_depth(body, max_depth)?;
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(format!("request body is not valid JSON: {e}")))
+}
+
+/// Rejects JSON nested deeper than `max` before it is parsed, so that a
+/// hostile document cannot make the parser recurse without bound.
+pub fn check_depth(json: &[u8], max: usize) -> Result<(), ApiError> {
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(ApiError::invalid_json(format!("JSON is nested deeper than the limit of {max} levels")));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a key against `max_key_bytes` before it reaches the engine.
+pub fn check_key(state: &AppState, key: &str) -> Result<(), ApiError> {
+    let max = state.config.max_key_bytes;
+    if key.len() > max {
+        return Err(ApiError::bad_request("key_too_large", format!("key is {} bytes, over the limit of {max}", key.len())));
+    }
+    Ok(())
+}
+
+/// A boolean query flag: absent is false; present with no value, `true` or `1` is true.
+pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    match s.as_deref() {
+        None | Some("false" | "0") => Ok(false),
+        Some("" | "true" | "1") => Ok(true),
+        Some(other) => Err(serde::de::Error::custom(format!("expected true or false, got {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_only_structure_outside_strings() {
+        assert!(check_depth(br#"[[["[[[[[["]]]"#, 3).is_ok());
+        assert!(check_depth(br#"[[[[1]]]]"#, 3).is_err());
+        assert!(check_depth(br#"{"a":"\"[[[[[[["}"#, 1).is_ok());
+    }
+}

@@ -1,0 +1,261 @@
+//! Key routes: get, put, delete, head, list, history, incr.
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Path, Query, check_key, flag, parse_json};
+use super::types::{DeleteOut, EntryOut, IncrOut, ListOut, PutOut};
+use crate::AppState;
+use crate::auth::Role;
+use cairn_core::{Applied, ListOptions, MAX_LIST_LIMIT, PutOptions, Value};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::time::Duration;
+use utoipa::IntoParams;
+
+const OCTET: &str = "application/octet-stream";
+
+/// Query of `GET /v1/stores/{store}/keys/{key}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    /// JSON value answered (200) when the key is absent, instead of 404.
+    pub default: Option<String>,
+}
+
+/// Query of `PUT /v1/stores/{store}/keys/{key}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PutParams {
+    /// Expire after this many seconds (decimals allowed).
+    pub ttl: Option<f64>,
+    /// Only if the key's current revision is this (compare-and-set).
+    pub if_revision: Option<u64>,
+    /// Only if the key does not exist.
+    #[serde(default, deserialize_with = "flag")]
+    #[param(value_type = Option<bool>)]
+    pub if_absent: bool,
+    /// Only if the key exists.
+    #[serde(default, deserialize_with = "flag")]
+    #[param(value_type = Option<bool>)]
+    pub if_present: bool,
+}
+
+/// Query of `DELETE /v1/stores/{store}/keys/{key}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    /// Only if the key's current revision is this.
+    pub if_revision: Option<u64>,
+}
+
+/// Query of `GET /v1/stores/{store}/keys`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only keys starting with this (string and bytes stores).
+    pub prefix: Option<String>,
+    /// First key, inclusive.
+    pub start: Option<String>,
+    /// Last key, exclusive.
+    pub end: Option<String>,
+    /// Most items (1..=10000, default 100).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Descending key order.
+    #[serde(default, deserialize_with = "flag")]
+    #[param(value_type = Option<bool>)]
+    pub reverse: bool,
+    /// Leave values out (`value` is null).
+    #[serde(default, deserialize_with = "flag")]
+    #[param(value_type = Option<bool>)]
+    pub keys_only: bool,
+}
+
+/// Body of `POST /v1/stores/{store}/keys/{key}/incr`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncrBody {
+    /// Amount to add (default 1; negative to decrement).
+    #[schema(value_type = Option<f64>)]
+    pub by: Option<serde_json::Number>,
+}
+
+fn wants_octets(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(OCTET))
+}
+
+fn is_octets(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with(OCTET))
+}
+
+/// Reads one key; `Accept: application/octet-stream` answers the raw bytes.
+#[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path), GetParams),
+    responses((status = 200, body = EntryOut), (status = 404, body = super::error::ErrorBody)), tag = "keys")]
+pub async fn get_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((store, key)): Path<(String, String)>,
+    Query(q): Query<GetParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.allow(Role::Read, Some(&store))?;
+    check_key(&state, &key)?;
+    let default = match &q.default {
+        Some(d) => Some(Value::from_json(parse_json::<serde_json::Value>(d.as_bytes(), state.config.max_json_depth)?)),
+        None => None,
+    };
+    let entry = state.db.get(&store, key.as_bytes())?;
+    let octets = wants_octets(&headers);
+    match (entry, default) {
+        (Some(e), _) if octets => {
+            let mut resp = ([(header::CONTENT_TYPE, OCTET)], e.value.to_raw()).into_response();
+            resp.headers_mut().insert("x-cairn-revision", HeaderValue::from(e.revision));
+            Ok(resp)
+        }
+        (Some(e), _) => Ok(Json(EntryOut::from(e)).into_response()),
+        (None, Some(d)) if octets => Ok(([(header::CONTENT_TYPE, OCTET)], d.to_raw()).into_response()),
+        (None, Some(d)) => Ok(Json(serde_json::json!({"key": key, "value": d, "found": false})).into_response()),
+        (None, None) => Err(ApiError::not_found(format!("key {key:?} not found in store {store:?}"))),
+    }
+}
+
+/// 200 when the key exists, 404 when not; no body.
+#[utoipa::path(head, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path)),
+    responses((status = 200), (status = 404)), tag = "keys")]
+pub async fn head_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((store, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.allow(Role::Read, Some(&store))?;
+    check_key(&state, &key)?;
+    Ok(if state.db.contains(&store, key.as_bytes())? { StatusCode::OK } else { StatusCode::NOT_FOUND })
+}
+
+/// Sets a key. The body is a JSON value, or raw bytes with `Content-Type: application/octet-stream`.
+#[utoipa::path(put, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path), PutParams),
+    request_body(content = serde_json::Value, description = "the JSON value (or raw bytes as application/octet-stream)"),
+    responses((status = 200, body = PutOut), (status = 409, body = PutOut, description = "a condition failed"),
+        (status = 400, body = super::error::ErrorBody)), tag = "keys")]
+pub async fn put_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((store, key)): Path<(String, String)>,
+    Query(q): Query<PutParams>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    caller.allow(Role::Write, Some(&store))?;
+    check_key(&state, &key)?;
+    let ttl = q.ttl.map(parse_ttl).transpose()?;
+    let value = if is_octets(&headers) {
+        Value::Bytes(body.to_vec())
+    } else {
+        Value::from_json(parse_json(&body, state.config.max_json_depth)?)
+    };
+    let opts = PutOptions { ttl, if_revision: q.if_revision, if_absent: q.if_absent, if_present: q.if_present };
+    let (cmd, key_text) = state.db.put_command(&store, key.as_bytes(), value, opts)?;
+    let r = cairn_core::put_result(key_text, state.db.execute_async(cmd).await?)?;
+    let status = if r.success { StatusCode::OK } else { StatusCode::CONFLICT };
+    Ok((status, Json(PutOut::from(r))).into_response())
+}
+
+/// A TTL in seconds (decimals allowed) as a duration; at least 1 ms.
+pub fn parse_ttl(secs: f64) -> Result<Duration, ApiError> {
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e10 {
+        return Err(ApiError::bad_request("invalid_ttl", format!("ttl must be a positive number of seconds, got {secs}")));
+    }
+    Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(1)))
+}
+
+/// Deletes a key (`success: false` when it did not exist; 409 when `if_revision` failed).
+#[utoipa::path(delete, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path), DeleteParams),
+    responses((status = 200, body = DeleteOut), (status = 409, body = DeleteOut)), tag = "keys")]
+pub async fn delete_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((store, key)): Path<(String, String)>,
+    Query(q): Query<DeleteParams>,
+) -> ApiResult<Response> {
+    caller.allow(Role::Write, Some(&store))?;
+    check_key(&state, &key)?;
+    let (cmd, key_text) = state.db.delete_command(&store, key.as_bytes(), q.if_revision)?;
+    let applied = state.db.execute_async(cmd).await?;
+    let failed = matches!(&applied, Applied::Write(w) if !w.success);
+    let r = cairn_core::delete_result(key_text, applied)?;
+    let status = if failed { StatusCode::CONFLICT } else { StatusCode::OK };
+    Ok((status, Json(DeleteOut::from(r))).into_response())
+}
+
+/// Adds `by` (default 1) to a numeric value; a missing key counts as 0.
+#[utoipa::path(post, path = "/v1/stores/{store}/keys/{key}/incr", params(("store" = String, Path), ("key" = String, Path)),
+    request_body = IncrBody, responses((status = 200, body = IncrOut), (status = 400, body = super::error::ErrorBody)), tag = "keys")]
+pub async fn incr_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((store, key)): Path<(String, String)>,
+    Body(body): Body,
+) -> ApiResult<Json<IncrOut>> {
+    caller.allow(Role::Write, Some(&store))?;
+    check_key(&state, &key)?;
+    let b: IncrBody =
+        if body.iter().all(u8::is_ascii_whitespace) { IncrBody::default() } else { parse_json(&body, state.config.max_json_depth)? };
+    let by = b.by.unwrap_or_else(|| 1.into());
+    let (cmd, key_text) = state.db.incr_command(&store, key.as_bytes(), by)?;
+    let r = cairn_core::incr_result(key_text, state.db.execute_async(cmd).await?)?;
+    Ok(Json(IncrOut::from(r)))
+}
+
+/// Lists entries in key order, a page at a time.
+#[utoipa::path(get, path = "/v1/stores/{store}/keys", params(("store" = String, Path), ListParams),
+    responses((status = 200, body = ListOut), (status = 400, body = super::error::ErrorBody)), tag = "keys")]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(store): Path<String>,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Json<ListOut>> {
+    caller.allow(Role::Read, Some(&store))?;
+    if let Some(l) = q.limit
+        && !(1..=MAX_LIST_LIMIT).contains(&l)
+    {
+        return Err(ApiError::bad_request("invalid_argument", format!("limit must be 1..={MAX_LIST_LIMIT}, got {l}")));
+    }
+    for k in [&q.prefix, &q.start, &q.end].into_iter().flatten() {
+        check_key(&state, k)?;
+    }
+    let opts = ListOptions {
+        prefix: q.prefix.map(String::into_bytes),
+        start: q.start.map(String::into_bytes),
+        end: q.end.map(String::into_bytes),
+        limit: q.limit,
+        reverse: q.reverse,
+        cursor: q.cursor,
+        keys_only: q.keys_only,
+    };
+    // A page can hold 10,000 entries: keep the scan off the async workers.
+    let db = state.db.clone();
+    let page = tokio::task::spawn_blocking(move || db.list(&store, &opts)).await.map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(ListOut::from(page)))
+}
+
+/// The versions kept for a key, newest first (the store's `history` setting).
+#[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}/history", params(("store" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = ListOut)), tag = "keys")]
+pub async fn key_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((store, key)): Path<(String, String)>,
+) -> ApiResult<Json<ListOut>> {
+    caller.allow(Role::Read, Some(&store))?;
+    check_key(&state, &key)?;
+    let items = state.db.history(&store, key.as_bytes())?;
+    Ok(Json(ListOut { items: items.into_iter().map(EntryOut::from).collect(), next_cursor: None }))
+}

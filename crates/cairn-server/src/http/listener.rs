@@ -1,0 +1,147 @@
+//! The accept side: a cap on concurrent connections and an idle timeout.
+
+use crate::metrics::Metrics;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+/// A TCP listener that holds at most `max` connections open: at the cap it
+/// stops accepting and new clients wait in the kernel's backlog.
+pub struct Limited {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+    idle: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Limited {
+    /// Wraps `inner`.
+    pub fn new(inner: TcpListener, max: usize, idle: Duration, metrics: Arc<Metrics>) -> Limited {
+        Limited { inner, permits: Arc::new(Semaphore::new(max.max(1))), idle, metrics }
+    }
+}
+
+impl axum::serve::Listener for Limited {
+    type Io = Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, SocketAddr) {
+        // The semaphore is never closed, so acquiring only waits.
+        let Ok(permit) = self.permits.clone().acquire_owned().await else { unreachable!("semaphore closed") };
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    self.metrics.connection("http", 1);
+                    let conn = Conn {
+                        io: stream,
+                        idle: self.idle,
+                        last: Instant::now(),
+                        timer: Box::pin(tokio::time::sleep(self.idle)),
+                        _permit: permit,
+                        metrics: self.metrics.clone(),
+                    };
+                    return (conn, addr);
+                }
+                Err(e) => {
+                    // Usually EMFILE or a connection reset before accept: back off, retry.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails with `TimedOut` when neither direction makes
+/// progress for `idle`. The timer is only re-armed when it fires, so a busy
+/// connection does not touch the timer wheel on every read.
+pub struct Conn {
+    io: TcpStream,
+    idle: Duration,
+    last: Instant,
+    timer: Pin<Box<Sleep>>,
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.metrics.connection("http", -1);
+    }
+}
+
+impl Conn {
+    fn check_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        loop {
+            ready!(self.timer.as_mut().poll(cx));
+            let deadline = self.last + self.idle;
+            if deadline <= Instant::now() {
+                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "connection idle timeout"));
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                self.last = Instant::now();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.check_idle(cx).map(Err),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                self.last = Instant::now();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.check_idle(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                self.last = Instant::now();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.check_idle(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,206 @@
+//! The JSON answers of the HTTP API. Handlers return these types and the
+//! OpenAPI document is derived from them, so the two cannot drift.
+
+use cairn_core::{DeleteResult, Entry, IncrResult, ListPage, PutResult, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A key's value with its metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryOut {
+    /// The key (text form).
+    pub key: String,
+    /// The value: any JSON; bytes appear as `{"$base64": "..."}`.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// Revision of the last write.
+    pub revision: u64,
+    /// Revision that created the key.
+    pub created_revision: u64,
+    /// Writes since creation, from 1.
+    pub version: u64,
+    /// Time of the last write, ms since the Unix epoch.
+    pub updated_at: u64,
+    /// Expiry, ms since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+impl From<Entry> for EntryOut {
+    fn from(e: Entry) -> EntryOut {
+        EntryOut {
+            key: e.key.to_string(),
+            value: e.value,
+            revision: e.revision,
+            created_revision: e.created_revision,
+            version: e.version,
+            updated_at: e.updated_at,
+            expires_at: e.expires_at,
+        }
+    }
+}
+
+/// The result of a put (409 when a condition failed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PutOut {
+    /// The key.
+    pub key: String,
+    /// False when a condition failed.
+    pub success: bool,
+    /// The commit's revision; on failure the key's current revision (null: absent).
+    pub revision: Option<u64>,
+    /// True when the key did not exist before.
+    pub created: bool,
+}
+
+impl From<PutResult> for PutOut {
+    fn from(r: PutResult) -> PutOut {
+        PutOut { key: r.key, success: r.success, revision: r.revision, created: r.created }
+    }
+}
+
+/// The result of a delete.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteOut {
+    /// The key.
+    pub key: String,
+    /// True when the key existed and was deleted.
+    pub success: bool,
+    /// The commit's revision; on a failed condition the key's current revision.
+    pub revision: Option<u64>,
+}
+
+impl From<DeleteResult> for DeleteOut {
+    fn from(r: DeleteResult) -> DeleteOut {
+        DeleteOut { key: r.key, success: r.success, revision: r.revision }
+    }
+}
+
+/// The result of an increment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncrOut {
+    /// The key.
+    pub key: String,
+    /// The value after the increment.
+    #[schema(value_type = f64)]
+    pub value: serde_json::Number,
+    /// The commit's revision.
+    pub revision: u64,
+}
+
+impl From<IncrResult> for IncrOut {
+    fn from(r: IncrResult) -> IncrOut {
+        IncrOut { key: r.key, value: r.value, revision: r.revision }
+    }
+}
+
+/// A page of entries (list and history).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListOut {
+    /// The entries.
+    pub items: Vec<EntryOut>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+impl From<ListPage> for ListOut {
+    fn from(p: ListPage) -> ListOut {
+        ListOut { items: p.items.into_iter().map(EntryOut::from).collect(), next_cursor: p.next_cursor }
+    }
+}
+
+/// A store's declaration (the `PUT /v1/stores/{store}` body and the `GET` answer).
+///
+/// Documentation mirror of `cairn_core::StoreSpec`, which handlers parse and
+/// render directly; `spec_schema_matches_engine` in the tests keeps them equal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoreSpecDoc {
+    /// Store name (optional in a PUT body; must match the path).
+    pub name: String,
+    /// `string` (default), `uuid`, `int` or `bytes`.
+    pub key_type: Option<String>,
+    /// `any` (default), `json`, `string`, `int`, `float`, `bool` or `bytes`.
+    pub value_type: Option<String>,
+    /// JSON Schema for values (implies `value_type: json`).
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<serde_json::Value>,
+    /// TTL applied to writes without one, seconds.
+    pub default_ttl: Option<f64>,
+    /// Versions kept per key (default 1).
+    pub history: Option<u32>,
+}
+
+/// The stores the caller may read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoresOut {
+    /// Store specs, by name.
+    #[schema(value_type = Vec<StoreSpecDoc>)]
+    pub stores: Vec<cairn_core::StoreSpec>,
+}
+
+/// The answer to `PUT /v1/stores/{store}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateStoreOut {
+    /// The store's spec.
+    #[schema(value_type = StoreSpecDoc)]
+    pub store: cairn_core::StoreSpec,
+    /// False when an identical store already existed.
+    pub created: bool,
+    /// Revision after the command.
+    pub revision: u64,
+}
+
+/// The answer to `DELETE /v1/stores/{store}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DropStoreOut {
+    /// Store name.
+    pub store: String,
+    /// True when the store existed.
+    pub success: bool,
+    /// Revision after the command.
+    pub revision: u64,
+}
+
+/// The answer to `POST /v1/stores/{store}/clear`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClearOut {
+    /// Store name.
+    pub store: String,
+    /// Keys removed.
+    pub removed: u64,
+    /// Revision after the command.
+    pub revision: u64,
+}
+
+/// Stored content.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentOut {
+    /// Hex digest.
+    pub hash: String,
+    /// `sha256` or `sha1`.
+    pub algorithm: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// False when identical content was already stored.
+    pub stored: bool,
+}
+
+/// The answer to `DELETE /v1/content/{hash}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentDeletedOut {
+    /// Hex digest.
+    pub hash: String,
+    /// Always true (an unknown hash is a 404).
+    pub success: bool,
+    /// Revision after the command.
+    pub revision: u64,
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthOut {
+    /// `ok`.
+    pub status: &'static str,
+    /// The database's current revision.
+    pub revision: u64,
+}

@@ -1,0 +1,125 @@
+//! `GET /v1/watch`: change events as Server-Sent Events.
+//!
+//! Each event is `id: <revision>` plus `data: <event JSON>`; a quiet stream
+//! gets `event: progress` with `{"type": "progress", "revision"}` every
+//! `heartbeat_ms`. The stream holds only a [`Subscription`] (a cursor into
+//! the change log), so a slow client costs the engine nothing: it falls
+//! behind and catches up from the log.
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::Query;
+use crate::AppState;
+use crate::auth::Role;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, Sse};
+use cairn_core::{Event, Filter, Subscription};
+use futures_util::Stream;
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use utoipa::IntoParams;
+
+/// Events fetched from the subscription per poll.
+const POLL_BATCH: usize = 256;
+
+/// Query of `GET /v1/watch`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WatchParams {
+    /// Only this store.
+    pub store: Option<String>,
+    /// Only this exact key.
+    pub key: Option<String>,
+    /// Only keys starting with this.
+    pub prefix: Option<String>,
+    /// Replay from this revision (inclusive), then follow live.
+    pub from_revision: Option<u64>,
+}
+
+/// Streams change events (text/event-stream). `Last-Event-ID` resumes after that revision.
+#[utoipa::path(get, path = "/v1/watch", params(WatchParams),
+    responses((status = 200, content_type = "text/event-stream", description = "events; `data:` is an event JSON"),
+        (status = 410, body = super::error::ErrorBody, description = "from_revision was compacted away")), tag = "watch")]
+pub async fn watch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<WatchParams>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    caller.allow(Role::Read, q.store.as_deref())?;
+    let last_id = match headers.get("last-event-id") {
+        Some(v) => Some(v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
+            ApiError::bad_request("invalid_argument", "Last-Event-ID must be a revision number")
+        })?),
+        None => None,
+    };
+    // A reconnecting EventSource sends the last revision it saw: resume after it.
+    let from = last_id.map(|r| r + 1).or(q.from_revision);
+    let filter = Filter { store: q.store, key: q.key, prefix: q.prefix };
+    let sub = state.db.subscribe(filter, from)?;
+    let heartbeat = Duration::from_millis(state.config.heartbeat_ms.max(10));
+    let stream = WatchStream { sub, pending: VecDeque::new(), heartbeat, shutdown: state.shutdown.clone(), done: false };
+    Ok(Sse::new(futures_util::stream::unfold(stream, WatchStream::next)))
+}
+
+struct WatchStream {
+    sub: Subscription,
+    pending: VecDeque<Arc<Event>>,
+    heartbeat: Duration,
+    shutdown: CancellationToken,
+    done: bool,
+}
+
+impl WatchStream {
+    async fn next(mut self) -> Option<(Result<SseEvent, Infallible>, Self)> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                // Only the last event of a revision carries the id, so a client
+                // resuming with Last-Event-ID never skips the rest of a batch.
+                let last_of_revision = self.pending.front().is_none_or(|n| n.revision != e.revision);
+                return Some((Ok(event_frame(&e, last_of_revision)), self));
+            }
+            match self.sub.poll(POLL_BATCH) {
+                Ok(events) if !events.is_empty() => {
+                    self.pending.extend(events);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // The subscriber fell behind the retained log: tell it and end the stream.
+                    tracing::info!(error = %e, "watch stream ended");
+                    self.done = true;
+                    let body = serde_json::json!({"type": "error", "code": e.code(), "message": e.to_string()});
+                    return Some((Ok(SseEvent::default().event("error").data(body.to_string())), self));
+                }
+            }
+            let seen = self.sub.next_revision().saturating_sub(1);
+            tokio::select! {
+                () = self.sub.changed() => {}
+                () = tokio::time::sleep(self.heartbeat) => {
+                    let body = serde_json::json!({"type": "progress", "revision": seen});
+                    let frame = SseEvent::default().event("progress").id(seen.to_string()).data(body.to_string());
+                    return Some((Ok(frame), self));
+                }
+                () = self.shutdown.cancelled() => return None,
+            }
+        }
+    }
+}
+
+fn event_frame(e: &Event, with_id: bool) -> SseEvent {
+    let data = serde_json::to_string(e).unwrap_or_else(|err| {
+        tracing::error!(error = %err, revision = e.revision, "event does not serialize");
+        String::from("{}")
+    });
+    let frame = SseEvent::default().data(data);
+    if with_id { frame.id(e.revision.to_string()) } else { frame }
+}
