@@ -1,19 +1,175 @@
 //! `cairn`: the server (`cairn serve`), a command-line client over HTTP, and
 //! offline tools on a data directory.
+//!
+//! Exit codes: 0 success; 1 the key (or content) is missing, or a condition
+//! did not hold; 2 any error, with a message on stderr.
+
+mod client;
+mod cmd;
+mod progress;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "cairn", version, about = "cairn: a persistent key-value store")]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// Options of the client commands.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Server URL for client commands.
+    #[arg(long, global = true, env = "CAIRN_SERVER", default_value = "http://127.0.0.1:7070")]
+    pub server: String,
+    /// Bearer token for the server.
+    #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Store to act on (default: `default`; `watch` and `export` default to all stores).
+    #[arg(long, global = true, env = "CAIRN_STORE")]
+    pub store: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Global {
+    /// The store, or `default`.
+    pub fn store(&self) -> &str {
+        self.store.as_deref().unwrap_or(cairn_core::DEFAULT_STORE)
+    }
+
+    /// An HTTP client for the configured server.
+    pub fn client(&self) -> client::Client {
+        client::Client::new(&self.server, self.token.clone(), false)
+    }
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the server.
     Serve(cairn_server::ServerConfig),
+    /// Print a key's value (`--json`: the entry with its metadata).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Set a key. VALUE is JSON when it parses as JSON, else a string.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// Expire after this many seconds (decimals allowed).
+        #[arg(long)]
+        ttl: Option<f64>,
+        /// Only if the key does not exist.
+        #[arg(long)]
+        if_absent: bool,
+        /// Only if the key's revision is this (compare-and-set).
+        #[arg(long)]
+        if_revision: Option<u64>,
+    },
+    /// Delete a key.
+    #[command(alias = "delete")]
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// List keys and values in key order.
+    #[command(alias = "ls")]
+    List {
+        /// Only keys starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// At most this many entries (default: all).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print keys only.
+        #[arg(long)]
+        keys_only: bool,
+    },
+    /// List stores and their types.
+    Stores,
+    /// Add to a number (default 1; negative to subtract).
+    Incr {
+        /// The key.
+        key: String,
+        /// Amount.
+        #[arg(default_value = "1", allow_hyphen_values = true)]
+        by: String,
+    },
+    /// Print changes as they happen (Server-Sent Events from `/v1/watch`).
+    Watch {
+        /// Only this key.
+        #[arg(long, conflicts_with = "prefix")]
+        key: Option<String>,
+        /// Only keys with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Replay from this revision (inclusive), then follow.
+        #[arg(long)]
+        from: Option<u64>,
+    },
+    /// Content-addressed storage.
+    #[command(subcommand)]
+    Content(cmd::content::ContentCmd),
+    /// Write a consistent backup file (from the server, or offline with `--data-dir`).
+    Backup {
+        /// Backup file to write.
+        file: PathBuf,
+        /// Back up this data directory directly (server stopped).
+        #[arg(long, env = "CAIRN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Restore a backup file into a data directory (server stopped).
+    Restore {
+        /// Backup file.
+        file: PathBuf,
+        /// Data directory to restore into; must be empty unless --force.
+        #[arg(long, env = "CAIRN_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Replace a non-empty data directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write entries as NDJSON to stdout (or --output), from the server or a data dir.
+    Export {
+        /// Only keys with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Export this data directory directly (server stopped).
+        #[arg(long, env = "CAIRN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Load NDJSON entries (as `export` writes them; `-` for stdin).
+    Import {
+        /// NDJSON file.
+        file: PathBuf,
+        /// What to do with existing keys: skip, overwrite or fail.
+        #[arg(long, default_value = "overwrite")]
+        on_conflict: String,
+        /// Import into this data directory directly (server stopped).
+        #[arg(long, env = "CAIRN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Verify a data directory (server stopped) or a backup file.
+    Check {
+        /// Data directory to check.
+        #[arg(long, env = "CAIRN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Verify this backup file instead.
+        #[arg(long)]
+        backup: Option<PathBuf>,
+    },
 }
 
 async fn shutdown_signal() {
@@ -36,20 +192,83 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
     match cli.cmd {
         Cmd::Serve(cfg) => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(cairn_server::run(cfg, shutdown_signal()))?;
+            Ok(())
         }
+        Cmd::Get { key } => cmd::kv::get(g, &key),
+        Cmd::Set {
+            key,
+            value,
+            ttl,
+            if_absent,
+            if_revision,
+        } => cmd::kv::set(
+            g,
+            &key,
+            &value,
+            cmd::kv::SetOpts {
+                ttl,
+                if_absent,
+                if_revision,
+            },
+        ),
+        Cmd::Del { key } => cmd::kv::del(g, &key),
+        Cmd::List {
+            prefix,
+            limit,
+            keys_only,
+        } => cmd::kv::list(g, prefix.as_deref(), limit, keys_only),
+        Cmd::Stores => cmd::kv::stores(g),
+        Cmd::Incr { key, by } => cmd::kv::incr(g, &key, &by),
+        Cmd::Watch { key, prefix, from } => cmd::watch::watch(g, key.as_deref(), prefix.as_deref(), from),
+        Cmd::Content(c) => cmd::content::run(g, c),
+        Cmd::Backup { file, data_dir } => cmd::data::backup(g, &file, data_dir.as_deref()),
+        Cmd::Restore { file, data_dir, force } => cmd::data::restore(g, &file, &data_dir, force),
+        Cmd::Export {
+            prefix,
+            output,
+            data_dir,
+        } => cmd::data::export(g, prefix.as_deref(), output.as_deref(), data_dir.as_deref()),
+        Cmd::Import {
+            file,
+            on_conflict,
+            data_dir,
+        } => cmd::data::import(g, &file, &on_conflict, data_dir.as_deref()),
+        Cmd::Check { data_dir, backup } => cmd::data::check(g, data_dir.as_deref(), backup.as_deref()),
     }
-    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let serving = matches!(cli.cmd, Cmd::Serve(_));
+    let default_level = if serving { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            if let Some(m) = e.downcast_ref::<client::Missing>() {
+                eprintln!("{m}");
+                1
+            } else if let Some(f) = e.downcast_ref::<cmd::ConditionFailed>() {
+                eprintln!("{f}");
+                1
+            } else {
+                eprintln!("error: {e:#}");
+                2
+            }
+        }
+    };
+    std::process::exit(code);
 }

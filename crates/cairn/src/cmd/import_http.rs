@@ -1,0 +1,123 @@
+//! `import` over HTTP: NDJSON lines sent as `POST /v1/batch` requests.
+
+use crate::Global;
+use crate::client::{Body, enc, server_error};
+use anyhow::{Context, anyhow, bail};
+use cairn_core::{ExportLine, ImportInfo, OnConflict};
+use serde_json::{Value as Json, json};
+use std::collections::HashSet;
+use std::io::BufRead;
+
+/// Sends the lines of `r` in atomic batches. `fail` adds an absence check per key so a
+/// batch with an existing key is refused whole and the line is named; `skip` needs
+/// the offline import, which can look before it writes.
+pub fn import(
+    g: &Global,
+    r: impl BufRead,
+    on_conflict: OnConflict,
+    pb: &indicatif::ProgressBar,
+) -> anyhow::Result<ImportInfo> {
+    if on_conflict == OnConflict::Skip {
+        bail!("--on-conflict skip works offline only (with --data-dir); over HTTP use overwrite or fail");
+    }
+    let client = g.client();
+    let (status, body) = client.json("GET", "/v1/stores", Body::None)?;
+    if status >= 400 {
+        return Err(server_error(status, body.to_string().as_bytes()));
+    }
+    let list = body
+        .as_array()
+        .or_else(|| body["stores"].as_array())
+        .or_else(|| body["items"].as_array());
+    let mut known: HashSet<String> = list
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str().map(str::to_owned))
+        .collect();
+    let per_batch = if on_conflict == OnConflict::Fail { 500 } else { 1000 };
+    let mut info = ImportInfo::default();
+    let mut bytes = 0u64;
+    let mut batch: Vec<(u64, ExportLine)> = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut send = |batch: &mut Vec<(u64, ExportLine)>, info: &mut ImportInfo| -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut ops = Vec::new();
+        let mut checks = Vec::new();
+        let mut lines = Vec::new();
+        for (n, l) in batch.drain(..) {
+            if !known.contains(&l.store) {
+                let (s, b) = client.json(
+                    "PUT",
+                    &format!("/v1/stores/{}", enc(&l.store)),
+                    Body::Json(&json!({"name": l.store})),
+                )?;
+                if s >= 400 && s != 409 {
+                    return Err(server_error(s, b.to_string().as_bytes()))
+                        .with_context(|| format!("line {n}: creating store {:?}", l.store));
+                }
+                known.insert(l.store.clone());
+            }
+            if l.expires_at.is_some_and(|t| t <= now) {
+                info.expired += 1;
+                continue;
+            }
+            let key = l
+                .key
+                .as_str()
+                .ok_or_else(|| anyhow!("line {n}: a $base64 key can only be imported offline (with --data-dir)"))?;
+            let mut op = json!({"op": "put", "store": l.store, "key": key, "value": l.value.to_json()});
+            if let Some(t) = l.expires_at {
+                op["ttl"] = json!((t - now) as f64 / 1000.0);
+            }
+            if on_conflict == OnConflict::Fail {
+                checks.push(json!({"store": l.store, "key": key, "revision": Json::Null}));
+            }
+            ops.push(op);
+            lines.push(n);
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (s, b) = client.json("POST", "/v1/batch", Body::Json(&json!({"checks": checks, "ops": ops})))?;
+        if s == 409 || b["success"] == false {
+            let at = b["failed_check"]
+                .as_u64()
+                .and_then(|i| lines.get(i as usize))
+                .map_or_else(String::new, |n| format!("line {n}: "));
+            bail!(
+                "{at}the key already exists (use --on-conflict overwrite); nothing of lines {}-{} was written",
+                lines[0],
+                lines[lines.len() - 1]
+            );
+        }
+        if s >= 400 {
+            return Err(server_error(s, b.to_string().as_bytes()))
+                .with_context(|| format!("lines {}-{} not written", lines[0], lines[lines.len() - 1]));
+        }
+        info.written += ops.len() as u64;
+        info.revision = b["revision"].as_u64().unwrap_or(info.revision);
+        Ok(())
+    };
+    for (i, line) in r.lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = line.with_context(|| format!("line {n}: cannot read"))?;
+        info.lines = n;
+        bytes += line.len() as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ExportLine =
+            serde_json::from_str(&line).with_context(|| format!("line {n}: not an export line"))?;
+        batch.push((n, parsed));
+        if batch.len() == per_batch {
+            send(&mut batch, &mut info)?;
+            pb.set_position(bytes);
+        }
+    }
+    send(&mut batch, &mut info)?;
+    Ok(info)
+}
