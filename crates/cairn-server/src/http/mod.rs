@@ -5,6 +5,7 @@
 //! edge limits (body size, key size, JSON depth, connections, idle time)
 //! are enforced here before anything reaches the engine.
 
+pub mod admin;
 mod auth;
 mod batch;
 mod content;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(ws::router())
+        .merge(admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
