@@ -44,8 +44,16 @@ pub async fn create_store(
     let mut spec: StoreSpec = if body.iter().all(u8::is_ascii_whitespace) {
         StoreSpec::new(store.clone())
     } else {
-        parse_json(&body, state.config.max_json_depth)
-            .map_err(|e| ApiError::bad_request("invalid_spec", format!("store spec for {store:?}: {}", e.message())))?
+        let mut raw: serde_json::Value = parse_json(&body, state.config.max_json_depth)?;
+        // A schema implies JSON values (StoreSpec::schema does the same).
+        if let Some(obj) = raw.as_object_mut()
+            && obj.contains_key("schema")
+            && !obj.contains_key("value_type")
+        {
+            obj.insert("value_type".into(), "json".into());
+        }
+        serde_json::from_value(raw)
+            .map_err(|e| ApiError::bad_request("invalid_spec", format!("store spec for {store:?}: {e}")))?
     };
     if spec.name.is_empty() {
         spec.name.clone_from(&store);
