@@ -13,7 +13,9 @@ async fn seed_flow_set_get_delete_echoes_key_and_id() {
     let t = start().await;
     let mut c = Client::connect(t.addr, None).await;
 
-    let r = c.call(json!({"type": "set", "id": "a1", "key": "user:1", "value": {"name": "Ada"}})).await;
+    let r = c
+        .call(json!({"type": "set", "id": "a1", "key": "user:1", "value": {"name": "Ada"}}))
+        .await;
     assert_eq!(r["type"], "set_response");
     assert_eq!(r["id"], "a1");
     assert_eq!(r["key"], "user:1");
@@ -67,28 +69,45 @@ async fn pipelined_requests_are_answered_in_order() {
 async fn put_conditions_ttl_and_get_default() {
     let t = start().await;
     let mut c = Client::connect(t.addr, None).await;
-    let r = c.call(json!({"type": "put", "key": "a", "value": 1, "if_present": true})).await;
-    assert_eq!((r["type"].as_str(), &r["success"]), (Some("put_response"), &json!(false)));
-    let r = c.call(json!({"type": "put", "key": "a", "value": 1, "if_absent": true})).await;
+    let r = c
+        .call(json!({"type": "put", "key": "a", "value": 1, "if_present": true}))
+        .await;
+    assert_eq!(
+        (r["type"].as_str(), &r["success"]),
+        (Some("put_response"), &json!(false))
+    );
+    let r = c
+        .call(json!({"type": "put", "key": "a", "value": 1, "if_absent": true}))
+        .await;
     assert_eq!((&r["success"], &r["created"]), (&json!(true), &json!(true)));
     let rev = r["revision"].as_u64().unwrap();
-    let r = c.call(json!({"type": "put", "key": "a", "value": 2, "if_absent": true})).await;
+    let r = c
+        .call(json!({"type": "put", "key": "a", "value": 2, "if_absent": true}))
+        .await;
     assert_eq!(r["success"], false);
     assert_eq!(r["revision"], rev, "a failed condition reports the current revision");
-    let r = c.call(json!({"type": "put", "key": "a", "value": 3, "if_revision": rev + 100})).await;
+    let r = c
+        .call(json!({"type": "put", "key": "a", "value": 3, "if_revision": rev + 100}))
+        .await;
     assert_eq!(r["success"], false);
-    let r = c.call(json!({"type": "put", "key": "a", "value": 3, "if_revision": rev})).await;
+    let r = c
+        .call(json!({"type": "put", "key": "a", "value": 3, "if_revision": rev}))
+        .await;
     assert_eq!((&r["success"], &r["created"]), (&json!(true), &json!(false)));
     let r = c.call(json!({"type": "delete", "key": "a", "if_revision": rev})).await;
     assert_eq!(r["success"], false, "stale revision: not deleted");
     assert_eq!(c.call(json!({"type": "get", "key": "a"})).await["value"], 3);
 
-    let r = c.call(json!({"type": "set", "key": "t", "value": "x", "ttl": 3600.5})).await;
+    let r = c
+        .call(json!({"type": "set", "key": "t", "value": "x", "ttl": 3600.5}))
+        .await;
     assert_eq!(r["success"], true);
     let r = c.call(json!({"type": "get", "key": "t"})).await;
     assert!(r["expires_at"].as_u64().unwrap() > r["updated_at"].as_u64().unwrap() + 3_599_000);
 
-    let r = c.call(json!({"type": "get", "key": "missing", "default": {"d": 1}})).await;
+    let r = c
+        .call(json!({"type": "get", "key": "missing", "default": {"d": 1}}))
+        .await;
     assert_eq!((&r["found"], &r["value"]), (&json!(false), &json!({"d": 1})));
     t.server.shutdown().await;
 }
@@ -99,26 +118,44 @@ async fn contains_incr_clear_list_and_batch() {
     let mut c = Client::connect(t.addr, None).await;
     assert_eq!(c.call(json!({"type": "contains", "key": "n"})).await["exists"], false);
     let r = c.call(json!({"type": "incr", "key": "n"})).await;
-    assert_eq!((r["type"].as_str(), &r["key"], &r["value"]), (Some("incr_response"), &json!("n"), &json!(1)));
+    assert_eq!(
+        (r["type"].as_str(), &r["key"], &r["value"]),
+        (Some("incr_response"), &json!("n"), &json!(1))
+    );
     let r = c.call(json!({"type": "incr", "key": "n", "by": -5})).await;
     assert_eq!(r["value"], -4);
     let r = c.call(json!({"type": "contains", "key": "n"})).await;
-    assert_eq!((r["type"].as_str(), &r["key"], &r["exists"]), (Some("contains_response"), &json!("n"), &json!(true)));
+    assert_eq!(
+        (r["type"].as_str(), &r["key"], &r["exists"]),
+        (Some("contains_response"), &json!("n"), &json!(true))
+    );
 
     for k in ["p:1", "p:2", "p:3", "q:1"] {
         c.call(set(k, json!(k))).await;
     }
     let r = c.call(json!({"type": "list", "prefix": "p:", "limit": 2})).await;
     assert_eq!(r["type"], "list_response");
-    let keys: Vec<_> = r["items"].as_array().unwrap().iter().map(|e| e["key"].clone()).collect();
+    let keys: Vec<_> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].clone())
+        .collect();
     assert_eq!(keys, [json!("p:1"), json!("p:2")]);
     assert_eq!(r["items"][0]["value"], "p:1");
     let cursor = r["next_cursor"].as_str().unwrap().to_owned();
-    let r = c.call(json!({"type": "list", "prefix": "p:", "limit": 2, "cursor": cursor})).await;
+    let r = c
+        .call(json!({"type": "list", "prefix": "p:", "limit": 2, "cursor": cursor}))
+        .await;
     assert_eq!(r["items"][0]["key"], "p:3");
     assert_eq!(r["next_cursor"], json!(null));
-    let r = c.call(json!({"type": "list", "reverse": true, "keys_only": true, "limit": 1})).await;
-    assert_eq!((&r["items"][0]["key"], &r["items"][0]["value"]), (&json!("q:1"), &json!(null)));
+    let r = c
+        .call(json!({"type": "list", "reverse": true, "keys_only": true, "limit": 1}))
+        .await;
+    assert_eq!(
+        (&r["items"][0]["key"], &r["items"][0]["value"]),
+        (&json!("q:1"), &json!(null))
+    );
 
     let rev_p1 = c.call(json!({"type": "get", "key": "p:1"})).await["revision"].clone();
     let r = c
@@ -127,7 +164,10 @@ async fn contains_incr_clear_list_and_batch() {
             "ops": [{"op": "put", "key": "b1", "value": true}, {"op": "delete", "key": "p:2"},
                     {"op": "incr", "key": "n", "by": 10}]}))
         .await;
-    assert_eq!((r["type"].as_str(), &r["id"], &r["success"]), (Some("batch_response"), &json!("b"), &json!(true)));
+    assert_eq!(
+        (r["type"].as_str(), &r["id"], &r["success"]),
+        (Some("batch_response"), &json!("b"), &json!(true))
+    );
     let brev = r["revision"].as_u64().unwrap();
     assert_eq!(c.call(json!({"type": "get", "key": "b1"})).await["revision"], brev);
     assert_eq!(c.call(json!({"type": "get", "key": "n"})).await["value"], 6);
@@ -137,10 +177,17 @@ async fn contains_incr_clear_list_and_batch() {
             "ops": [{"op": "put", "key": "b2", "value": 1}]}))
         .await;
     assert_eq!((&r["success"], &r["failed_check"]), (&json!(false), &json!(0)));
-    assert_eq!(c.call(json!({"type": "contains", "key": "b2"})).await["exists"], false, "all or nothing");
+    assert_eq!(
+        c.call(json!({"type": "contains", "key": "b2"})).await["exists"],
+        false,
+        "all or nothing"
+    );
 
     let r = c.call(json!({"type": "clear", "id": 9})).await;
-    assert_eq!((r["type"].as_str(), &r["store"], &r["id"]), (Some("clear_response"), &json!("default"), &json!(9)));
+    assert_eq!(
+        (r["type"].as_str(), &r["store"], &r["id"]),
+        (Some("clear_response"), &json!("default"), &json!(9))
+    );
     assert_eq!(r["removed"], 5, "n, p:1, p:3, q:1, b1: {r}");
     assert!(r["revision"].as_u64().unwrap() > brev);
     assert_eq!(c.call(json!({"type": "list"})).await["items"], json!([]));
@@ -152,13 +199,21 @@ async fn named_stores_and_bytes_values() {
     let t = start().await;
     let db = t.server.db().clone();
     let spec = cairn_core::StoreSpec::new("ints").key_type(cairn_core::KeyType::Int);
-    tokio::task::spawn_blocking(move || db.create_store(spec)).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || db.create_store(spec))
+        .await
+        .unwrap()
+        .unwrap();
     let mut c = Client::connect(t.addr, None).await;
-    let r = c.call(json!({"type": "set", "store": "ints", "key": 42, "value": {"$base64": "AAEC"}})).await;
+    let r = c
+        .call(json!({"type": "set", "store": "ints", "key": 42, "value": {"$base64": "AAEC"}}))
+        .await;
     assert_eq!((&r["success"], &r["key"]), (&json!(true), &json!("42")));
     let r = c.call(json!({"type": "get", "store": "ints", "key": "42"})).await;
     assert_eq!(r["value"], json!({"$base64": "AAEC"}));
-    assert_eq!(t.server.db().get("ints", "42").unwrap().unwrap().value, cairn_core::Value::Bytes(vec![0, 1, 2]));
+    assert_eq!(
+        t.server.db().get("ints", "42").unwrap().unwrap().value,
+        cairn_core::Value::Bytes(vec![0, 1, 2])
+    );
     let r = c.call(json!({"type": "get", "store": "default", "key": "42"})).await;
     assert_eq!(r["found"], false, "stores are separate");
     t.server.shutdown().await;
@@ -178,7 +233,11 @@ async fn content_round_trip_and_dedup() {
     assert_eq!(hash.len(), 64);
 
     let again = c.call(json!({"type": "store_content", "content": doc})).await;
-    assert_eq!((&again["hash"], &again["stored"]), (&json!(hash), &json!(false)), "identical content is deduplicated");
+    assert_eq!(
+        (&again["hash"], &again["stored"]),
+        (&json!(hash), &json!(false)),
+        "identical content is deduplicated"
+    );
 
     let r = c.call(json!({"type": "get_content", "hash": hash})).await;
     assert_eq!(r["type"], "get_content_response");
@@ -188,15 +247,26 @@ async fn content_round_trip_and_dedup() {
     assert_eq!(r["content_base64"], b64);
 
     // Bytes with SHA-1, the seed's algorithm: a known answer.
-    let r = c.call(json!({"type": "store_content", "content_base64": "YWJj", "algorithm": "sha1"})).await;
+    let r = c
+        .call(json!({"type": "store_content", "content_base64": "YWJj", "algorithm": "sha1"}))
+        .await;
     assert_eq!(r["hash"], "a9993e364706816aba3e25717850c26c9cd0d89d");
-    let r = c.call(json!({"type": "get_content", "hash": "a9993e364706816aba3e25717850c26c9cd0d89d"})).await;
-    assert_eq!((&r["content_base64"], &r["content"]), (&json!("YWJj"), &json!(null)), "abc is not JSON");
+    let r = c
+        .call(json!({"type": "get_content", "hash": "a9993e364706816aba3e25717850c26c9cd0d89d"}))
+        .await;
+    assert_eq!(
+        (&r["content_base64"], &r["content"]),
+        (&json!("YWJj"), &json!(null)),
+        "abc is not JSON"
+    );
 
     let r = c.call(json!({"type": "get_content", "hash": "0".repeat(64)})).await;
     assert_eq!((&r["found"], &r["content"]), (&json!(false), &json!(null)));
     let r = c.call(json!({"type": "get_content", "hash": "xyz"})).await;
-    assert_eq!((r["type"].as_str(), r["code"].as_str()), (Some("error"), Some("invalid_hash")));
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("invalid_hash"))
+    );
     t.server.shutdown().await;
 }
 
@@ -205,9 +275,15 @@ async fn answers_ping_and_accepts_json_in_binary_frames() {
     let t = start().await;
     let mut c = Client::connect(t.addr, None).await;
     c.ws.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
-    let pong = tokio::time::timeout(support::WAIT, c.ws.next()).await.unwrap().unwrap().unwrap();
+    let pong = tokio::time::timeout(support::WAIT, c.ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(pong, Message::Pong(b"hi".to_vec().into()));
-    c.ws.send(Message::Binary(set("bin", json!(1)).to_string().into_bytes().into())).await.unwrap();
+    c.ws.send(Message::Binary(set("bin", json!(1)).to_string().into_bytes().into()))
+        .await
+        .unwrap();
     assert_eq!(c.recv().await["type"], "set_response");
     c.ws.send(Message::Binary(vec![0xff, 0xfe].into())).await.unwrap();
     assert_eq!(c.recv().await["code"], "invalid_message");

@@ -26,27 +26,50 @@ async fn created_updated_deleted_in_revision_order() {
     let t = start().await;
     let mut watcher = Client::connect(t.addr, None).await;
     let mut writer = Client::connect(t.addr, None).await;
-    let r = watcher.call(json!({"type": "subscribe", "id": "s", "prefix": "user:"})).await;
-    assert_eq!((r["type"].as_str(), &r["id"]), (Some("subscribe_response"), &json!("s")));
+    let r = watcher
+        .call(json!({"type": "subscribe", "id": "s", "prefix": "user:"}))
+        .await;
+    assert_eq!(
+        (r["type"].as_str(), &r["id"]),
+        (Some("subscribe_response"), &json!("s"))
+    );
     let sub = r["subscription"].as_u64().unwrap();
     let start_rev = r["revision"].as_u64().unwrap();
 
-    let r1 = writer.call(set("user:1", json!({"v": 1}))).await["revision"].as_u64().unwrap();
+    let r1 = writer.call(set("user:1", json!({"v": 1}))).await["revision"]
+        .as_u64()
+        .unwrap();
     writer.call(set("other", json!("ignored"))).await;
-    let r2 = writer.call(set("user:1", json!({"v": 2}))).await["revision"].as_u64().unwrap();
-    let r3 = writer.call(json!({"type": "delete", "key": "user:1"})).await["revision"].as_u64().unwrap();
+    let r2 = writer.call(set("user:1", json!({"v": 2}))).await["revision"]
+        .as_u64()
+        .unwrap();
+    let r3 = writer.call(json!({"type": "delete", "key": "user:1"})).await["revision"]
+        .as_u64()
+        .unwrap();
     assert!(start_rev < r1 && r1 < r2 && r2 < r3);
 
     let ev = events(&mut watcher, 3).await;
     for e in &ev {
-        assert_eq!((&e["subscription"], &e["store"], &e["key"]), (&json!(sub), &json!("default"), &json!("user:1")));
-        assert!(e["timestamp"].as_u64().unwrap() > 1_600_000_000_000, "epoch milliseconds: {e}");
+        assert_eq!(
+            (&e["subscription"], &e["store"], &e["key"]),
+            (&json!(sub), &json!("default"), &json!("user:1"))
+        );
+        assert!(
+            e["timestamp"].as_u64().unwrap() > 1_600_000_000_000,
+            "epoch milliseconds: {e}"
+        );
     }
     assert_eq!((&ev[0]["event"], &ev[0]["revision"]), (&json!("created"), &json!(r1)));
-    assert_eq!((&ev[0]["new_value"], &ev[0]["value"]), (&json!({"v": 1}), &json!({"v": 1})));
+    assert_eq!(
+        (&ev[0]["new_value"], &ev[0]["value"]),
+        (&json!({"v": 1}), &json!({"v": 1}))
+    );
     assert!(ev[0].get("old_value").is_none());
     assert_eq!((&ev[1]["event"], &ev[1]["revision"]), (&json!("updated"), &json!(r2)));
-    assert_eq!((&ev[1]["old_value"], &ev[1]["new_value"]), (&json!({"v": 1}), &json!({"v": 2})));
+    assert_eq!(
+        (&ev[1]["old_value"], &ev[1]["new_value"]),
+        (&json!({"v": 1}), &json!({"v": 2}))
+    );
     assert_eq!((&ev[2]["event"], &ev[2]["revision"]), (&json!("deleted"), &json!(r3)));
     assert_eq!((&ev[2]["old_value"], &ev[2]["value"]), (&json!({"v": 2}), &json!(null)));
     assert!(ev[2].get("new_value").is_none());
@@ -62,8 +85,13 @@ async fn resumes_from_revision_without_gap_or_duplicate() {
         revs.push(c.call(set("k", json!(i))).await["revision"].as_u64().unwrap());
     }
     // A client that saw revs[1] reconnects and resumes right after it.
-    let r = c.call(json!({"type": "subscribe", "key": "k", "from_revision": revs[1] + 1})).await;
-    assert_eq!(r["revision"], revs[4], "subscribe_response carries the current revision");
+    let r = c
+        .call(json!({"type": "subscribe", "key": "k", "from_revision": revs[1] + 1}))
+        .await;
+    assert_eq!(
+        r["revision"], revs[4],
+        "subscribe_response carries the current revision"
+    );
     let replayed = events(&mut c, 3).await;
     let got: Vec<_> = replayed.iter().map(|e| e["revision"].as_u64().unwrap()).collect();
     assert_eq!(got, revs[2..]);
@@ -82,7 +110,9 @@ async fn quiet_subscription_gets_progress_heartbeats() {
     let t = start_with(|c, _| c.heartbeat_ms = 50).await;
     let mut c = Client::connect(t.addr, None).await;
     let rev = c.call(set("a", json!(1))).await["revision"].as_u64().unwrap();
-    let r = c.call(json!({"type": "subscribe", "store": "default", "key": "b"})).await;
+    let r = c
+        .call(json!({"type": "subscribe", "store": "default", "key": "b"}))
+        .await;
     let sub = r["subscription"].clone();
     for _ in 0..2 {
         let p = c.recv().await;
@@ -91,7 +121,11 @@ async fn quiet_subscription_gets_progress_heartbeats() {
     }
     // A write the filter skips still moves the caught-up revision forward.
     let rev2 = c.call(set("a", json!(2))).await;
-    let rev2 = if rev2["type"] == "set_response" { rev2 } else { c.recv_until("set_response").await.0 };
+    let rev2 = if rev2["type"] == "set_response" {
+        rev2
+    } else {
+        c.recv_until("set_response").await.0
+    };
     loop {
         let p = c.recv().await;
         assert_eq!(p["type"], "progress", "no event for a key outside the filter: {p}");
@@ -112,8 +146,13 @@ async fn unsubscribe_stops_events() {
     c.call(set("x", json!(1))).await;
     assert_eq!(events(&mut c, 1).await[0]["subscription"], s1);
 
-    let r = c.call(json!({"type": "unsubscribe", "id": 5, "subscription": s1})).await;
-    assert_eq!((r["type"].as_str(), &r["id"], &r["success"]), (Some("unsubscribe_response"), &json!(5), &json!(true)));
+    let r = c
+        .call(json!({"type": "unsubscribe", "id": 5, "subscription": s1}))
+        .await;
+    assert_eq!(
+        (r["type"].as_str(), &r["id"], &r["success"]),
+        (Some("unsubscribe_response"), &json!(5), &json!(true))
+    );
     let r = c.call(json!({"type": "unsubscribe", "subscription": s1})).await;
     assert_eq!(r["success"], false, "already gone");
 
@@ -141,7 +180,13 @@ async fn compacted_from_revision_names_the_oldest() {
     let r = c.call(json!({"type": "subscribe", "from_revision": 1})).await;
     assert_eq!(r["code"], "compacted", "{r}");
     let oldest = t.server.db().oldest_revision();
-    assert!(r["message"].as_str().unwrap().contains(&format!("oldest available revision is {oldest}")), "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("oldest available revision is {oldest}")),
+        "{r}"
+    );
     // The named revision works, and the connection is still usable.
     let r = c.call(json!({"type": "subscribe", "from_revision": oldest})).await;
     assert_eq!(r["type"], "subscribe_response");
@@ -153,7 +198,10 @@ async fn subscribe_errors() {
     let t = start().await;
     let mut c = Client::connect(t.addr, None).await;
     let r = c.call(json!({"type": "subscribe", "id": 1, "store": "nope"})).await;
-    assert_eq!((r["type"].as_str(), r["code"].as_str(), &r["id"]), (Some("error"), Some("unknown_store"), &json!(1)));
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str(), &r["id"]),
+        (Some("error"), Some("unknown_store"), &json!(1))
+    );
     let r = c.call(json!({"type": "unsubscribe"})).await;
     assert_eq!(r["code"], "missing_field");
     let r = c.call(json!({"type": "subscribe", "from_revision": "x"})).await;

@@ -57,7 +57,11 @@ async fn upgrade(
         Ok(p) => p,
         Err(e) => {
             let body = serde_json::json!({"error": {"code": "unauthorized", "message": e.to_string()}});
-            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(body))
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(body),
+            )
                 .into_response();
         }
     };
@@ -69,5 +73,8 @@ async fn upgrade(
 
 fn bearer(v: &str) -> Option<&str> {
     let (scheme, token) = v.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

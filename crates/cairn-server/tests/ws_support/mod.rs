@@ -33,7 +33,11 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig, &std::path::Path))
     let addr = l.local_addr().unwrap();
     let app = cairn_server::http::ws::router().with_state(server.state().clone());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    TestServer { server, addr, _dir: dir }
+    TestServer {
+        server,
+        addr,
+        _dir: dir,
+    }
 }
 
 /// Starts a server with the test defaults.
@@ -51,7 +55,8 @@ impl Client {
     pub async fn connect(addr: SocketAddr, bearer: Option<&str>) -> Client {
         let mut req = format!("ws://{addr}/v1/ws").into_client_request().unwrap();
         if let Some(t) = bearer {
-            req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
         let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         Client { ws }

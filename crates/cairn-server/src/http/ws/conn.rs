@@ -66,9 +66,17 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
         }
     };
     drop(session);
-    let close = close.or_else(|| state.shutdown.is_cancelled().then_some((close_code::AWAY, "server shutting down")));
+    let close = close.or_else(|| {
+        state
+            .shutdown
+            .is_cancelled()
+            .then_some((close_code::AWAY, "server shutting down"))
+    });
     if let Some((code, reason)) = close {
-        let frame = CloseFrame { code, reason: reason.into() };
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
         let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
     }
 }

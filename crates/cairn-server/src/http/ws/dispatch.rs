@@ -15,14 +15,20 @@ use serde_json::{Map, Value as Json, json};
 /// an `unsupported` error here.
 pub async fn dispatch(state: &AppState, principal: &Principal, request: Json) -> Json {
     let Json::Object(m) = request else {
-        return error(None, &WsError::new("invalid_message", "a message must be a JSON object with a \"type\" field"));
+        return error(
+            None,
+            &WsError::new(
+                "invalid_message",
+                "a message must be a JSON object with a \"type\" field",
+            ),
+        );
     };
     let limits = Limits::from_config(&state.config);
     let (id, req) = messages::decode(&m, &limits);
     let result = match req {
-        Ok(req @ (Request::Subscribe { .. } | Request::Unsubscribe { .. })) => {
-            authorize(principal, &req).and(Err(WsError::new("unsupported", "subscriptions need a WebSocket connection")))
-        }
+        Ok(req @ (Request::Subscribe { .. } | Request::Unsubscribe { .. })) => authorize(principal, &req).and(Err(
+            WsError::new("unsupported", "subscriptions need a WebSocket connection"),
+        )),
         Ok(req) => match authorize(principal, &req) {
             Ok(()) => execute(state, req).await,
             Err(e) => Err(e),
@@ -102,7 +108,13 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
                 }),
             }
         }
-        Request::Put { verb, store, key, value, options } => {
+        Request::Put {
+            verb,
+            store,
+            key,
+            value,
+            options,
+        } => {
             let (cmd, key_text) = db.put_command(&store, key.as_bytes(), value, options)?;
             let r = put_result(key_text, db.execute_async(cmd).await?)?;
             let ty = match verb {
@@ -111,7 +123,11 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
             };
             json!({"type": ty, "key": r.key, "success": r.success, "revision": r.revision, "created": r.created})
         }
-        Request::Delete { store, key, if_revision } => {
+        Request::Delete {
+            store,
+            key,
+            if_revision,
+        } => {
             let (cmd, key_text) = db.delete_command(&store, key.as_bytes(), if_revision)?;
             let r = delete_result(key_text, db.execute_async(cmd).await?)?;
             json!({"type": "delete_response", "key": r.key, "success": r.success, "revision": r.revision})
@@ -139,7 +155,9 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
             json!({"type": "incr_response", "key": r.key, "value": r.value, "revision": r.revision})
         }
         Request::Batch { checks, ops } => match db.execute_async(Command::Write { checks, ops }).await? {
-            Applied::Write(w) if w.success => json!({"type": "batch_response", "success": true, "revision": w.revision}),
+            Applied::Write(w) if w.success => {
+                json!({"type": "batch_response", "success": true, "revision": w.revision})
+            }
             Applied::Write(w) => json!({
                 "type": "batch_response", "success": false, "failed_check": w.failed_check,
                 "revision": w.current_revision,

@@ -40,7 +40,10 @@ pub struct WsError {
 impl WsError {
     /// An error with a code and message.
     pub fn new(code: &'static str, message: impl Into<String>) -> WsError {
-        WsError { code, message: message.into() }
+        WsError {
+            code,
+            message: message.into(),
+        }
     }
 
     fn missing(field: &str) -> WsError {
@@ -228,20 +231,30 @@ pub fn parse_object(text: &str, limits: &Limits) -> Result<Map<String, Json>, Ws
     if text.len() > limits.max_message_bytes {
         return Err(WsError::new(
             "message_too_large",
-            format!("message is {} bytes, over the limit of {}", text.len(), limits.max_message_bytes),
+            format!(
+                "message is {} bytes, over the limit of {}",
+                text.len(),
+                limits.max_message_bytes
+            ),
         ));
     }
     if let Some(depth) = depth_over(text.as_bytes(), limits.max_json_depth) {
         return Err(WsError::new(
             "too_deep",
-            format!("JSON nesting exceeds the limit of {} levels (reached {depth})", limits.max_json_depth),
+            format!(
+                "JSON nesting exceeds the limit of {} levels (reached {depth})",
+                limits.max_json_depth
+            ),
         ));
     }
     match serde_json::from_str::<Json>(text) {
         Ok(Json::Object(m)) => Ok(m),
         Ok(other) => Err(WsError::new(
             "invalid_message",
-            format!("a message must be a JSON object with a \"type\" field, got {}", kind_of(&other)),
+            format!(
+                "a message must be a JSON object with a \"type\" field, got {}",
+                kind_of(&other)
+            ),
         )),
         Err(e) => Err(WsError::new("invalid_json", format!("message is not valid JSON: {e}"))),
     }
@@ -300,7 +313,11 @@ impl<'a> Fields<'a> {
     }
 
     fn name(&self, f: &str) -> String {
-        if self.at.is_empty() { f.to_owned() } else { format!("{}.{f}", self.at) }
+        if self.at.is_empty() {
+            f.to_owned()
+        } else {
+            format!("{}.{f}", self.at)
+        }
     }
 
     /// A field that is absent or `null` counts as missing.
@@ -336,7 +353,11 @@ impl<'a> Fields<'a> {
         if k.len() > limits.max_key_bytes {
             return Err(WsError::new(
                 "key_too_large",
-                format!("{name} is {} bytes, over the limit of {}", k.len(), limits.max_key_bytes),
+                format!(
+                    "{name} is {} bytes, over the limit of {}",
+                    k.len(),
+                    limits.max_key_bytes
+                ),
             ));
         }
         Ok(k)
@@ -350,7 +371,11 @@ impl<'a> Fields<'a> {
         if len > limits.max_value_bytes {
             return Err(WsError::new(
                 "value_too_large",
-                format!("{} is {len} bytes, over the limit of {}", self.name(f), limits.max_value_bytes),
+                format!(
+                    "{} is {len} bytes, over the limit of {}",
+                    self.name(f),
+                    limits.max_value_bytes
+                ),
             ));
         }
         Ok(v)
@@ -359,7 +384,10 @@ impl<'a> Fields<'a> {
     fn u64_opt(&self, f: &str) -> Result<Option<u64>, WsError> {
         match self.get(f) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| WsError::invalid(&self.name(f), "a non-negative integer")),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| WsError::invalid(&self.name(f), "a non-negative integer")),
         }
     }
 
@@ -418,7 +446,11 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
         "get" => Request::Get {
             store: f.store()?,
             key: f.key(limits)?,
-            default: if m.contains_key("default") { Some(f.value("default", limits)?) } else { None },
+            default: if m.contains_key("default") {
+                Some(f.value("default", limits)?)
+            } else {
+                None
+            },
         },
         "set" | "put" => Request::Put {
             verb: if ty == "set" { PutVerb::Set } else { PutVerb::Put },
@@ -432,8 +464,15 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
                 if_present: f.bool_opt("if_present")?,
             },
         },
-        "delete" => Request::Delete { store: f.store()?, key: f.key(limits)?, if_revision: f.u64_opt("if_revision")? },
-        "contains" => Request::Contains { store: f.store()?, key: f.key(limits)? },
+        "delete" => Request::Delete {
+            store: f.store()?,
+            key: f.key(limits)?,
+            if_revision: f.u64_opt("if_revision")?,
+        },
+        "contains" => Request::Contains {
+            store: f.store()?,
+            key: f.key(limits)?,
+        },
         "clear" => Request::Clear { store: f.store()? },
         "list" => Request::List {
             store: f.store()?,
@@ -454,14 +493,22 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
         },
         "batch" => decode_batch(&f, limits)?,
         "subscribe" => Request::Subscribe {
-            filter: Filter { store: f.str_opt("store")?, key: f.str_opt("key")?, prefix: f.str_opt("prefix")? },
+            filter: Filter {
+                store: f.str_opt("store")?,
+                key: f.str_opt("key")?,
+                prefix: f.str_opt("prefix")?,
+            },
             from_revision: f.u64_opt("from_revision")?,
         },
         "unsubscribe" => Request::Unsubscribe {
-            subscription: f.u64_opt("subscription")?.ok_or_else(|| WsError::missing("subscription"))?,
+            subscription: f
+                .u64_opt("subscription")?
+                .ok_or_else(|| WsError::missing("subscription"))?,
         },
         "store_content" => decode_store_content(&f, limits)?,
-        "get_content" => Request::GetContent { hash: f.str_opt("hash")?.ok_or_else(|| WsError::missing("hash"))? },
+        "get_content" => Request::GetContent {
+            hash: f.str_opt("hash")?.ok_or_else(|| WsError::missing("hash"))?,
+        },
         other => {
             return Err(WsError::new(
                 "unknown_type",
@@ -476,7 +523,9 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
 
 fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
     let objects = |name: &str| -> Result<Vec<Fields<'_>>, WsError> {
-        let Some(items) = f.array(name)? else { return Ok(Vec::new()) };
+        let Some(items) = f.array(name)? else {
+            return Ok(Vec::new());
+        };
         items
             .iter()
             .enumerate()
@@ -495,22 +544,43 @@ fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
         let cond = match c.m.get("revision") {
             None => return Err(WsError::missing(&name)),
             Some(Json::Null) => Cond::Absent,
-            Some(v) => Cond::Revision(v.as_u64().ok_or_else(|| WsError::invalid(&name, "an integer or null"))?),
+            Some(v) => Cond::Revision(
+                v.as_u64()
+                    .ok_or_else(|| WsError::invalid(&name, "an integer or null"))?,
+            ),
         };
-        checks.push(Check { store: c.store()?, key: c.key(limits)?.into_bytes(), cond });
+        checks.push(Check {
+            store: c.store()?,
+            key: c.key(limits)?.into_bytes(),
+            cond,
+        });
     }
     let mut ops = Vec::new();
     for o in objects("ops")? {
         let (store, key) = (o.store()?, o.key(limits)?.into_bytes());
         let op = match o.str_opt("op")?.as_deref() {
             Some("put" | "set") => {
-                let ttl = o.ttl()?.map_or(Ttl::Default, |d| Ttl::Millis(d.as_millis().max(1) as u64));
-                Op::Put { store, key, value: o.value("value", limits)?, ttl }
+                let ttl = o
+                    .ttl()?
+                    .map_or(Ttl::Default, |d| Ttl::Millis(d.as_millis().max(1) as u64));
+                Op::Put {
+                    store,
+                    key,
+                    value: o.value("value", limits)?,
+                    ttl,
+                }
             }
             Some("delete") => Op::Delete { store, key },
-            Some("incr") => Op::Incr { store, key, by: o.number_opt("by")?.unwrap_or_else(|| Number::from(1)) },
+            Some("incr") => Op::Incr {
+                store,
+                key,
+                by: o.number_opt("by")?.unwrap_or_else(|| Number::from(1)),
+            },
             Some(other) => {
-                return Err(WsError::invalid(&o.name("op"), &format!("\"put\", \"delete\" or \"incr\" (got {other:?})")));
+                return Err(WsError::invalid(
+                    &o.name("op"),
+                    &format!("\"put\", \"delete\" or \"incr\" (got {other:?})"),
+                ));
             }
             None => return Err(WsError::missing(&o.name("op"))),
         };
@@ -522,11 +592,16 @@ fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
 fn decode_store_content(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
     let algorithm = match f.str_opt("algorithm")? {
         None => Algorithm::default(),
-        Some(a) => a.parse().map_err(|e: cairn_core::Error| WsError::invalid("algorithm", &e.to_string()))?,
+        Some(a) => a
+            .parse()
+            .map_err(|e: cairn_core::Error| WsError::invalid("algorithm", &e.to_string()))?,
     };
     let data = match (f.m.get("content"), f.str_opt("content_base64")?) {
         (Some(_), Some(_)) => {
-            return Err(WsError::new("invalid_field", "give either \"content\" or \"content_base64\", not both"));
+            return Err(WsError::new(
+                "invalid_field",
+                "give either \"content\" or \"content_base64\", not both",
+            ));
         }
         // The hash is over the compact JSON encoding, so equal JSON values deduplicate.
         (Some(v), None) => serde_json::to_vec(v).map_err(|e| WsError::invalid("content", &e.to_string()))?,
@@ -538,7 +613,11 @@ fn decode_store_content(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsEr
     if data.len() > limits.max_value_bytes {
         return Err(WsError::new(
             "value_too_large",
-            format!("content is {} bytes, over the limit of {}", data.len(), limits.max_value_bytes),
+            format!(
+                "content is {} bytes, over the limit of {}",
+                data.len(),
+                limits.max_value_bytes
+            ),
         ));
     }
     Ok(Request::StoreContent { data, algorithm })
@@ -548,7 +627,12 @@ fn decode_store_content(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsEr
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { max_message_bytes: 1000, max_key_bytes: 8, max_value_bytes: 32, max_json_depth: 4 };
+    const LIMITS: Limits = Limits {
+        max_message_bytes: 1000,
+        max_key_bytes: 8,
+        max_value_bytes: 32,
+        max_json_depth: 4,
+    };
 
     fn code(text: &str) -> &'static str {
         match parse_object(text, &LIMITS) {
@@ -567,13 +651,25 @@ mod tests {
         assert_eq!(code(r#"{"type":"get","key":[1]}"#), "invalid_field");
         assert_eq!(code(r#"{"type":"get","key":"123456789"}"#), "key_too_large");
         assert_eq!(code(r#"{"type":"set","key":"a"}"#), "missing_field");
-        assert_eq!(code(r#"{"type":"set","key":"a","value":"0123456789012345678901234567890123"}"#), "value_too_large");
+        assert_eq!(
+            code(r#"{"type":"set","key":"a","value":"0123456789012345678901234567890123"}"#),
+            "value_too_large"
+        );
         assert_eq!(code(r#"{"type":"set","key":"a","value":[[[[1]]]]}"#), "too_deep");
-        assert_eq!(code(&format!(r#"{{"type":"set","key":"a","value":"{}"}}"#, "x".repeat(1000))), "message_too_large");
+        assert_eq!(
+            code(&format!(r#"{{"type":"set","key":"a","value":"{}"}}"#, "x".repeat(1000))),
+            "message_too_large"
+        );
         assert_eq!(code(r#"{"type":"set","key":"a","value":1,"ttl":-1}"#), "invalid_field");
-        assert_eq!(code(r#"{"type":"batch","ops":[{"op":"fly","key":"a"}]}"#), "invalid_field");
+        assert_eq!(
+            code(r#"{"type":"batch","ops":[{"op":"fly","key":"a"}]}"#),
+            "invalid_field"
+        );
         assert_eq!(code(r#"{"type":"store_content"}"#), "missing_field");
-        assert_eq!(code(r#"{"type":"store_content","content_base64":"!!"}"#), "invalid_field");
+        assert_eq!(
+            code(r#"{"type":"store_content","content_base64":"!!"}"#),
+            "invalid_field"
+        );
     }
 
     #[test]
@@ -584,12 +680,27 @@ mod tests {
 
     #[test]
     fn decodes_set_with_options_and_null_value() {
-        let m = parse_object(r#"{"type":"set","id":7,"key":"k","value":null,"ttl":1.5,"if_absent":true}"#, &LIMITS)
-            .unwrap();
+        let m = parse_object(
+            r#"{"type":"set","id":7,"key":"k","value":null,"ttl":1.5,"if_absent":true}"#,
+            &LIMITS,
+        )
+        .unwrap();
         let (id, req) = decode(&m, &LIMITS);
         assert_eq!(id, Some(serde_json::json!(7)));
-        let Request::Put { verb, store, value, options, .. } = req.unwrap() else { panic!("not a put") };
-        assert_eq!((verb, store.as_str(), value), (PutVerb::Set, "default", Value::Json(Json::Null)));
+        let Request::Put {
+            verb,
+            store,
+            value,
+            options,
+            ..
+        } = req.unwrap()
+        else {
+            panic!("not a put")
+        };
+        assert_eq!(
+            (verb, store.as_str(), value),
+            (PutVerb::Set, "default", Value::Json(Json::Null))
+        );
         assert_eq!(options.ttl, Some(Duration::from_millis(1500)));
         assert!(options.if_absent);
     }

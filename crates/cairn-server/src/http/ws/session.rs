@@ -23,7 +23,7 @@ pub const MAX_SUBSCRIPTIONS: usize = 1024;
 const POLL_BATCH: usize = 256;
 
 /// Pushes queued per connection before subscription tasks stop polling.
-const PUSH_QUEUE: usize = 256;
+const PUSH_QUEUE: usize = 16;
 
 /// A message a subscription sends without being asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,15 @@ impl Session {
         let (push, rx) = mpsc::channel(PUSH_QUEUE);
         let limits = Limits::from_config(&state.config);
         let heartbeat = Duration::from_millis(state.config.heartbeat_ms.max(1));
-        let s = Session { state, principal, limits, heartbeat, push, subs: Mutex::default(), next_id: AtomicU64::new(0) };
+        let s = Session {
+            state,
+            principal,
+            limits,
+            heartbeat,
+            push,
+            subs: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        };
         (s, rx)
     }
 
@@ -151,7 +159,10 @@ fn value_changed(subscription: u64, e: &Event) -> Json {
     m.insert("revision".into(), json!(e.revision));
     m.insert("store".into(), json!(e.store));
     m.insert("key".into(), json!(e.key));
-    m.insert("value".into(), e.new_value.as_ref().map_or(Json::Null, cairn_core::Value::to_json));
+    m.insert(
+        "value".into(),
+        e.new_value.as_ref().map_or(Json::Null, cairn_core::Value::to_json),
+    );
     if let Some(v) = &e.old_value {
         m.insert("old_value".into(), v.to_json());
     }
@@ -166,7 +177,12 @@ fn value_changed(subscription: u64, e: &Event) -> Json {
 /// was sent for `heartbeat`. Ends when the receiver is gone or the
 /// subscription fell behind the retained change log.
 async fn forward(mut sub: Subscription, id: u64, push: mpsc::Sender<Push>, heartbeat: Duration) {
-    let send = |message: Json| push.send(Push { subscription: id, message });
+    let send = |message: Json| {
+        push.send(Push {
+            subscription: id,
+            message,
+        })
+    };
     let mut last_sent = Instant::now();
     loop {
         match sub.poll(POLL_BATCH) {
@@ -191,7 +207,10 @@ async fn forward(mut sub: Subscription, id: u64, push: mpsc::Sender<Push>, heart
         if last_sent.elapsed() >= heartbeat {
             // Caught up: every matching event up to here has been sent.
             let revision = sub.next_revision().saturating_sub(1);
-            if send(json!({"type": "progress", "subscription": id, "revision": revision})).await.is_err() {
+            if send(json!({"type": "progress", "subscription": id, "revision": revision}))
+                .await
+                .is_err()
+            {
                 return;
             }
             last_sent = Instant::now();
