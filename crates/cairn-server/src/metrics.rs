@@ -9,7 +9,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, seconds.
-const BUCKETS: [f64; 14] = [0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 14] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -44,7 +46,11 @@ fn series<K: std::hash::Hash + Eq + Copy, V: Default>(map: &RwLock<HashMap<K, Ar
     if let Some(v) = map.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&k) {
         return v.clone();
     }
-    map.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(k).or_default().clone()
+    map.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(k)
+        .or_default()
+        .clone()
 }
 
 impl Metrics {
@@ -71,7 +77,11 @@ impl Metrics {
         out.push_str("# HELP cairn_requests_total Requests handled, by front end, route and status.\n");
         out.push_str("# TYPE cairn_requests_total counter\n");
         for ((fe, route, status), n) in rows {
-            let _ = writeln!(out, "cairn_requests_total{{frontend=\"{fe}\",route=\"{}\",status=\"{status}\"}} {n}", esc(route));
+            let _ = writeln!(
+                out,
+                "cairn_requests_total{{frontend=\"{fe}\",route=\"{}\",status=\"{status}\"}} {n}",
+                esc(route)
+            );
         }
         let lat = self.latency.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut hists: Vec<_> = lat.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -84,17 +94,26 @@ impl Metrics {
             let mut cum = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
                 cum += h.buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(out, "cairn_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cum}");
+                let _ = writeln!(
+                    out,
+                    "cairn_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cum}"
+                );
             }
             cum += h.buckets[BUCKETS.len()].load(Ordering::Relaxed);
-            let _ = writeln!(out, "cairn_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cum}");
+            let _ = writeln!(
+                out,
+                "cairn_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cum}"
+            );
             let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
             let _ = writeln!(out, "cairn_request_duration_seconds_sum{{{labels}}} {sum}");
             let _ = writeln!(out, "cairn_request_duration_seconds_count{{{labels}}} {cum}");
         }
         out.push_str("# HELP cairn_connections Open client connections, by front end.\n");
         out.push_str("# TYPE cairn_connections gauge\n");
-        let conns = self.connections.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conns = self
+            .connections
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut conns: Vec<_> = conns.iter().map(|(k, v)| (*k, v.load(Ordering::Relaxed))).collect();
         conns.sort_unstable();
         for (fe, n) in conns {
@@ -102,13 +121,43 @@ impl Metrics {
         }
         let s = db.stats();
         let engine = [
-            ("cairn_engine_commands_total", "counter", "Commands committed.", s.commands.load(Ordering::Relaxed)),
-            ("cairn_engine_commits_total", "counter", "Storage commits (fsync groups).", s.commits.load(Ordering::Relaxed)),
-            ("cairn_engine_cache_hits_total", "counter", "Reads served by the cache.", s.cache_hits.load(Ordering::Relaxed)),
-            ("cairn_engine_cache_misses_total", "counter", "Reads that went to storage.", s.cache_misses.load(Ordering::Relaxed)),
-            ("cairn_engine_expired_total", "counter", "Keys removed by TTL.", s.expired.load(Ordering::Relaxed)),
+            (
+                "cairn_engine_commands_total",
+                "counter",
+                "Commands committed.",
+                s.commands.load(Ordering::Relaxed),
+            ),
+            (
+                "cairn_engine_commits_total",
+                "counter",
+                "Storage commits (fsync groups).",
+                s.commits.load(Ordering::Relaxed),
+            ),
+            (
+                "cairn_engine_cache_hits_total",
+                "counter",
+                "Reads served by the cache.",
+                s.cache_hits.load(Ordering::Relaxed),
+            ),
+            (
+                "cairn_engine_cache_misses_total",
+                "counter",
+                "Reads that went to storage.",
+                s.cache_misses.load(Ordering::Relaxed),
+            ),
+            (
+                "cairn_engine_expired_total",
+                "counter",
+                "Keys removed by TTL.",
+                s.expired.load(Ordering::Relaxed),
+            ),
             ("cairn_revision", "gauge", "Last committed revision.", db.revision()),
-            ("cairn_oldest_revision", "gauge", "Oldest revision in the change log.", db.oldest_revision()),
+            (
+                "cairn_oldest_revision",
+                "gauge",
+                "Oldest revision in the change log.",
+                db.oldest_revision(),
+            ),
         ];
         for (name, kind, help, v) in engine {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");

@@ -9,7 +9,11 @@ use serde_json::json;
 async fn server() -> (TestServer, tempfile::TempDir) {
     let tokens = tempfile::tempdir().unwrap();
     let file = tokens.path().join("tokens");
-    std::fs::write(&file, "admin-tok admin\nreader read\nwriter write\napp-writer write app-*\n").unwrap();
+    std::fs::write(
+        &file,
+        "admin-tok admin\nreader read\nwriter write\napp-writer write app-*\n",
+    )
+    .unwrap();
     let t = TestServer::start_with(|c| c.auth_token_file = Some(file)).await;
     (t, tokens)
 }
@@ -38,10 +42,18 @@ async fn missing_or_unknown_tokens_are_401_and_health_is_open() {
 async fn roles_and_store_scopes() {
     let (t, _keep) = server().await;
     let put = |tok: &str, store: &str| {
-        t.client.put(t.url(&format!("/v1/stores/{store}/keys/k"))).bearer_auth(tok).json(&json!("v"))
+        t.client
+            .put(t.url(&format!("/v1/stores/{store}/keys/k")))
+            .bearer_auth(tok)
+            .json(&json!("v"))
     };
     // A read token reads but cannot write.
-    assert_eq!(send(t.client.get(t.url("/v1/stores/default/keys/k")).bearer_auth("reader")).await.0, 404);
+    assert_eq!(
+        send(t.client.get(t.url("/v1/stores/default/keys/k")).bearer_auth("reader"))
+            .await
+            .0,
+        404
+    );
     assert_error(&send(put("reader", "default")).await, 403, "forbidden");
     assert!(t.db().get("default", "k").unwrap().is_none());
     // A write token writes but cannot create stores.
@@ -57,16 +69,38 @@ async fn roles_and_store_scopes() {
     assert!(out.1["error"]["message"].as_str().unwrap().contains("\"other\""));
     assert!(t.db().get("other", "k").unwrap().is_none());
     // Non-store routes need a token for all stores.
-    assert_error(&send(t.client.post(t.url("/v1/content")).bearer_auth("app-writer").body("x")).await, 403, "forbidden");
-    assert_eq!(send(t.client.post(t.url("/v1/content")).bearer_auth("writer").body("x")).await.0, 201);
-    assert_error(&send(t.client.get(t.url("/v1/watch")).bearer_auth("app-writer")).await, 403, "forbidden");
+    assert_error(
+        &send(t.client.post(t.url("/v1/content")).bearer_auth("app-writer").body("x")).await,
+        403,
+        "forbidden",
+    );
+    assert_eq!(
+        send(t.client.post(t.url("/v1/content")).bearer_auth("writer").body("x"))
+            .await
+            .0,
+        201
+    );
+    assert_error(
+        &send(t.client.get(t.url("/v1/watch")).bearer_auth("app-writer")).await,
+        403,
+        "forbidden",
+    );
     // Batches check every store they touch.
     let batch = json!({"ops": [{"op": "put", "store": "app-one", "key": "a", "value": 1},
                                {"op": "put", "store": "other", "key": "a", "value": 1}]});
-    assert_error(&send(t.client.post(t.url("/v1/batch")).bearer_auth("app-writer").json(&batch)).await, 403, "forbidden");
+    assert_error(
+        &send(t.client.post(t.url("/v1/batch")).bearer_auth("app-writer").json(&batch)).await,
+        403,
+        "forbidden",
+    );
     assert!(t.db().get("app-one", "a").unwrap().is_none());
     // The store listing shows only what the caller may read.
     let (_, list) = send(t.client.get(t.url("/v1/stores")).bearer_auth("app-writer")).await;
-    let names: Vec<_> = list["stores"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = list["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["app-one"]);
 }

@@ -18,8 +18,23 @@ struct Case {
     code: &'static str,
 }
 
-fn case(name: &'static str, method: &'static str, path: &str, body: Option<&[u8]>, status: u16, code: &'static str) -> Case {
-    Case { name, method, path: path.to_owned(), body: body.map(<[u8]>::to_vec), token: TOKEN, status, code }
+fn case(
+    name: &'static str,
+    method: &'static str,
+    path: &str,
+    body: Option<&[u8]>,
+    status: u16,
+    code: &'static str,
+) -> Case {
+    Case {
+        name,
+        method,
+        path: path.to_owned(),
+        body: body.map(<[u8]>::to_vec),
+        token: TOKEN,
+        status,
+        code,
+    }
 }
 
 /// Everything observable: revision, stores and their entries.
@@ -28,7 +43,10 @@ async fn snapshot(t: &TestServer) -> Value {
     let mut stores = serde_json::Map::new();
     for s in db.stores() {
         let page = db.list(&s.name, &cairn_core::ListOptions::default()).unwrap();
-        stores.insert(s.name.clone(), json!({"spec": serde_json::to_value(&s).unwrap(), "items": page.items}));
+        stores.insert(
+            s.name.clone(),
+            json!({"spec": serde_json::to_value(&s).unwrap(), "items": page.items}),
+        );
     }
     json!({"revision": db.revision(), "stores": stores})
 }
@@ -50,11 +68,17 @@ async fn bad_inputs_are_refused_and_change_nothing() {
     let auth = |r: reqwest::RequestBuilder| r.bearer_auth(TOKEN);
     for (path, body) in [
         ("/v1/stores/ints", json!({"key_type": "int", "value_type": "int"})),
-        ("/v1/stores/docs", json!({"schema": {"type": "object", "required": ["title"]}})),
+        (
+            "/v1/stores/docs",
+            json!({"schema": {"type": "object", "required": ["title"]}}),
+        ),
     ] {
         assert_eq!(send(auth(t.client.put(t.url(path))).json(&body)).await.0, 201);
     }
-    for (path, body) in [("/v1/stores/default/keys/k", json!("v")), ("/v1/stores/ints/keys/1", json!(1))] {
+    for (path, body) in [
+        ("/v1/stores/default/keys/k", json!("v")),
+        ("/v1/stores/ints/keys/1", json!(1)),
+    ] {
         assert_eq!(send(auth(t.client.put(t.url(path))).json(&body)).await.0, 200);
     }
 
@@ -62,47 +86,293 @@ async fn bad_inputs_are_refused_and_change_nothing() {
     let big_body = vec![b'"'; 4000];
     let big_value = format!("\"{}\"", "x".repeat(1500));
     let long_key = "k".repeat(65);
-    let too_many = json!({"ops": (0..5).map(|i| json!({"op": "put", "key": format!("b{i}"), "value": i})).collect::<Vec<_>>()});
+    let too_many =
+        json!({"ops": (0..5).map(|i| json!({"op": "put", "key": format!("b{i}"), "value": i})).collect::<Vec<_>>()});
     let too_many = serde_json::to_vec(&too_many).unwrap();
     let mut cases = vec![
-        case("malformed JSON", "PUT", "/v1/stores/default/keys/k", Some(b"{\"a\": "), 400, "invalid_json"),
-        case("trailing garbage", "PUT", "/v1/stores/default/keys/k", Some(b"1 2"), 400, "invalid_json"),
-        case("empty JSON body", "PUT", "/v1/stores/default/keys/k", Some(b""), 400, "invalid_json"),
-        case("JSON too deep", "PUT", "/v1/stores/default/keys/k", Some(deep.as_bytes()), 400, "invalid_json"),
-        case("string into an int store", "PUT", "/v1/stores/ints/keys/1", Some(b"\"one\""), 400, "invalid_value"),
-        case("float into an int store", "PUT", "/v1/stores/ints/keys/1", Some(b"1.5"), 400, "invalid_value"),
-        case("non-int key in an int store", "PUT", "/v1/stores/ints/keys/one", Some(b"1"), 400, "invalid_key"),
-        case("schema violation", "PUT", "/v1/stores/docs/keys/d", Some(b"{\"body\": 1}"), 400, "invalid_value"),
-        case("body over the limit", "PUT", "/v1/stores/default/keys/k", Some(&big_body), 413, "payload_too_large"),
-        case("value over the limit", "PUT", "/v1/stores/default/keys/k", Some(big_value.as_bytes()), 413, "value_too_large"),
-        case("key over the limit", "PUT", &format!("/v1/stores/default/keys/{long_key}"), Some(b"1"), 400, "key_too_large"),
-        case("key over the limit (get)", "GET", &format!("/v1/stores/default/keys/{long_key}"), None, 400, "key_too_large"),
-        case("unknown store (put)", "PUT", "/v1/stores/nope/keys/k", Some(b"1"), 404, "unknown_store"),
-        case("unknown store (get)", "GET", "/v1/stores/nope/keys/k", None, 404, "unknown_store"),
-        case("unknown store (list)", "GET", "/v1/stores/nope/keys", None, 404, "unknown_store"),
-        case("bad cursor", "GET", "/v1/stores/default/keys?cursor=%21%21%21", None, 400, "invalid_cursor"),
-        case("cursor of another store", "GET", "/v1/stores/default/keys?cursor=AQAAAAAAAA", None, 400, "invalid_cursor"),
-        case("limit zero", "GET", "/v1/stores/default/keys?limit=0", None, 400, "invalid_argument"),
-        case("negative ttl", "PUT", "/v1/stores/default/keys/k?ttl=-1", Some(b"1"), 400, "invalid_ttl"),
-        case("zero ttl", "PUT", "/v1/stores/default/keys/k?ttl=0", Some(b"1"), 400, "invalid_ttl"),
-        case("ttl not a number", "PUT", "/v1/stores/default/keys/k?ttl=soon", Some(b"1"), 400, "invalid_argument"),
-        case("if_revision not a number", "PUT", "/v1/stores/default/keys/k?if_revision=x", Some(b"1"), 400, "invalid_argument"),
-        case("unknown query parameter", "PUT", "/v1/stores/default/keys/k?tll=5", Some(b"1"), 400, "invalid_argument"),
-        case("bad default", "GET", "/v1/stores/default/keys/zz?default=%7B", None, 400, "invalid_json"),
-        case("incr by a string", "POST", "/v1/stores/default/keys/n/incr", Some(b"{\"by\": \"2\"}"), 400, "invalid_json"),
-        case("incr a string value", "POST", "/v1/stores/default/keys/k/incr", Some(b"{}"), 400, "not_a_number"),
-        case("batch too large", "POST", "/v1/batch", Some(&too_many), 400, "batch_too_large"),
-        case("batch unknown op", "POST", "/v1/batch", Some(b"{\"ops\": [{\"op\": \"upsert\", \"key\": \"a\"}]}"), 400, "invalid_json"),
-        case("batch ttl", "POST", "/v1/batch", Some(b"{\"ops\": [{\"op\": \"put\", \"key\": \"a\", \"value\": 1, \"ttl\": -2}]}"), 400, "invalid_ttl"),
-        case("batch unknown store", "POST", "/v1/batch", Some(b"{\"ops\": [{\"op\": \"delete\", \"store\": \"nope\", \"key\": \"a\"}]}"), 404, "unknown_store"),
-        case("spec with unknown field", "PUT", "/v1/stores/new", Some(b"{\"ttl\": 5}"), 400, "invalid_spec"),
-        case("spec with bad key type", "PUT", "/v1/stores/new", Some(b"{\"key_type\": \"float\"}"), 400, "invalid_spec"),
-        case("spec with bad schema", "PUT", "/v1/stores/new", Some(b"{\"schema\": {\"type\": 5}}"), 400, "invalid_spec"),
+        case(
+            "malformed JSON",
+            "PUT",
+            "/v1/stores/default/keys/k",
+            Some(b"{\"a\": "),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "trailing garbage",
+            "PUT",
+            "/v1/stores/default/keys/k",
+            Some(b"1 2"),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "empty JSON body",
+            "PUT",
+            "/v1/stores/default/keys/k",
+            Some(b""),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "JSON too deep",
+            "PUT",
+            "/v1/stores/default/keys/k",
+            Some(deep.as_bytes()),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "string into an int store",
+            "PUT",
+            "/v1/stores/ints/keys/1",
+            Some(b"\"one\""),
+            400,
+            "invalid_value",
+        ),
+        case(
+            "float into an int store",
+            "PUT",
+            "/v1/stores/ints/keys/1",
+            Some(b"1.5"),
+            400,
+            "invalid_value",
+        ),
+        case(
+            "non-int key in an int store",
+            "PUT",
+            "/v1/stores/ints/keys/one",
+            Some(b"1"),
+            400,
+            "invalid_key",
+        ),
+        case(
+            "schema violation",
+            "PUT",
+            "/v1/stores/docs/keys/d",
+            Some(b"{\"body\": 1}"),
+            400,
+            "invalid_value",
+        ),
+        case(
+            "body over the limit",
+            "PUT",
+            "/v1/stores/default/keys/k",
+            Some(&big_body),
+            413,
+            "payload_too_large",
+        ),
+        case(
+            "value over the limit",
+            "PUT",
+            "/v1/stores/default/keys/k",
+            Some(big_value.as_bytes()),
+            413,
+            "value_too_large",
+        ),
+        case(
+            "key over the limit",
+            "PUT",
+            &format!("/v1/stores/default/keys/{long_key}"),
+            Some(b"1"),
+            400,
+            "key_too_large",
+        ),
+        case(
+            "key over the limit (get)",
+            "GET",
+            &format!("/v1/stores/default/keys/{long_key}"),
+            None,
+            400,
+            "key_too_large",
+        ),
+        case(
+            "unknown store (put)",
+            "PUT",
+            "/v1/stores/nope/keys/k",
+            Some(b"1"),
+            404,
+            "unknown_store",
+        ),
+        case(
+            "unknown store (get)",
+            "GET",
+            "/v1/stores/nope/keys/k",
+            None,
+            404,
+            "unknown_store",
+        ),
+        case(
+            "unknown store (list)",
+            "GET",
+            "/v1/stores/nope/keys",
+            None,
+            404,
+            "unknown_store",
+        ),
+        case(
+            "bad cursor",
+            "GET",
+            "/v1/stores/default/keys?cursor=%21%21%21",
+            None,
+            400,
+            "invalid_cursor",
+        ),
+        case(
+            "cursor of another store",
+            "GET",
+            "/v1/stores/default/keys?cursor=AQAAAAAAAA",
+            None,
+            400,
+            "invalid_cursor",
+        ),
+        case(
+            "limit zero",
+            "GET",
+            "/v1/stores/default/keys?limit=0",
+            None,
+            400,
+            "invalid_argument",
+        ),
+        case(
+            "negative ttl",
+            "PUT",
+            "/v1/stores/default/keys/k?ttl=-1",
+            Some(b"1"),
+            400,
+            "invalid_ttl",
+        ),
+        case(
+            "zero ttl",
+            "PUT",
+            "/v1/stores/default/keys/k?ttl=0",
+            Some(b"1"),
+            400,
+            "invalid_ttl",
+        ),
+        case(
+            "ttl not a number",
+            "PUT",
+            "/v1/stores/default/keys/k?ttl=soon",
+            Some(b"1"),
+            400,
+            "invalid_argument",
+        ),
+        case(
+            "if_revision not a number",
+            "PUT",
+            "/v1/stores/default/keys/k?if_revision=x",
+            Some(b"1"),
+            400,
+            "invalid_argument",
+        ),
+        case(
+            "unknown query parameter",
+            "PUT",
+            "/v1/stores/default/keys/k?tll=5",
+            Some(b"1"),
+            400,
+            "invalid_argument",
+        ),
+        case(
+            "bad default",
+            "GET",
+            "/v1/stores/default/keys/zz?default=%7B",
+            None,
+            400,
+            "invalid_json",
+        ),
+        case(
+            "incr by a string",
+            "POST",
+            "/v1/stores/default/keys/n/incr",
+            Some(b"{\"by\": \"2\"}"),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "incr a string value",
+            "POST",
+            "/v1/stores/default/keys/k/incr",
+            Some(b"{}"),
+            400,
+            "not_a_number",
+        ),
+        case(
+            "batch too large",
+            "POST",
+            "/v1/batch",
+            Some(&too_many),
+            400,
+            "batch_too_large",
+        ),
+        case(
+            "batch unknown op",
+            "POST",
+            "/v1/batch",
+            Some(b"{\"ops\": [{\"op\": \"upsert\", \"key\": \"a\"}]}"),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "batch ttl",
+            "POST",
+            "/v1/batch",
+            Some(b"{\"ops\": [{\"op\": \"put\", \"key\": \"a\", \"value\": 1, \"ttl\": -2}]}"),
+            400,
+            "invalid_ttl",
+        ),
+        case(
+            "batch unknown store",
+            "POST",
+            "/v1/batch",
+            Some(b"{\"ops\": [{\"op\": \"delete\", \"store\": \"nope\", \"key\": \"a\"}]}"),
+            404,
+            "unknown_store",
+        ),
+        case(
+            "spec with unknown field",
+            "PUT",
+            "/v1/stores/new",
+            Some(b"{\"ttl\": 5}"),
+            400,
+            "invalid_spec",
+        ),
+        case(
+            "spec with bad key type",
+            "PUT",
+            "/v1/stores/new",
+            Some(b"{\"key_type\": \"float\"}"),
+            400,
+            "invalid_spec",
+        ),
+        case(
+            "spec with bad schema",
+            "PUT",
+            "/v1/stores/new",
+            Some(b"{\"schema\": {\"type\": 5}}"),
+            400,
+            "invalid_spec",
+        ),
         case("bad content hash", "GET", "/v1/content/xyz", None, 400, "invalid_hash"),
         case("unknown route", "GET", "/v2/anything", None, 404, "not_found"),
-        case("wrong method", "PATCH", "/v1/stores/default/keys/k", Some(b"1"), 405, "method_not_allowed"),
+        case(
+            "wrong method",
+            "PATCH",
+            "/v1/stores/default/keys/k",
+            Some(b"1"),
+            405,
+            "method_not_allowed",
+        ),
     ];
-    let mut bad_token = case("bad token", "PUT", "/v1/stores/default/keys/k", Some(b"2"), 401, "unauthorized");
+    let mut bad_token = case(
+        "bad token",
+        "PUT",
+        "/v1/stores/default/keys/k",
+        Some(b"2"),
+        401,
+        "unauthorized",
+    );
     bad_token.token = "not-the-token";
     cases.push(bad_token);
 

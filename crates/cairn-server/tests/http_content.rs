@@ -12,26 +12,44 @@ async fn store_dedup_get_head_delete() {
     let t = TestServer::start().await;
     let (s, c) = send(t.client.post(t.url("/v1/content")).body("abc")).await;
     assert_eq!(s, 201, "{c}");
-    assert_eq!(c, serde_json::json!({"hash": ABC_SHA256, "algorithm": "sha256", "size": 3, "stored": true}));
+    assert_eq!(
+        c,
+        serde_json::json!({"hash": ABC_SHA256, "algorithm": "sha256", "size": 3, "stored": true})
+    );
     let (s, again) = send(t.client.post(t.url("/v1/content")).body("abc")).await;
     assert_eq!((s, &again["stored"]), (200, &serde_json::json!(false)));
 
     let (s, sha1) = send(t.client.post(t.url("/v1/content?algorithm=sha1")).body("abc")).await;
-    assert_eq!((s, sha1["hash"].as_str(), sha1["algorithm"].as_str()), (201, Some(ABC_SHA1), Some("sha1")));
+    assert_eq!(
+        (s, sha1["hash"].as_str(), sha1["algorithm"].as_str()),
+        (201, Some(ABC_SHA1), Some("sha1"))
+    );
 
-    let got = t.client.get(t.url(&format!("/v1/content/{ABC_SHA256}"))).send().await.unwrap();
+    let got = t
+        .client
+        .get(t.url(&format!("/v1/content/{ABC_SHA256}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["content-type"], "application/octet-stream");
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"abc");
     assert_eq!(t.head(&format!("/v1/content/{ABC_SHA1}")).await, 200);
-    assert_eq!(t.head(&format!("/v1/content/{}", ABC_SHA1.to_uppercase())).await, 200, "hex is case-insensitive");
+    assert_eq!(
+        t.head(&format!("/v1/content/{}", ABC_SHA1.to_uppercase())).await,
+        200,
+        "hex is case-insensitive"
+    );
 
     let (s, d) = t.delete(&format!("/v1/content/{ABC_SHA256}")).await;
     assert_eq!((s, &d["success"]), (200, &serde_json::json!(true)));
     assert_eq!(t.head(&format!("/v1/content/{ABC_SHA256}")).await, 404);
     assert_error(&t.get(&format!("/v1/content/{ABC_SHA256}")).await, 404, "not_found");
     assert_error(&t.delete(&format!("/v1/content/{ABC_SHA256}")).await, 404, "not_found");
-    assert!(t.db().has_content(ABC_SHA1).unwrap(), "deleting one algorithm's copy leaves the other");
+    assert!(
+        t.db().has_content(ABC_SHA1).unwrap(),
+        "deleting one algorithm's copy leaves the other"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +59,15 @@ async fn binary_content_round_trips() {
     let (s, c) = send(t.client.post(t.url("/v1/content")).body(data.clone())).await;
     assert_eq!((s, c["size"].as_u64()), (201, Some(100_000)));
     let hash = c["hash"].as_str().unwrap();
-    let got = t.client.get(t.url(&format!("/v1/content/{hash}"))).send().await.unwrap().bytes().await.unwrap();
+    let got = t
+        .client
+        .get(t.url(&format!("/v1/content/{hash}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(got.to_vec(), data);
 }
 
@@ -54,6 +80,10 @@ async fn malformed_hashes_and_algorithms_are_400() {
         assert_eq!(t.head(&format!("/v1/content/{bad}")).await, 400);
     }
     let before = t.db().revision();
-    assert_error(&send(t.client.post(t.url("/v1/content?algorithm=md5")).body("x")).await, 400, "invalid_argument");
+    assert_error(
+        &send(t.client.post(t.url("/v1/content?algorithm=md5")).body("x")).await,
+        400,
+        "invalid_argument",
+    );
     assert_eq!(t.db().revision(), before);
 }

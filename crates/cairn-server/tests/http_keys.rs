@@ -9,7 +9,9 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_get_delete_echo_key_and_value() {
     let t = TestServer::start().await;
-    let (s, put) = t.put("/v1/stores/default/keys/greeting", &json!({"hello": ["world", 1]})).await;
+    let (s, put) = t
+        .put("/v1/stores/default/keys/greeting", &json!({"hello": ["world", 1]}))
+        .await;
     assert_eq!(s, 200, "{put}");
     assert_eq!(put["key"], "greeting");
     assert_eq!(put["success"], true);
@@ -29,7 +31,10 @@ async fn set_get_delete_echo_key_and_value() {
     let (_, put2) = t.put("/v1/stores/default/keys/greeting", &json!("again")).await;
     assert_eq!(put2["created"], false);
     let (_, e) = t.get("/v1/stores/default/keys/greeting").await;
-    assert_eq!((e["version"].as_u64(), e["created_revision"].as_u64()), (Some(2), Some(rev)));
+    assert_eq!(
+        (e["version"].as_u64(), e["created_revision"].as_u64()),
+        (Some(2), Some(rev))
+    );
 
     let (s, d) = t.delete("/v1/stores/default/keys/greeting").await;
     assert_eq!(s, 200);
@@ -60,7 +65,10 @@ async fn conditions_answer_409_with_the_current_revision() {
 
     let (s, again) = t.put(&format!("{k}?if_absent=true"), &json!(2)).await;
     assert_eq!(s, 409);
-    assert_eq!(again, json!({"key": "cas", "success": false, "revision": rev, "created": false}));
+    assert_eq!(
+        again,
+        json!({"key": "cas", "success": false, "revision": rev, "created": false})
+    );
 
     let (s, stale) = t.put(&format!("{k}?if_revision={}", rev + 100), &json!(3)).await;
     assert_eq!((s, &stale["revision"]), (409, &json!(rev)));
@@ -98,7 +106,10 @@ async fn ttl_expires_keys() {
         if s == 404 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "key with a 0.3 s TTL never expired");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "key with a 0.3 s TTL never expired"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(t.head("/v1/stores/default/keys/short").await, 404);
@@ -130,7 +141,10 @@ async fn bytes_round_trip_raw_and_as_base64_json() {
     assert_eq!(raw.bytes().await.unwrap().to_vec(), data);
     let (_, e) = t.get("/v1/stores/default/keys/blob").await;
     assert_eq!(e["value"], json!({"$base64": "AAEC/v8K"}));
-    assert_eq!(t.db().get("default", "blob").unwrap().unwrap().value, cairn_core::Value::Bytes(data));
+    assert_eq!(
+        t.db().get("default", "blob").unwrap().unwrap().value,
+        cairn_core::Value::Bytes(data)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +154,10 @@ async fn get_with_default_and_head() {
     assert_eq!(s, 200);
     assert_eq!(d["value"], json!({"n": 0}));
     assert_eq!(d["found"], false);
-    assert!(t.db().get("default", "absent").unwrap().is_none(), "a default must not be written");
+    assert!(
+        t.db().get("default", "absent").unwrap().is_none(),
+        "a default must not be written"
+    );
     assert_eq!(t.head("/v1/stores/default/keys/absent").await, 404);
     t.put("/v1/stores/default/keys/present", &json!(true)).await;
     assert_eq!(t.head("/v1/stores/default/keys/present").await, 200);
@@ -163,7 +180,11 @@ async fn incr_counts_and_reports_the_value() {
     assert_eq!(t.get("/v1/stores/default/keys/hits").await.1["value"], -7);
 
     t.put("/v1/stores/default/keys/name", &json!("bob")).await;
-    assert_error(&t.post("/v1/stores/default/keys/name/incr", &json!({"by": 1})).await, 400, "not_a_number");
+    assert_error(
+        &t.post("/v1/stores/default/keys/name/incr", &json!({"by": 1})).await,
+        400,
+        "not_a_number",
+    );
     assert_eq!(t.get("/v1/stores/default/keys/name").await.1["value"], "bob");
 }
 
@@ -177,7 +198,12 @@ async fn history_lists_versions_newest_first() {
     }
     let (s, h) = t.get("/v1/stores/versioned/keys/doc/history").await;
     assert_eq!(s, 200);
-    let values: Vec<_> = h["items"].as_array().unwrap().iter().map(|e| e["value"].clone()).collect();
+    let values: Vec<_> = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["value"].clone())
+        .collect();
     assert_eq!(values, vec![json!(4), json!(3), json!(2)]);
     assert_eq!(h["next_cursor"], json!(null));
 }
@@ -194,7 +220,9 @@ async fn list_pages_with_cursor_prefix_range_and_reverse() {
     let mut cursor: Option<String> = None;
     loop {
         let q = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
-        let (s, page) = t.get(&format!("/v1/stores/default/keys?prefix=user:&limit=10{q}")).await;
+        let (s, page) = t
+            .get(&format!("/v1/stores/default/keys?prefix=user:&limit=10{q}"))
+            .await;
         assert_eq!(s, 200, "{page}");
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 10);
@@ -208,13 +236,24 @@ async fn list_pages_with_cursor_prefix_range_and_reverse() {
     assert_eq!(seen, want);
 
     let (_, rev) = t.get("/v1/stores/default/keys?prefix=user:&reverse=true&limit=3").await;
-    let keys: Vec<_> = rev["items"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<_> = rev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["user:24", "user:23", "user:22"]);
     let c = rev["next_cursor"].as_str().unwrap();
-    let (_, rev2) = t.get(&format!("/v1/stores/default/keys?prefix=user:&reverse=true&limit=3&cursor={c}")).await;
+    let (_, rev2) = t
+        .get(&format!(
+            "/v1/stores/default/keys?prefix=user:&reverse=true&limit=3&cursor={c}"
+        ))
+        .await;
     assert_eq!(rev2["items"][0]["key"], "user:21");
 
-    let (_, range) = t.get("/v1/stores/default/keys?start=user:05&end=user:08&keys_only=true").await;
+    let (_, range) = t
+        .get("/v1/stores/default/keys?start=user:05&end=user:08&keys_only=true")
+        .await;
     let items = range["items"].as_array().unwrap();
     let keys: Vec<_> = items.iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["user:05", "user:06", "user:07"]);

@@ -19,11 +19,21 @@ async fn data_survives_a_restart() {
     let t = TestServer::start_in(tmp.path(), |_| {}).await;
     let (s, e) = t.get("/v1/stores/notes/keys/n1").await;
     assert_eq!(s, 200);
-    assert_eq!((e["value"].as_str(), e["revision"].as_u64()), (Some("remember me"), Some(rev)));
+    assert_eq!(
+        (e["value"].as_str(), e["revision"].as_u64()),
+        (Some("remember me"), Some(rev))
+    );
     assert_eq!(t.get("/v1/stores/notes").await.1["value_type"], "string");
-    assert_eq!(t.head(&format!("/v1/content/{}", c["hash"].as_str().unwrap())).await, 200);
+    assert_eq!(
+        t.head(&format!("/v1/content/{}", c["hash"].as_str().unwrap())).await,
+        200
+    );
     let (_, h) = t.get("/v1/health").await;
-    assert_eq!(h["revision"].as_u64(), Some(rev + 1), "revisions continue, never reused");
+    assert_eq!(
+        h["revision"].as_u64(),
+        Some(rev + 1),
+        "revisions continue, never reused"
+    );
     let (_, p2) = t.put("/v1/stores/notes/keys/n2", &json!("new")).await;
     assert!(p2["revision"].as_u64().unwrap() > rev + 1);
 }
@@ -36,7 +46,9 @@ async fn graceful_shutdown_ends_watch_streams_and_stops_accepting() {
     t.put("/v1/stores/default/keys/a", &json!(1)).await;
     assert_eq!(sse.next_event().await.json()["key"], "a");
     let base = t.base.clone();
-    tokio::time::timeout(PATIENCE, t.shutdown()).await.expect("shutdown hung with an open watch stream");
+    tokio::time::timeout(PATIENCE, t.shutdown())
+        .await
+        .expect("shutdown hung with an open watch stream");
     assert!(sse.next().await.is_none(), "the watch stream ends on shutdown");
     let after = reqwest::Client::new().get(format!("{base}/v1/health")).send().await;
     assert!(after.is_err(), "the listener is closed after shutdown");
@@ -53,13 +65,36 @@ async fn metrics_count_requests_by_route_and_status() {
     t.get("/v1/stores/default/keys/missing").await;
     let resp = t.client.get(t.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = resp.text().await.unwrap();
     let route = "route=\"/v1/stores/{store}/keys/{key}\"";
-    assert!(text.contains(&format!("cairn_requests_total{{frontend=\"http\",{route},status=\"200\"}} 2")), "{text}");
-    assert!(text.contains(&format!("cairn_requests_total{{frontend=\"http\",{route},status=\"404\"}} 1")), "{text}");
-    assert!(text.contains(&format!("cairn_request_duration_seconds_count{{frontend=\"http\",{route}}} 3")), "{text}");
-    assert!(text.contains(&format!("cairn_revision {}", t.db().revision())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cairn_requests_total{{frontend=\"http\",{route},status=\"200\"}} 2"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "cairn_requests_total{{frontend=\"http\",{route},status=\"404\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "cairn_request_duration_seconds_count{{frontend=\"http\",{route}}} 3"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("cairn_revision {}", t.db().revision())),
+        "{text}"
+    );
     assert!(text.contains("cairn_engine_commands_total "));
     assert!(text.contains("cairn_connections{frontend=\"http\"} "));
 }
@@ -86,12 +121,23 @@ async fn openapi_describes_every_route() {
         ("/v1/content/{hash}", &["get", "head", "delete"]),
     ] {
         for m in methods {
-            assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing from the OpenAPI document");
+            assert!(
+                paths.get(path).and_then(|p| p.get(*m)).is_some(),
+                "{m} {path} missing from the OpenAPI document"
+            );
         }
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let entry = &schemas["EntryOut"]["properties"];
-    for field in ["key", "value", "revision", "created_revision", "version", "updated_at", "expires_at"] {
+    for field in [
+        "key",
+        "value",
+        "revision",
+        "created_revision",
+        "version",
+        "updated_at",
+        "expires_at",
+    ] {
         assert!(entry.get(field).is_some(), "EntryOut.{field}");
     }
 }
@@ -101,10 +147,16 @@ async fn spec_schema_matches_engine() {
     // StoreSpecDoc documents cairn_core::StoreSpec: every field the engine
     // renders must be documented.
     let t = TestServer::start().await;
-    t.put("/v1/stores/full", &json!({"schema": {"type": "object"}, "default_ttl": 5, "history": 2})).await;
+    t.put(
+        "/v1/stores/full",
+        &json!({"schema": {"type": "object"}, "default_ttl": 5, "history": 2}),
+    )
+    .await;
     let (_, spec) = t.get("/v1/stores/full").await;
     let (_, doc) = t.get("/openapi.json").await;
-    let documented = doc["components"]["schemas"]["StoreSpecDoc"]["properties"].as_object().unwrap();
+    let documented = doc["components"]["schemas"]["StoreSpecDoc"]["properties"]
+        .as_object()
+        .unwrap();
     for field in spec.as_object().unwrap().keys() {
         assert!(documented.contains_key(field), "StoreSpecDoc lacks {field}");
     }

@@ -15,27 +15,48 @@ async fn create_get_list_clear_drop() {
     assert_eq!(c["store"]["name"], "people");
     let (s, again) = t.put("/v1/stores/people", &spec).await;
     assert_eq!((s, &again["created"]), (200, &json!(false)));
-    assert_error(&t.put("/v1/stores/people", &json!({"value_type": "int"})).await, 409, "store_exists");
+    assert_error(
+        &t.put("/v1/stores/people", &json!({"value_type": "int"})).await,
+        409,
+        "store_exists",
+    );
 
     let (s, g) = t.get("/v1/stores/people").await;
     assert_eq!(s, 200);
     assert_eq!(
-        (g["name"].as_str(), g["key_type"].as_str(), g["value_type"].as_str(), g["history"].as_u64()),
+        (
+            g["name"].as_str(),
+            g["key_type"].as_str(),
+            g["value_type"].as_str(),
+            g["history"].as_u64()
+        ),
         (Some("people"), Some("int"), Some("string"), Some(2))
     );
     assert_eq!(g["default_ttl"].as_f64(), Some(60.0));
 
     let (_, list) = t.get("/v1/stores").await;
-    let names: Vec<_> = list["stores"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = list["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["default", "people"]);
 
     // Int keys sort numerically, negatives first.
     for k in ["10", "-3", "2"] {
-        let (s, p) = t.put(&format!("/v1/stores/people/keys/{k}"), &json!(format!("n{k}"))).await;
+        let (s, p) = t
+            .put(&format!("/v1/stores/people/keys/{k}"), &json!(format!("n{k}")))
+            .await;
         assert_eq!(s, 200, "{p}");
     }
     let (_, page) = t.get("/v1/stores/people/keys").await;
-    let keys: Vec<_> = page["items"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    let keys: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, ["-3", "2", "10"]);
     assert!(page["items"][0]["expires_at"].is_u64(), "default_ttl applies");
 
@@ -47,7 +68,10 @@ async fn create_get_list_clear_drop() {
     assert_eq!((s, &d["success"]), (200, &json!(true)));
     assert_error(&t.get("/v1/stores/people").await, 404, "unknown_store");
     assert_error(&t.delete("/v1/stores/people").await, 404, "unknown_store");
-    assert!(t.delete("/v1/stores/default").await.0 >= 400, "default cannot be dropped");
+    assert!(
+        t.delete("/v1/stores/default").await.0 >= 400,
+        "default cannot be dropped"
+    );
     assert!(t.db().store_spec("default").is_ok());
 }
 
@@ -56,9 +80,16 @@ async fn empty_body_creates_a_default_store_and_names_must_match() {
     let t = TestServer::start().await;
     let (s, c) = common::send(t.client.put(t.url("/v1/stores/plain"))).await;
     assert_eq!(s, 201, "{c}");
-    assert_eq!((c["store"]["key_type"].as_str(), c["store"]["value_type"].as_str()), (Some("string"), Some("any")));
+    assert_eq!(
+        (c["store"]["key_type"].as_str(), c["store"]["value_type"].as_str()),
+        (Some("string"), Some("any"))
+    );
     assert_error(&t.put("/v1/stores/a", &json!({"name": "b"})).await, 400, "invalid_spec");
-    assert_error(&t.put("/v1/stores/a", &json!({"colour": "red"})).await, 400, "invalid_spec");
+    assert_error(
+        &t.put("/v1/stores/a", &json!({"colour": "red"})).await,
+        400,
+        "invalid_spec",
+    );
     assert_error(&t.put("/v1/stores/bad%20name!", &json!({})).await, 400, "invalid_spec");
     assert!(t.db().store_spec("a").is_err());
 }
@@ -81,7 +112,11 @@ async fn batch_applies_all_or_nothing() {
     assert_eq!(b["success"], true);
     let brev = b["revision"].as_u64().unwrap();
     assert!(brev > rev);
-    for (k, v) in [("balance", json!(70)), ("spent", json!(30)), ("receipt", json!({"amount": 30}))] {
+    for (k, v) in [
+        ("balance", json!(70)),
+        ("spent", json!(30)),
+        ("receipt", json!({"amount": 30})),
+    ] {
         let (_, e) = t.get(&format!("/v1/stores/default/keys/{k}")).await;
         assert_eq!((e["value"].clone(), e["revision"].as_u64()), (v, Some(brev)), "{k}");
     }
@@ -90,7 +125,10 @@ async fn batch_applies_all_or_nothing() {
     // The same checks now fail: the first one (stale revision) is reported, nothing is written.
     let (s, f) = t.post("/v1/batch", &req).await;
     assert_eq!(s, 409, "{f}");
-    assert_eq!((f["success"].clone(), f["failed_check"].as_u64()), (json!(false), Some(0)));
+    assert_eq!(
+        (f["success"].clone(), f["failed_check"].as_u64()),
+        (json!(false), Some(0))
+    );
     assert_eq!(t.get("/v1/stores/default/keys/spent").await.1["value"], 30);
     assert_eq!(t.db().revision(), brev);
 
@@ -119,11 +157,22 @@ async fn typed_stores_refuse_values_of_the_wrong_type() {
     let bad = t.put("/v1/stores/counts/keys/a", &json!("five")).await;
     assert_error(&bad, 400, "invalid_value");
     let msg = bad.1["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("counts") && msg.contains("\"a\""), "the message names store and key: {msg}");
+    assert!(
+        msg.contains("counts") && msg.contains("\"a\""),
+        "the message names store and key: {msg}"
+    );
     assert_eq!(t.get("/v1/stores/counts/keys/a").await.1["value"], 5);
 
     assert_eq!(t.put("/v1/stores/docs/keys/d", &json!({"title": "ok"})).await.0, 200);
-    assert_error(&t.put("/v1/stores/docs/keys/d", &json!({"title": 7})).await, 400, "invalid_value");
-    assert_error(&t.put("/v1/stores/docs/keys/e", &json!({"body": "no title"})).await, 400, "invalid_value");
+    assert_error(
+        &t.put("/v1/stores/docs/keys/d", &json!({"title": 7})).await,
+        400,
+        "invalid_value",
+    );
+    assert_error(
+        &t.put("/v1/stores/docs/keys/e", &json!({"body": "no title"})).await,
+        400,
+        "invalid_value",
+    );
     assert_eq!(t.head("/v1/stores/docs/keys/e").await, 404);
 }

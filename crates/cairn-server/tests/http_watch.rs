@@ -17,7 +17,10 @@ async fn created_updated_deleted_events_with_payloads() {
     let created = sse.next_event().await;
     assert_eq!(created.id.as_deref(), Some(p1["revision"].to_string().as_str()));
     let c = created.json();
-    assert_eq!((c["type"].as_str(), c["store"].as_str(), c["key"].as_str()), (Some("created"), Some("default"), Some("user:1")));
+    assert_eq!(
+        (c["type"].as_str(), c["store"].as_str(), c["key"].as_str()),
+        (Some("created"), Some("default"), Some("user:1"))
+    );
     assert_eq!(c["new_value"], json!({"name": "ann"}));
     assert_eq!(c["revision"], p1["revision"]);
     assert!(c.get("old_value").is_none());
@@ -57,7 +60,10 @@ async fn resume_from_revision_and_last_event_id() {
     // ...and then follows live.
     let (_, p) = t.put("/v1/stores/default/keys/k", &json!("live")).await;
     let live = sse.next_event().await.json();
-    assert_eq!((live["revision"].clone(), live["new_value"].clone()), (p["revision"].clone(), json!("live")));
+    assert_eq!(
+        (live["revision"].clone(), live["new_value"].clone()),
+        (p["revision"].clone(), json!("live"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +95,10 @@ async fn compacted_from_revision_is_410_naming_the_oldest() {
     }
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while t.db().oldest_revision() <= 2 {
-        assert!(tokio::time::Instant::now() < deadline, "retention never trimmed the change log");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention never trimmed the change log"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let oldest = t.db().oldest_revision();
@@ -98,7 +107,9 @@ async fn compacted_from_revision_is_410_naming_the_oldest() {
     let msg = got.1["error"]["message"].as_str().unwrap();
     assert!(msg.contains(&format!("oldest available revision is {oldest}")), "{msg}");
     // From the oldest retained revision it works.
-    let mut sse = t.watch(&format!("?from_revision={}", t.db().oldest_revision()), None).await;
+    let mut sse = t
+        .watch(&format!("?from_revision={}", t.db().oldest_revision()), None)
+        .await;
     assert_eq!(sse.next_event().await.json()["type"], "created");
 }
 

@@ -28,8 +28,15 @@ impl Caller {
                 Role::Write => "write",
                 Role::Admin => "administer",
             };
-            let target = store.map_or_else(|| "this resource (needs a token for all stores)".to_owned(), |s| format!("store {s:?}"));
-            ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", format!("this token may not {what} {target}"))
+            let target = store.map_or_else(
+                || "this resource (needs a token for all stores)".to_owned(),
+                |s| format!("store {s:?}"),
+            );
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token may not {what} {target}"),
+            )
         })
     }
 
@@ -47,12 +54,19 @@ impl FromRequestParts<AppState> for Caller {
         if !state.auth.enabled() {
             return Ok(Caller(Principal::anonymous_admin()));
         }
-        let token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
         Ok(Caller(state.auth.authenticate(token)?))
     }
 }
 
 fn bearer(v: &str) -> Option<&str> {
     let (scheme, token) = v.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

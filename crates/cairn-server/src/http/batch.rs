@@ -114,7 +114,11 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
         caller.allow(Role::Read, Some(&c.store))?;
         check_key(&state, &c.key)?;
         let cond = c.revision.map_or(Cond::Absent, Cond::Revision);
-        checks.push(Check { store: c.store, key: c.key.into_bytes(), cond });
+        checks.push(Check {
+            store: c.store,
+            key: c.key.into_bytes(),
+            cond,
+        });
     }
     let mut ops = Vec::with_capacity(req.ops.len());
     for (i, op) in req.ops.into_iter().enumerate() {
@@ -125,19 +129,42 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
                 .map(|d| d.map_or(Ttl::Default, |d| Ttl::Millis(d.as_millis() as u64)))
         };
         let op = match op {
-            BatchOp::Put { store, key, value, ttl: t } => {
-                Op::Put { store, key: key.into_bytes(), value: Value::from_json(value), ttl: ttl(t)? }
-            }
-            BatchOp::Delete { store, key } => Op::Delete { store, key: key.into_bytes() },
+            BatchOp::Put {
+                store,
+                key,
+                value,
+                ttl: t,
+            } => Op::Put {
+                store,
+                key: key.into_bytes(),
+                value: Value::from_json(value),
+                ttl: ttl(t)?,
+            },
+            BatchOp::Delete { store, key } => Op::Delete {
+                store,
+                key: key.into_bytes(),
+            },
             BatchOp::Incr { store, key, by, ttl: t } => {
                 let by = by.unwrap_or_else(|| 1.into());
                 if t.is_some() {
                     // The engine's incr has no TTL: express it as a touch in the same batch.
-                    let touch = Op::Touch { store: store.clone(), key: key.clone().into_bytes(), ttl: ttl(t)? };
-                    ops.push(Op::Incr { store, key: key.into_bytes(), by });
+                    let touch = Op::Touch {
+                        store: store.clone(),
+                        key: key.clone().into_bytes(),
+                        ttl: ttl(t)?,
+                    };
+                    ops.push(Op::Incr {
+                        store,
+                        key: key.into_bytes(),
+                        by,
+                    });
                     touch
                 } else {
-                    Op::Incr { store, key: key.into_bytes(), by }
+                    Op::Incr {
+                        store,
+                        key: key.into_bytes(),
+                        by,
+                    }
                 }
             }
         };
@@ -148,7 +175,11 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
     }
     match state.db.execute_async(Command::Write { checks, ops }).await? {
         Applied::Write(w) => {
-            let status = if w.success { StatusCode::OK } else { StatusCode::CONFLICT };
+            let status = if w.success {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
             let out = BatchOut {
                 success: w.success,
                 revision: w.revision,

@@ -34,11 +34,26 @@ pub async fn put_content(
 ) -> ApiResult<(StatusCode, Json<ContentOut>)> {
     caller.allow(Role::Write, None)?;
     let algorithm: Algorithm = q.algorithm.as_deref().unwrap_or("sha256").parse()?;
-    match state.db.execute_async(Command::PutContent { algorithm, data: body.to_vec() }).await? {
+    match state
+        .db
+        .execute_async(Command::PutContent {
+            algorithm,
+            data: body.to_vec(),
+        })
+        .await?
+    {
         Applied::Content { info, .. } => {
-            let status = if info.stored { StatusCode::CREATED } else { StatusCode::OK };
-            let out =
-                ContentOut { hash: info.hash, algorithm: info.algorithm.as_str().to_owned(), size: info.size, stored: info.stored };
+            let status = if info.stored {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let out = ContentOut {
+                hash: info.hash,
+                algorithm: info.algorithm.as_str().to_owned(),
+                size: info.size,
+                stored: info.stored,
+            };
             Ok((status, Json(out)))
         }
         other => Err(ApiError::internal(&format!("put content answered {other:?}"))),
@@ -57,15 +72,27 @@ fn unknown(hash: &str) -> ApiError {
 #[utoipa::path(get, path = "/v1/content/{hash}", params(("hash" = String, Path, description = "40 (sha1) or 64 (sha256) hex digits")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = super::error::ErrorBody),
         (status = 400, body = super::error::ErrorBody), (status = 500, body = super::error::ErrorBody)), tag = "content")]
-pub async fn get_content(State(state): State<AppState>, caller: Caller, Path(hash): Path<String>) -> ApiResult<Response> {
+pub async fn get_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<Response> {
     caller.allow(Role::Read, None)?;
     let hash = parse_hash(&hash)?;
     let db = state.db.clone();
     let h = hash.clone();
     // Up to a full value's worth of bytes is read and hashed: not on an async worker.
-    let data = tokio::task::spawn_blocking(move || db.get_content(&h)).await.map_err(|e| ApiError::internal(&e))??;
+    let data = tokio::task::spawn_blocking(move || db.get_content(&h))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
     match data {
-        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::ETAG, &format!("\"{hash}\""))], bytes)
+        Some(bytes) => Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::ETAG, &format!("\"{hash}\"")),
+            ],
+            bytes,
+        )
             .into_response()),
         None => Err(unknown(&hash)),
     }
@@ -74,10 +101,18 @@ pub async fn get_content(State(state): State<AppState>, caller: Caller, Path(has
 /// 200 when the content is stored, 404 when not; no body.
 #[utoipa::path(head, path = "/v1/content/{hash}", params(("hash" = String, Path)),
     responses((status = 200), (status = 404), (status = 400)), tag = "content")]
-pub async fn head_content(State(state): State<AppState>, caller: Caller, Path(hash): Path<String>) -> ApiResult<StatusCode> {
+pub async fn head_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.allow(Role::Read, None)?;
     let hash = parse_hash(&hash)?;
-    Ok(if state.db.has_content(&hash)? { StatusCode::OK } else { StatusCode::NOT_FOUND })
+    Ok(if state.db.has_content(&hash)? {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
 }
 
 /// Deletes content (404 when unknown).
@@ -90,8 +125,19 @@ pub async fn delete_content(
 ) -> ApiResult<Json<ContentDeletedOut>> {
     caller.allow(Role::Write, None)?;
     let hash = parse_hash(&hash)?;
-    match state.db.execute_async(Command::DeleteContent { hash: hash.clone() }).await? {
-        Applied::ContentDeleted { existed: true, revision } => Ok(Json(ContentDeletedOut { hash, success: true, revision })),
+    match state
+        .db
+        .execute_async(Command::DeleteContent { hash: hash.clone() })
+        .await?
+    {
+        Applied::ContentDeleted {
+            existed: true,
+            revision,
+        } => Ok(Json(ContentDeletedOut {
+            hash,
+            success: true,
+            revision,
+        })),
         Applied::ContentDeleted { existed: false, .. } => Err(unknown(&hash)),
         other => Err(ApiError::internal(&format!("delete content answered {other:?}"))),
     }

@@ -34,7 +34,11 @@ pub struct ErrorDetail {
 impl ApiError {
     /// An error with an explicit status and code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400 with `code`.
@@ -101,14 +105,20 @@ impl From<cairn_core::Error> for ApiError {
             _ if e.is_client_error() => StatusCode::BAD_REQUEST,
             _ => return ApiError::internal(&e),
         };
-        ApiError { status, code, message: e.to_string() }
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<crate::auth::Denied> for ApiError {
     fn from(d: crate::auth::Denied) -> ApiError {
         match d {
-            crate::auth::Denied::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", d.to_string()),
+            crate::auth::Denied::Unauthenticated => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", d.to_string())
+            }
             crate::auth::Denied::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", d.to_string()),
         }
     }
@@ -116,10 +126,16 @@ impl From<crate::auth::Denied> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

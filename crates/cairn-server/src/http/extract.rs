@@ -54,17 +54,23 @@ impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state).await.map(Body).map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("request body is over the limit of {} bytes", state.config.max_body_bytes),
-                )
-            } else {
-                ApiError::bad_request("invalid_body", e.body_text())
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!(
+                            "request body is over the limit of {} bytes",
+                            state.config.max_body_bytes
+                        ),
+                    )
+                } else {
+                    ApiError::bad_request("invalid_body", e.body_text())
+                }
+            })
     }
 }
 
@@ -93,7 +99,9 @@ pub fn check_depth(json: &[u8], max: usize) -> Result<(), ApiError> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
-                    return Err(ApiError::invalid_json(format!("JSON is nested deeper than the limit of {max} levels")));
+                    return Err(ApiError::invalid_json(format!(
+                        "JSON is nested deeper than the limit of {max} levels"
+                    )));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -107,7 +115,10 @@ pub fn check_depth(json: &[u8], max: usize) -> Result<(), ApiError> {
 pub fn check_key(state: &AppState, key: &str) -> Result<(), ApiError> {
     let max = state.config.max_key_bytes;
     if key.len() > max {
-        return Err(ApiError::bad_request("key_too_large", format!("key is {} bytes, over the limit of {max}", key.len())));
+        return Err(ApiError::bad_request(
+            "key_too_large",
+            format!("key is {} bytes, over the limit of {max}", key.len()),
+        ));
     }
     Ok(())
 }
@@ -118,7 +129,9 @@ pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     match s.as_deref() {
         None | Some("false" | "0") => Ok(false),
         Some("" | "true" | "1") => Ok(true),
-        Some(other) => Err(serde::de::Error::custom(format!("expected true or false, got {other:?}"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected true or false, got {other:?}"
+        ))),
     }
 }
 

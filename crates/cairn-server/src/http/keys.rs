@@ -6,11 +6,11 @@ use super::extract::{Body, Path, Query, check_key, flag, parse_json};
 use super::types::{DeleteOut, EntryOut, IncrOut, ListOut, PutOut};
 use crate::AppState;
 use crate::auth::Role;
-use cairn_core::{Applied, ListOptions, MAX_LIST_LIMIT, PutOptions, Value};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cairn_core::{Applied, ListOptions, MAX_LIST_LIMIT, PutOptions, Value};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::IntoParams;
@@ -85,7 +85,10 @@ pub struct IncrBody {
 }
 
 fn wants_octets(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(OCTET))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(OCTET))
 }
 
 fn is_octets(headers: &HeaderMap) -> bool {
@@ -108,7 +111,10 @@ pub async fn get_key(
     caller.allow(Role::Read, Some(&store))?;
     check_key(&state, &key)?;
     let default = match &q.default {
-        Some(d) => Some(Value::from_json(parse_json::<serde_json::Value>(d.as_bytes(), state.config.max_json_depth)?)),
+        Some(d) => Some(Value::from_json(parse_json::<serde_json::Value>(
+            d.as_bytes(),
+            state.config.max_json_depth,
+        )?)),
         None => None,
     };
     let entry = state.db.get(&store, key.as_bytes())?;
@@ -116,7 +122,8 @@ pub async fn get_key(
     match (entry, default) {
         (Some(e), _) if octets => {
             let mut resp = ([(header::CONTENT_TYPE, OCTET)], e.value.to_raw()).into_response();
-            resp.headers_mut().insert("x-cairn-revision", HeaderValue::from(e.revision));
+            resp.headers_mut()
+                .insert("x-cairn-revision", HeaderValue::from(e.revision));
             Ok(resp)
         }
         (Some(e), _) => Ok(Json(EntryOut::from(e)).into_response()),
@@ -136,7 +143,11 @@ pub async fn head_key(
 ) -> ApiResult<StatusCode> {
     caller.allow(Role::Read, Some(&store))?;
     check_key(&state, &key)?;
-    Ok(if state.db.contains(&store, key.as_bytes())? { StatusCode::OK } else { StatusCode::NOT_FOUND })
+    Ok(if state.db.contains(&store, key.as_bytes())? {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
 }
 
 /// Sets a key. The body is a JSON value, or raw bytes with `Content-Type: application/octet-stream`.
@@ -160,17 +171,29 @@ pub async fn put_key(
     } else {
         Value::from_json(parse_json(&body, state.config.max_json_depth)?)
     };
-    let opts = PutOptions { ttl, if_revision: q.if_revision, if_absent: q.if_absent, if_present: q.if_present };
+    let opts = PutOptions {
+        ttl,
+        if_revision: q.if_revision,
+        if_absent: q.if_absent,
+        if_present: q.if_present,
+    };
     let (cmd, key_text) = state.db.put_command(&store, key.as_bytes(), value, opts)?;
     let r = cairn_core::put_result(key_text, state.db.execute_async(cmd).await?)?;
-    let status = if r.success { StatusCode::OK } else { StatusCode::CONFLICT };
+    let status = if r.success {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
     Ok((status, Json(PutOut::from(r))).into_response())
 }
 
 /// A TTL in seconds (decimals allowed) as a duration; at least 1 ms.
 pub fn parse_ttl(secs: f64) -> Result<Duration, ApiError> {
     if !secs.is_finite() || secs <= 0.0 || secs > 1e10 {
-        return Err(ApiError::bad_request("invalid_ttl", format!("ttl must be a positive number of seconds, got {secs}")));
+        return Err(ApiError::bad_request(
+            "invalid_ttl",
+            format!("ttl must be a positive number of seconds, got {secs}"),
+        ));
     }
     Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(1)))
 }
@@ -205,8 +228,11 @@ pub async fn incr_key(
 ) -> ApiResult<Json<IncrOut>> {
     caller.allow(Role::Write, Some(&store))?;
     check_key(&state, &key)?;
-    let b: IncrBody =
-        if body.iter().all(u8::is_ascii_whitespace) { IncrBody::default() } else { parse_json(&body, state.config.max_json_depth)? };
+    let b: IncrBody = if body.iter().all(u8::is_ascii_whitespace) {
+        IncrBody::default()
+    } else {
+        parse_json(&body, state.config.max_json_depth)?
+    };
     let by = b.by.unwrap_or_else(|| 1.into());
     let (cmd, key_text) = state.db.incr_command(&store, key.as_bytes(), by)?;
     let r = cairn_core::incr_result(key_text, state.db.execute_async(cmd).await?)?;
@@ -226,7 +252,10 @@ pub async fn list_keys(
     if let Some(l) = q.limit
         && !(1..=MAX_LIST_LIMIT).contains(&l)
     {
-        return Err(ApiError::bad_request("invalid_argument", format!("limit must be 1..={MAX_LIST_LIMIT}, got {l}")));
+        return Err(ApiError::bad_request(
+            "invalid_argument",
+            format!("limit must be 1..={MAX_LIST_LIMIT}, got {l}"),
+        ));
     }
     for k in [&q.prefix, &q.start, &q.end].into_iter().flatten() {
         check_key(&state, k)?;
@@ -242,7 +271,9 @@ pub async fn list_keys(
     };
     // A page can hold 10,000 entries: keep the scan off the async workers.
     let db = state.db.clone();
-    let page = tokio::task::spawn_blocking(move || db.list(&store, &opts)).await.map_err(|e| ApiError::internal(&e))??;
+    let page = tokio::task::spawn_blocking(move || db.list(&store, &opts))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
     Ok(Json(ListOut::from(page)))
 }
 
@@ -257,5 +288,8 @@ pub async fn key_history(
     caller.allow(Role::Read, Some(&store))?;
     check_key(&state, &key)?;
     let items = state.db.history(&store, key.as_bytes())?;
-    Ok(Json(ListOut { items: items.into_iter().map(EntryOut::from).collect(), next_cursor: None }))
+    Ok(Json(ListOut {
+        items: items.into_iter().map(EntryOut::from).collect(),
+        next_cursor: None,
+    }))
 }

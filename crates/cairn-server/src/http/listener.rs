@@ -25,7 +25,12 @@ pub struct Limited {
 impl Limited {
     /// Wraps `inner`.
     pub fn new(inner: TcpListener, max: usize, idle: Duration, metrics: Arc<Metrics>) -> Limited {
-        Limited { inner, permits: Arc::new(Semaphore::new(max.max(1))), idle, metrics }
+        Limited {
+            inner,
+            permits: Arc::new(Semaphore::new(max.max(1))),
+            idle,
+            metrics,
+        }
     }
 }
 
@@ -35,7 +40,9 @@ impl axum::serve::Listener for Limited {
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
         // The semaphore is never closed, so acquiring only waits.
-        let Ok(permit) = self.permits.clone().acquire_owned().await else { unreachable!("semaphore closed") };
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            unreachable!("semaphore closed")
+        };
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {

@@ -44,7 +44,10 @@ pub async fn serve(listener: TcpListener, state: AppState) {
     let listener = listener::Limited::new(listener, state.config.max_connections, idle, state.metrics.clone());
     let shutdown = state.shutdown.clone();
     let app = router(state);
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
         tracing::error!(error = %e, "HTTP server failed");
     }
 }
@@ -54,12 +57,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/stores", get(stores::list_stores))
-        .route("/v1/stores/{store}", get(stores::get_store).put(stores::create_store).delete(stores::drop_store))
+        .route(
+            "/v1/stores/{store}",
+            get(stores::get_store)
+                .put(stores::create_store)
+                .delete(stores::drop_store),
+        )
         .route("/v1/stores/{store}/clear", post(stores::clear_store))
         .route("/v1/stores/{store}/keys", get(keys::list_keys))
         .route(
             "/v1/stores/{store}/keys/{key}",
-            get(keys::get_key).put(keys::put_key).delete(keys::delete_key).head(keys::head_key),
+            get(keys::get_key)
+                .put(keys::put_key)
+                .delete(keys::delete_key)
+                .head(keys::head_key),
         )
         .route("/v1/stores/{store}/keys/{key}/history", get(keys::key_history))
         .route("/v1/stores/{store}/keys/{key}/incr", post(keys::incr_key))
@@ -68,7 +79,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/content", post(content::put_content))
         .route(
             "/v1/content/{hash}",
-            get(content::get_content).head(content::head_content).delete(content::delete_content),
+            get(content::get_content)
+                .head(content::head_content)
+                .delete(content::delete_content),
         )
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::openapi_json))
@@ -85,7 +98,10 @@ pub fn router(state: AppState) -> Router {
 /// Liveness and the current revision; open even when auth is on.
 #[utoipa::path(get, path = "/v1/health", responses((status = 200, body = types::HealthOut)), tag = "server")]
 async fn health(State(state): State<AppState>) -> axum::Json<types::HealthOut> {
-    axum::Json(types::HealthOut { status: "ok", revision: state.db.revision() })
+    axum::Json(types::HealthOut {
+        status: "ok",
+        revision: state.db.revision(),
+    })
 }
 
 /// Prometheus metrics (needs a read token for all stores when auth is on).
@@ -93,7 +109,11 @@ async fn health(State(state): State<AppState>) -> axum::Json<types::HealthOut> {
 async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.allow(crate::auth::Role::Read, None)?;
     let text = state.metrics.render(&state.db);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -111,9 +131,14 @@ async fn method_not_allowed(req: Request) -> ApiError {
 /// Records each request's route pattern, status and latency.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| intern(m.as_str()));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| intern(m.as_str()));
     let resp = next.run(req).await;
-    state.metrics.observe("http", route, resp.status().as_u16(), start.elapsed());
+    state
+        .metrics
+        .observe("http", route, resp.status().as_u16(), start.elapsed());
     resp
 }
 

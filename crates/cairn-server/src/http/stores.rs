@@ -14,7 +14,14 @@ use cairn_core::{Applied, Command, StoreSpec};
 /// Lists the stores the caller may read.
 #[utoipa::path(get, path = "/v1/stores", responses((status = 200, body = StoresOut)), tag = "stores")]
 pub async fn list_stores(State(state): State<AppState>, caller: Caller) -> Json<StoresOut> {
-    Json(StoresOut { stores: state.db.stores().into_iter().filter(|s| caller.can_read(&s.name)).collect() })
+    Json(StoresOut {
+        stores: state
+            .db
+            .stores()
+            .into_iter()
+            .filter(|s| caller.can_read(&s.name))
+            .collect(),
+    })
 }
 
 /// A store's spec.
@@ -60,13 +67,27 @@ pub async fn create_store(
     } else if spec.name != store {
         return Err(ApiError::bad_request(
             "invalid_spec",
-            format!("spec name {:?} does not match the store {store:?} in the path", spec.name),
+            format!(
+                "spec name {:?} does not match the store {store:?} in the path",
+                spec.name
+            ),
         ));
     }
-    match state.db.execute_async(Command::CreateStore { spec: spec.clone() }).await? {
+    match state
+        .db
+        .execute_async(Command::CreateStore { spec: spec.clone() })
+        .await?
+    {
         Applied::Store { created, revision } => {
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok((status, Json(CreateStoreOut { store: state.db.store_spec(&store).unwrap_or(spec), created, revision })))
+            Ok((
+                status,
+                Json(CreateStoreOut {
+                    store: state.db.store_spec(&store).unwrap_or(spec),
+                    created,
+                    revision,
+                }),
+            ))
         }
         other => Err(ApiError::internal(&format!("create store answered {other:?}"))),
     }
@@ -81,9 +102,17 @@ pub async fn drop_store(
     Path(store): Path<String>,
 ) -> ApiResult<Json<DropStoreOut>> {
     caller.allow(Role::Admin, Some(&store))?;
-    match state.db.execute_async(Command::DropStore { store: store.clone() }).await? {
+    match state
+        .db
+        .execute_async(Command::DropStore { store: store.clone() })
+        .await?
+    {
         Applied::Dropped { existed: false, .. } => Err(cairn_core::Error::UnknownStore { store }.into()),
-        Applied::Dropped { existed, revision } => Ok(Json(DropStoreOut { store, success: existed, revision })),
+        Applied::Dropped { existed, revision } => Ok(Json(DropStoreOut {
+            store,
+            success: existed,
+            revision,
+        })),
         other => Err(ApiError::internal(&format!("drop store answered {other:?}"))),
     }
 }
@@ -98,7 +127,11 @@ pub async fn clear_store(
 ) -> ApiResult<Json<ClearOut>> {
     caller.allow(Role::Write, Some(&store))?;
     match state.db.execute_async(Command::Clear { store: store.clone() }).await? {
-        Applied::Cleared { removed, revision } => Ok(Json(ClearOut { store, removed, revision })),
+        Applied::Cleared { removed, revision } => Ok(Json(ClearOut {
+            store,
+            removed,
+            revision,
+        })),
         other => Err(ApiError::internal(&format!("clear answered {other:?}"))),
     }
 }

@@ -55,7 +55,12 @@ pub struct PutOut {
 
 impl From<PutResult> for PutOut {
     fn from(r: PutResult) -> PutOut {
-        PutOut { key: r.key, success: r.success, revision: r.revision, created: r.created }
+        PutOut {
+            key: r.key,
+            success: r.success,
+            revision: r.revision,
+            created: r.created,
+        }
     }
 }
 
@@ -72,7 +77,11 @@ pub struct DeleteOut {
 
 impl From<DeleteResult> for DeleteOut {
     fn from(r: DeleteResult) -> DeleteOut {
-        DeleteOut { key: r.key, success: r.success, revision: r.revision }
+        DeleteOut {
+            key: r.key,
+            success: r.success,
+            revision: r.revision,
+        }
     }
 }
 
@@ -90,7 +99,11 @@ pub struct IncrOut {
 
 impl From<IncrResult> for IncrOut {
     fn from(r: IncrResult) -> IncrOut {
-        IncrOut { key: r.key, value: r.value, revision: r.revision }
+        IncrOut {
+            key: r.key,
+            value: r.value,
+            revision: r.revision,
+        }
     }
 }
 
@@ -105,7 +118,10 @@ pub struct ListOut {
 
 impl From<ListPage> for ListOut {
     fn from(p: ListPage) -> ListOut {
-        ListOut { items: p.items.into_iter().map(EntryOut::from).collect(), next_cursor: p.next_cursor }
+        ListOut {
+            items: p.items.into_iter().map(EntryOut::from).collect(),
+            next_cursor: p.next_cursor,
+        }
     }
 }
 

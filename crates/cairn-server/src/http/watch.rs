@@ -53,17 +53,30 @@ pub async fn watch(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.allow(Role::Read, q.store.as_deref())?;
     let last_id = match headers.get("last-event-id") {
-        Some(v) => Some(v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
-            ApiError::bad_request("invalid_argument", "Last-Event-ID must be a revision number")
-        })?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("invalid_argument", "Last-Event-ID must be a revision number"))?,
+        ),
         None => None,
     };
     // A reconnecting EventSource sends the last revision it saw: resume after it.
     let from = last_id.map(|r| r + 1).or(q.from_revision);
-    let filter = Filter { store: q.store, key: q.key, prefix: q.prefix };
+    let filter = Filter {
+        store: q.store,
+        key: q.key,
+        prefix: q.prefix,
+    };
     let sub = state.db.subscribe(filter, from)?;
     let heartbeat = Duration::from_millis(state.config.heartbeat_ms.max(10));
-    let stream = WatchStream { sub, pending: VecDeque::new(), heartbeat, shutdown: state.shutdown.clone(), done: false };
+    let stream = WatchStream {
+        sub,
+        pending: VecDeque::new(),
+        heartbeat,
+        shutdown: state.shutdown.clone(),
+        done: false,
+    };
     Ok(Sse::new(futures_util::stream::unfold(stream, WatchStream::next)))
 }
 
@@ -121,5 +134,9 @@ fn event_frame(e: &Event, with_id: bool) -> SseEvent {
         String::from("{}")
     });
     let frame = SseEvent::default().data(data);
-    if with_id { frame.id(e.revision.to_string()) } else { frame }
+    if with_id {
+        frame.id(e.revision.to_string())
+    } else {
+        frame
+    }
 }

@@ -40,7 +40,13 @@ impl TestServer {
         tweak(&mut cfg);
         let server = cairn_server::start(cfg).await.unwrap();
         let base = format!("http://{}", server.http_addr.unwrap());
-        TestServer { server: Some(server), base, client: reqwest::Client::new(), dir: dir.to_owned(), _tmp: None }
+        TestServer {
+            server: Some(server),
+            base,
+            client: reqwest::Client::new(),
+            dir: dir.to_owned(),
+            _tmp: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -66,7 +72,13 @@ impl TestServer {
     }
 
     pub async fn put_raw(&self, path: &str, body: &str) -> (u16, Value) {
-        send(self.client.put(self.url(path)).header("content-type", "application/json").body(body.to_owned())).await
+        send(
+            self.client
+                .put(self.url(path))
+                .header("content-type", "application/json")
+                .body(body.to_owned()),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -90,8 +102,16 @@ impl TestServer {
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 200, "watch{query}: {:?}", resp.text().await);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        SseReader { stream: Box::pin(resp.bytes_stream()), buf: String::new() }
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        SseReader {
+            stream: Box::pin(resp.bytes_stream()),
+            buf: String::new(),
+        }
     }
 }
 
@@ -113,7 +133,11 @@ pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
 pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
     assert_eq!(got.0, status, "unexpected status, body: {}", got.1);
     assert_eq!(got.1["error"]["code"], code, "unexpected error: {}", got.1);
-    assert!(got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {}", got.1);
+    assert!(
+        got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {}",
+        got.1
+    );
 }
 
 /// One SSE frame.
@@ -160,7 +184,9 @@ impl SseReader {
                 f.data = data.join("\n");
                 return Some(f);
             }
-            let chunk = tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("no SSE frame in time")?;
+            let chunk = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("no SSE frame in time")?;
             self.buf.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
         }
     }
