@@ -1,11 +1,122 @@
-//! Redis-protocol front end.
+//! Redis-protocol (RESP2 / RESP3) front end.
+//!
+//! # Layout
+//! - [`frame`]: parsing requests from byte slices, with size limits.
+//! - [`reply`]: replies and their RESP2 / RESP3 encodings.
+//! - `cmd`: the command table and one file per family of commands.
+//! - `conn`: one connection's loop (generic over the stream), pipelining.
+//! - [`pubsub`]: channels and keyspace notifications.
+//! - [`glob`]: Redis glob patterns.
+//!
+//! This module owns the accept loop: a connection limit, and graceful
+//! shutdown on `state.shutdown` (stop accepting, let connections finish the
+//! commands they have read, then close them).
 
+mod cmd;
+mod conn;
 pub mod frame;
+pub mod glob;
+pub mod pubsub;
+pub mod reply;
+mod session;
+
+pub use conn::serve_connection;
 
 use crate::AppState;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
-/// Serves RESP on `listener` until `state.shutdown` is cancelled.
+/// Counters shown by INFO.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    pub started: Instant,
+    pub connections: AtomicU64,
+    pub closed: AtomicU64,
+    pub commands: AtomicU64,
+    pub next_id: AtomicU64,
+}
+
+impl Stats {
+    pub fn connected(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed).saturating_sub(self.closed.load(Ordering::Relaxed))
+    }
+}
+
+/// What every RESP connection of one server shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub(crate) app: AppState,
+    pub(crate) hub: Arc<pubsub::Hub>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) limits: frame::Limits,
+}
+
+impl Shared {
+    /// State for the RESP connections of `app` (starts nothing).
+    #[must_use]
+    pub fn new(app: AppState) -> Shared {
+        let limits = frame::Limits {
+            // Room for a key and some framing beside the largest value.
+            max_bulk: app.config.max_value_bytes.saturating_add(app.config.max_key_bytes).saturating_add(1024),
+            ..frame::Limits::default()
+        };
+        Shared {
+            app,
+            hub: Arc::new(pubsub::Hub::default()),
+            stats: Arc::new(Stats {
+                started: Instant::now(),
+                connections: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+                commands: AtomicU64::new(0),
+                next_id: AtomicU64::new(1),
+            }),
+            limits,
+        }
+    }
+}
+
+/// Serves RESP on `listener` until `state.shutdown` is cancelled, then waits
+/// for open connections to finish what they were doing.
 pub async fn serve(listener: TcpListener, state: AppState) {
-    let _ = (listener, state);
+    let shared = Shared::new(state);
+    let shutdown = shared.app.shutdown.clone();
+    let tracker = TaskTracker::new();
+    tracker.spawn(pubsub::run_keyspace_feed(shared.app.db.clone(), shared.hub.clone(), shutdown.clone()));
+    let slots = Arc::new(Semaphore::new(shared.app.config.max_connections.max(1)));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "RESP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracker.spawn(async move {
+                use tokio::io::AsyncWriteExt as _;
+                let mut stream = stream;
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            });
+            continue;
+        };
+        let sh = shared.clone();
+        tracker.spawn(async move {
+            serve_connection(stream, peer.to_string(), sh).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracker.close();
+    tracker.wait().await;
 }

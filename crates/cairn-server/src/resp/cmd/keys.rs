@@ -1,0 +1,278 @@
+//! Key commands: DEL, UNLINK, EXISTS, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT,
+//! PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, TYPE, SCAN, KEYS, DBSIZE,
+//! FLUSHDB, FLUSHALL.
+//!
+//! ```text
+//! EXPIRE key seconds [NX | XX | GT | LT]   -> :1 set, :0 key missing or condition false
+//! SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]  -> [next-cursor, [key, ...]]
+//! ```
+//!
+//! SCAN cursors are numbers the connection maps to engine list cursors; `0`
+//! starts and ends a scan. A key that exists for the whole scan is returned
+//! exactly once.
+
+use super::{Finish, Pending, Plan, Spec, engine_error, int_arg, now_ms, show, syntax_error};
+use crate::resp::Shared;
+use crate::resp::glob::Glob;
+use crate::resp::reply::Reply;
+use crate::resp::session::Session;
+use cairn_core::{Applied, Check, Command, Cond, ListOptions, Op, Ttl};
+
+/// The new expiry an EXPIRE-family command asks for, as an absolute time
+/// (ms since the epoch); `None` when it is already past (the key is deleted).
+fn expire_at(spec: &Spec, args: &[Vec<u8>]) -> Result<Option<u64>, Reply> {
+    let n = int_arg(&args[2])?;
+    let bad = || Reply::err(format!("invalid expire time in '{}' command", spec.name));
+    let (unit, absolute) = match spec.name {
+        "expire" => (1000i64, false),
+        "pexpire" => (1, false),
+        "expireat" => (1000, true),
+        _ => (1, true),
+    };
+    let ms = n.checked_mul(unit).ok_or_else(bad)?;
+    let at = if absolute { ms } else { (now_ms() as i64).checked_add(ms).ok_or_else(bad)? };
+    Ok((at > now_ms() as i64).then_some(at as u64))
+}
+
+/// DEL / EXPIRE ops (shared with MULTI). EXPIRE with a condition is not plannable.
+pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Option<Pending>, Reply> {
+    let store = || sess.store.clone();
+    match spec.name {
+        "del" | "unlink" => Ok(Some(Pending {
+            checks: Vec::new(),
+            ops: args[1..].iter().map(|k| Op::Delete { store: store(), key: k.clone() }).collect(),
+            finish: Finish::Deleted,
+        })),
+        _ => {
+            if args.len() > 3 {
+                return Ok(None);
+            }
+            let key = args[1].clone();
+            let op = match expire_at(spec, args)? {
+                Some(at) => Op::Touch { store: store(), key, ttl: Ttl::At(at) },
+                None => Op::Delete { store: store(), key },
+            };
+            Ok(Some(Pending { checks: Vec::new(), ops: vec![op], finish: Finish::Touched }))
+        }
+    }
+}
+
+pub(super) fn plan(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Plan {
+    match ops(sess, spec, args) {
+        Ok(Some(p)) => Plan::Write(p),
+        Ok(None) => Plan::Sequential,
+        Err(r) => Plan::Reply(r),
+    }
+}
+
+pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Reply {
+    let db = &sh.app.db;
+    let store = sess.store.clone();
+    let r: Result<Reply, Reply> = match spec.name {
+        "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => match ops(sess, spec, args) {
+            Ok(Some(p)) => Ok(super::execute(sh, p).await),
+            Ok(None) => expire_if(sh, sess, spec, args).await,
+            Err(r) => Err(r),
+        },
+        "exists" => {
+            let mut n = 0;
+            for k in &args[1..] {
+                match db.contains(&store, k) {
+                    Ok(true) => n += 1,
+                    Ok(false) => {}
+                    Err(e) if e.is_client_error() => {}
+                    Err(e) => return engine_error(&e),
+                }
+            }
+            Ok(Reply::Int(n))
+        }
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => db.get(&store, &args[1]).map_err(|e| engine_error(&e)).map(|e| {
+            Reply::Int(match e {
+                None => -2,
+                Some(e) => match e.expires_at {
+                    None => -1,
+                    Some(at) => match spec.name {
+                        "ttl" => (at.saturating_sub(now_ms()) as i64 + 500) / 1000,
+                        "pttl" => at.saturating_sub(now_ms()) as i64,
+                        "expiretime" => (at / 1000) as i64,
+                        _ => at as i64,
+                    },
+                },
+            })
+        }),
+        "type" => db
+            .contains(&store, &args[1])
+            .map(|e| Reply::Simple(if e { "string" } else { "none" }))
+            .map_err(|e| engine_error(&e)),
+        "persist" => persist(sh, sess, &args[1]).await,
+        "dbsize" => count(sh, &store).await.map(|n| Reply::Int(n as i64)),
+        "keys" => keys(sh, &store, &args[1]).await,
+        "scan" => scan(sh, sess, args),
+        "flushdb" | "flushall" => flush(sh, sess, spec, args).await,
+        other => Err(Reply::err(format!("command '{other}' is not implemented"))),
+    };
+    r.unwrap_or_else(|e| e)
+}
+
+/// PERSIST: `:1` only when the key had an expiry.
+async fn persist(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Reply, Reply> {
+    match sh.app.db.get(&sess.store, key).map_err(|e| engine_error(&e))? {
+        Some(e) if e.expires_at.is_some() => {
+            let op = Op::Touch { store: sess.store.clone(), key: key.to_vec(), ttl: Ttl::Persist };
+            Ok(super::execute(sh, Pending { checks: Vec::new(), ops: vec![op], finish: Finish::Touched }).await)
+        }
+        _ => Ok(Reply::Int(0)),
+    }
+}
+
+/// EXPIRE with NX / XX / GT / LT: read, decide, then write if unchanged.
+async fn expire_if(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let mut flags = (false, false, false, false);
+    for a in &args[3..] {
+        match a.to_ascii_uppercase().as_slice() {
+            b"NX" => flags.0 = true,
+            b"XX" => flags.1 = true,
+            b"GT" => flags.2 = true,
+            b"LT" => flags.3 = true,
+            _ => return Err(Reply::err(format!("Unsupported option {}", show(a)))),
+        }
+    }
+    let (nx, xx, gt, lt) = flags;
+    if (nx && (xx || gt || lt)) || (gt && lt) {
+        return Err(Reply::err("NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    let at = expire_at(spec, args)?;
+    for _ in 0..1000 {
+        let Some(e) = sh.app.db.get(&sess.store, &args[1]).map_err(|e| engine_error(&e))? else {
+            return Ok(Reply::Int(0));
+        };
+        // No expiry counts as an infinite TTL for GT / LT.
+        let new = at.unwrap_or(0);
+        let ok = match e.expires_at {
+            None => !xx && !gt,
+            Some(cur) => !nx && (!gt || new > cur) && (!lt || new < cur),
+        };
+        if !ok {
+            return Ok(Reply::Int(0));
+        }
+        let key = args[1].clone();
+        let op = match at {
+            Some(at) => Op::Touch { store: sess.store.clone(), key: key.clone(), ttl: Ttl::At(at) },
+            None => Op::Delete { store: sess.store.clone(), key: key.clone() },
+        };
+        let checks = vec![Check { store: sess.store.clone(), key, cond: Cond::Revision(e.revision) }];
+        match sh.app.db.execute_async(Command::Write { checks, ops: vec![op] }).await {
+            Ok(Applied::Write(w)) if w.success => return Ok(Reply::Int(1)),
+            Ok(_) => {}
+            Err(e) => return Err(engine_error(&e)),
+        }
+    }
+    Err(Reply::err("too much contention on this key, try again"))
+}
+
+async fn count(sh: &Shared, store: &str) -> Result<u64, Reply> {
+    let db = sh.app.db.clone();
+    let store = store.to_owned();
+    tokio::task::spawn_blocking(move || db.count(&store, None))
+        .await
+        .map_err(|_| Reply::err("count failed"))?
+        .map_err(|e| engine_error(&e))
+}
+
+/// Lists keys of `store` matching `glob` in pages: `f` sees each page.
+fn list_page(
+    sh: &Shared,
+    store: &str,
+    glob: &Glob,
+    cursor: Option<String>,
+    limit: usize,
+) -> Result<(Vec<Vec<u8>>, Option<String>), Reply> {
+    let db = &sh.app.db;
+    let prefix = glob.literal_prefix();
+    let prefix_ok = !prefix.is_empty()
+        && db.store_spec(store).map_err(|e| engine_error(&e))?.key_type.supports_prefix();
+    let o = ListOptions {
+        prefix: prefix_ok.then(|| prefix.to_vec()),
+        limit: Some(limit),
+        cursor,
+        keys_only: true,
+        ..ListOptions::default()
+    };
+    let page = db.list(store, &o).map_err(|e| engine_error(&e))?;
+    let keys = page.items.into_iter().map(|e| e.key.to_raw()).filter(|k| glob.is_all() || glob.matches(k)).collect();
+    Ok((keys, page.next_cursor))
+}
+
+async fn keys(sh: &Shared, store: &str, pattern: &[u8]) -> Result<Reply, Reply> {
+    let sh2 = sh.clone();
+    let store = store.to_owned();
+    let glob = Glob::new(pattern);
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (keys, next) = list_page(&sh2, &store, &glob, cursor, cairn_core::MAX_LIST_LIMIT)?;
+            out.extend(keys.into_iter().map(Reply::Bulk));
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(Reply::Array(out)),
+            }
+        }
+    })
+    .await
+    .map_err(|_| Reply::err("KEYS failed"))?
+}
+
+fn scan(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let id = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| Reply::err("invalid cursor"))?;
+    let (mut pattern, mut count) = (b"*".to_vec(), 10usize);
+    let mut i = 2;
+    while i < args.len() {
+        let v = args.get(i + 1).ok_or_else(syntax_error)?;
+        match args[i].to_ascii_uppercase().as_slice() {
+            b"MATCH" => pattern = v.clone(),
+            b"COUNT" => {
+                count = usize::try_from(int_arg(v)?).ok().filter(|c| *c > 0).ok_or_else(syntax_error)?;
+            }
+            b"TYPE" => {
+                if !v.eq_ignore_ascii_case(b"string") {
+                    return Ok(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])]));
+                }
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 2;
+    }
+    let cursor = if id == 0 {
+        None
+    } else {
+        match sess.scans.take(id) {
+            Some((store, c)) if store == sess.store => Some(c),
+            // An unknown or forgotten cursor: Redis answers an empty end.
+            _ => return Ok(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])])),
+        }
+    };
+    let glob = Glob::new(&pattern);
+    let (keys, next) = list_page(sh, &sess.store, &glob, cursor, count.min(cairn_core::MAX_LIST_LIMIT))?;
+    let next_id = next.map_or(0, |c| sess.scans.put(&sess.store, c));
+    Ok(Reply::Array(vec![Reply::text(next_id.to_string()), Reply::Array(keys.into_iter().map(Reply::Bulk).collect())]))
+}
+
+async fn flush(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    for a in &args[1..] {
+        if !(a.eq_ignore_ascii_case(b"ASYNC") || a.eq_ignore_ascii_case(b"SYNC")) {
+            return Err(syntax_error());
+        }
+    }
+    let stores: Vec<String> = if spec.name == "flushall" {
+        sh.app.db.stores().into_iter().map(|s| s.name).collect()
+    } else {
+        vec![sess.store.clone()]
+    };
+    for store in stores {
+        if let Err(e) = sh.app.db.execute_async(Command::Clear { store }).await {
+            return Err(engine_error(&e));
+        }
+    }
+    Ok(Reply::OK)
+}

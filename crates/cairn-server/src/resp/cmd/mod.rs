@@ -1,0 +1,359 @@
+//! Commands: the table of what cairn answers, argument helpers, engine
+//! error mapping, and the dispatcher. One file per family of commands.
+//!
+//! Most writes are *plannable*: they become one engine [`Command::Write`]
+//! without reading anything first ([`plan_write`]), so a connection can
+//! submit a run of pipelined writes to the group-committing writer at once
+//! and render their replies in order when they complete. Everything else
+//! runs one at a time through [`run`], after earlier writes have completed.
+
+mod keys;
+pub(crate) mod multi;
+mod pubsub;
+mod server;
+mod strings;
+
+use super::reply::Reply;
+use super::session::Session;
+use super::Shared;
+use crate::auth::Role;
+use cairn_core::{Check, Command, Error, Op, OpOutcome, WriteOutcome};
+use std::collections::HashSet;
+
+/// What a command needs from the caller's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Perm {
+    /// Nothing (connection-level commands).
+    None,
+    /// Read on the selected store.
+    Read,
+    /// Write on the selected store.
+    Write,
+    /// Admin on every store.
+    Admin,
+}
+
+/// How a command behaves inside `MULTI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InMulti {
+    /// Becomes operations of the transaction's batch.
+    Op,
+    /// A read, answered after the batch commits.
+    Read,
+    /// Transaction control, run immediately.
+    Control,
+    /// Refused (the transaction is then discarded at `EXEC`).
+    No,
+}
+
+/// One row of the command table.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    /// Lowercase name (also the metrics label).
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments including the name, `-n` at least n.
+    pub arity: i32,
+    /// True when [`plan_write`] handles it.
+    pub plannable: bool,
+    pub perm: Perm,
+    pub multi: InMulti,
+}
+
+const fn c(name: &'static str, arity: i32, plannable: bool, perm: Perm, multi: InMulti) -> Spec {
+    Spec { name, arity, plannable, perm, multi }
+}
+
+use InMulti as M;
+use Perm as P;
+
+/// Every command cairn answers.
+pub(crate) static COMMANDS: &[Spec] = &[
+    c("get", 2, false, P::Read, M::Read),
+    c("set", -3, true, P::Write, M::Op),
+    c("setnx", 3, true, P::Write, M::No),
+    c("setex", 4, true, P::Write, M::Op),
+    c("psetex", 4, true, P::Write, M::Op),
+    c("getdel", 2, false, P::Write, M::No),
+    c("getset", 3, false, P::Write, M::No),
+    c("mget", -2, false, P::Read, M::Read),
+    c("mset", -3, true, P::Write, M::Op),
+    c("msetnx", -3, true, P::Write, M::No),
+    c("incr", 2, true, P::Write, M::Op),
+    c("decr", 2, true, P::Write, M::Op),
+    c("incrby", 3, true, P::Write, M::Op),
+    c("decrby", 3, true, P::Write, M::Op),
+    c("incrbyfloat", 3, true, P::Write, M::Op),
+    c("strlen", 2, false, P::Read, M::Read),
+    c("del", -2, true, P::Write, M::Op),
+    c("unlink", -2, true, P::Write, M::Op),
+    c("exists", -2, false, P::Read, M::Read),
+    c("expire", -3, true, P::Write, M::Op),
+    c("pexpire", -3, true, P::Write, M::Op),
+    c("expireat", -3, true, P::Write, M::Op),
+    c("pexpireat", -3, true, P::Write, M::Op),
+    c("persist", 2, false, P::Write, M::Op),
+    c("ttl", 2, false, P::Read, M::Read),
+    c("pttl", 2, false, P::Read, M::Read),
+    c("expiretime", 2, false, P::Read, M::Read),
+    c("pexpiretime", 2, false, P::Read, M::Read),
+    c("type", 2, false, P::Read, M::Read),
+    c("scan", -2, false, P::Read, M::No),
+    c("keys", 2, false, P::Read, M::Read),
+    c("dbsize", 1, false, P::Read, M::Read),
+    c("flushdb", -1, false, P::Write, M::No),
+    c("flushall", -1, false, P::Admin, M::No),
+    c("ping", -1, false, P::None, M::Read),
+    c("echo", 2, false, P::None, M::Read),
+    c("time", 1, false, P::None, M::Read),
+    c("hello", -1, false, P::None, M::No),
+    c("auth", -2, false, P::None, M::No),
+    c("select", 2, false, P::None, M::No),
+    c("info", -1, false, P::None, M::No),
+    c("config", -2, false, P::None, M::No),
+    c("client", -2, false, P::None, M::No),
+    c("command", -1, false, P::None, M::No),
+    c("quit", -1, false, P::None, M::Control),
+    c("reset", 1, false, P::None, M::Control),
+    c("multi", 1, false, P::None, M::Control),
+    c("exec", 1, false, P::None, M::Control),
+    c("discard", 1, false, P::None, M::Control),
+    c("watch", -2, false, P::Read, M::Control),
+    c("unwatch", 1, false, P::None, M::Control),
+    c("subscribe", -2, false, P::None, M::No),
+    c("psubscribe", -2, false, P::None, M::No),
+    c("unsubscribe", -1, false, P::None, M::No),
+    c("punsubscribe", -1, false, P::None, M::No),
+    c("publish", 3, false, P::None, M::No),
+];
+
+/// Finds a command by name (any case).
+pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// What running a command produced.
+pub(crate) enum Outcome {
+    /// One reply.
+    Reply(Reply),
+    /// Several replies (SUBSCRIBE answers once per channel).
+    Many(Vec<Reply>),
+    /// Reply, then close the connection.
+    Close(Reply),
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Outcome {
+        Outcome::Reply(r)
+    }
+}
+
+/// A write planned without reading: checks, operations, and how to turn
+/// their outcome into a reply.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub checks: Vec<Check>,
+    pub ops: Vec<Op>,
+    pub finish: Finish,
+}
+
+impl Pending {
+    pub fn command(self) -> (Command, Finish) {
+        (Command::Write { checks: self.checks, ops: self.ops }, self.finish)
+    }
+}
+
+/// How a planned write's outcome becomes a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// `+OK`.
+    Ok,
+    /// `+OK`, or nil when a condition (NX / XX) failed.
+    OkOrNil,
+    /// `:1` on success, `:0` when a condition failed (SETNX, MSETNX).
+    Bool,
+    /// Number of deletes that removed something.
+    Deleted,
+    /// The increment's result; `float` renders a bulk string.
+    Incr { float: bool },
+    /// `:1` when the key existed (EXPIRE, PERSIST).
+    Touched,
+}
+
+impl Finish {
+    /// The reply for a committed (or check-failed) write; `ops` are this
+    /// command's operation outcomes.
+    pub fn reply(self, success: bool, ops: &[OpOutcome]) -> Reply {
+        match self {
+            Finish::Ok => Reply::OK,
+            Finish::OkOrNil if success => Reply::OK,
+            Finish::OkOrNil => Reply::Nil,
+            Finish::Bool => Reply::Int(i64::from(success)),
+            Finish::Deleted => Reply::Int(
+                ops.iter().filter(|o| matches!(o, OpOutcome::Delete { existed: true })).count() as i64,
+            ),
+            Finish::Incr { float } => match ops.iter().find_map(|o| match o {
+                OpOutcome::Incr { value } => Some(value),
+                _ => None,
+            }) {
+                Some(v) if float => Reply::text(super::reply::format_double(v.as_f64().unwrap_or(f64::NAN))),
+                Some(v) => match v.as_i64() {
+                    Some(i) => Reply::Int(i),
+                    None => Reply::err("value is not an integer or out of range"),
+                },
+                None => Reply::err("increment produced no value"),
+            },
+            Finish::Touched => Reply::Int(i64::from(ops.iter().any(|o| {
+                matches!(o, OpOutcome::Touch { existed: true } | OpOutcome::Delete { existed: true })
+            }))),
+        }
+    }
+
+    /// The reply for an engine result.
+    pub fn render(self, r: cairn_core::Result<cairn_core::Applied>) -> Reply {
+        match r {
+            Ok(cairn_core::Applied::Write(WriteOutcome { success, ops, .. })) => self.reply(success, &ops),
+            Ok(other) => engine_error(&Error::InvalidArgument(format!("unexpected engine result {other:?}"))),
+            Err(e) => engine_error(&e),
+        }
+    }
+}
+
+/// The result of planning a write.
+pub(crate) enum Plan {
+    /// Answered without writing (an argument error, usually).
+    Reply(Reply),
+    /// One engine write.
+    Write(Pending),
+    /// Needs reads first: run it through [`run`] after earlier writes complete.
+    Sequential,
+}
+
+/// Plans a plannable command. `pending_keys` are keys of the selected store
+/// written by submitted, not yet completed commands.
+pub(crate) fn plan_write(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>], pending_keys: &HashSet<Vec<u8>>) -> Plan {
+    match spec.name {
+        "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => keys::plan(sess, spec, args),
+        _ => strings::plan(sh, sess, spec, args, pending_keys),
+    }
+}
+
+/// Runs any command to completion.
+pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>) -> Outcome {
+    match spec.name {
+        "get" | "getdel" | "getset" | "mget" | "strlen" | "set" | "setnx" | "setex" | "psetex" | "mset" | "msetnx"
+        | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" => strings::run(sh, sess, spec, &args).await.into(),
+        "multi" | "exec" | "discard" | "watch" | "unwatch" => multi::run(sh, sess, spec, &args).await.into(),
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" => pubsub::run(sh, sess, spec, &args),
+        "ping" | "echo" | "time" | "hello" | "auth" | "select" | "info" | "config" | "client" | "command" | "quit"
+        | "reset" => server::run(sh, sess, spec, &args).await,
+        _ => keys::run(sh, sess, spec, &args).await.into(),
+    }
+}
+
+/// Runs a planned write now and renders its reply.
+pub(crate) async fn execute(sh: &Shared, p: Pending) -> Reply {
+    let (cmd, finish) = p.command();
+    finish.render(sh.app.db.execute_async(cmd).await)
+}
+
+/// Maps an engine error to Redis's reply for it.
+pub(crate) fn engine_error(e: &Error) -> Reply {
+    match e {
+        Error::InvalidValue { .. } => {
+            Reply::Error(format!("WRONGTYPE Operation against a key holding the wrong kind of value: {e}"))
+        }
+        Error::NotANumber { .. } => Reply::err("value is not an integer or out of range"),
+        Error::Overflow { .. } => Reply::err("increment or decrement would overflow"),
+        Error::Closed => Reply::err("the server is shutting down"),
+        e if e.is_client_error() => Reply::err(e),
+        e => {
+            tracing::error!(error = %e, "RESP command failed");
+            Reply::err("internal error (see the server log)")
+        }
+    }
+}
+
+/// `-WRONGTYPE` for a value that does not parse as the store's type.
+pub(crate) fn wrong_type(store: &str, vt: cairn_core::ValueType, why: &str) -> Reply {
+    Reply::Error(format!(
+        "WRONGTYPE Operation against a key holding the wrong kind of value: store {store:?} holds {} values and {why}",
+        vt.as_str()
+    ))
+}
+
+/// `-ERR wrong number of arguments for '<cmd>' command`.
+pub(crate) fn arity_error(name: &str) -> Reply {
+    Reply::err(format!("wrong number of arguments for '{name}' command"))
+}
+
+/// `-ERR syntax error`.
+pub(crate) fn syntax_error() -> Reply {
+    Reply::err("syntax error")
+}
+
+/// `-ERR value is not an integer or out of range`.
+pub(crate) fn not_integer() -> Reply {
+    Reply::err("value is not an integer or out of range")
+}
+
+/// Parses an integer argument like Redis (no spaces, no `+`).
+pub(crate) fn int_arg(a: &[u8]) -> Result<i64, Reply> {
+    std::str::from_utf8(a)
+        .ok()
+        .filter(|s| !s.starts_with('+') && !s.is_empty())
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(not_integer)
+}
+
+/// Parses a float argument like Redis.
+pub(crate) fn float_arg(a: &[u8]) -> Result<f64, Reply> {
+    std::str::from_utf8(a)
+        .ok()
+        .filter(|s| !s.trim().is_empty() && s.trim() == *s)
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| Reply::err("value is not a valid float"))
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Text of an argument (lossy) for messages.
+pub(crate) fn show(a: &[u8]) -> String {
+    String::from_utf8_lossy(a).into_owned()
+}
+
+/// Checks arity and returns the reply for a bad count.
+pub(crate) fn check_arity(spec: &Spec, n: usize) -> Result<(), Reply> {
+    let n = n as i32;
+    let ok = if spec.arity >= 0 { n == spec.arity } else { n >= -spec.arity };
+    if ok { Ok(()) } else { Err(arity_error(spec.name)) }
+}
+
+/// The reply for an unknown command, worded as Redis words it.
+pub(crate) fn unknown_command(args: &[Vec<u8>]) -> Reply {
+    let mut s = format!("unknown command '{}', with args beginning with: ", show(&args[0]));
+    for a in args.iter().skip(1).take(10) {
+        s.push_str(&format!("'{}' ", show(a)));
+    }
+    Reply::err(s)
+}
+
+/// Checks the caller's token for a command on the selected store.
+pub(crate) fn authorize(sess: &Session, spec: &Spec) -> Result<(), Reply> {
+    let Some(p) = &sess.principal else { return Err(Reply::Error("NOAUTH Authentication required.".into())) };
+    let r = match spec.perm {
+        Perm::None => Ok(()),
+        Perm::Read => p.allow(Role::Read, Some(&sess.store)),
+        Perm::Write => p.allow(Role::Write, Some(&sess.store)),
+        Perm::Admin => p.allow(Role::Admin, None),
+    };
+    r.map_err(|_| {
+        Reply::Error(format!(
+            "NOPERM this token has no permission to run the '{}' command on store {:?}",
+            spec.name, sess.store
+        ))
+    })
+}

@@ -1,0 +1,227 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! ```text
+//! WATCH k1 k2      records each key's revision now (or that it is absent)
+//! MULTI            +OK; later commands answer +QUEUED
+//! SET k1 v         +QUEUED
+//! EXEC             one atomic engine batch: the watched revisions become
+//!                  its checks, the queued writes its operations.
+//!                  *-1 (nil) when a watched key changed; otherwise one reply
+//!                  per queued command.
+//! ```
+//!
+//! Queued reads (GET, EXISTS, TTL, ...) are answered after the batch
+//! commits, so they see the transaction's own writes and nothing written
+//! after them by others can sneak in between the writes. Conditional writes
+//! (SET NX, SETNX, GETDEL, ...) are refused inside MULTI: a batch is
+//! all-or-nothing, so a per-command condition has no place in it.
+
+use super::{InMulti, Outcome, Pending, Spec, engine_error};
+use crate::resp::Shared;
+use crate::resp::reply::Reply;
+use crate::resp::session::{Multi, Session, Watched};
+use cairn_core::{Applied, Check, Command, Cond, Op, Ttl, Value};
+use std::collections::HashSet;
+
+/// A command waiting for EXEC.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    spec: &'static Spec,
+    args: Vec<Vec<u8>>,
+}
+
+/// Attempts when an EXEC's own consistency check (not a WATCH) fails.
+const RETRIES: usize = 100;
+
+fn write_ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, Reply> {
+    let p = match spec.name {
+        "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => super::keys::ops(sess, spec, args)?,
+        "persist" => Some(Pending {
+            checks: Vec::new(),
+            ops: vec![Op::Touch { store: sess.store.clone(), key: args[1].clone(), ttl: Ttl::Persist }],
+            finish: super::Finish::Touched,
+        }),
+        _ => Some(super::strings::ops(sess, spec, args)?),
+    };
+    match p {
+        Some(p) if p.checks.is_empty() => Ok(p),
+        _ => Err(refused(spec)),
+    }
+}
+
+fn refused(spec: &Spec) -> Reply {
+    Reply::err(format!(
+        "'{}' with these arguments is not supported inside MULTI by cairn (a transaction is one all-or-nothing batch)",
+        spec.name
+    ))
+}
+
+/// Queues a command inside MULTI; returns `+QUEUED` or the error that dooms the EXEC.
+pub(crate) fn queue(sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>) -> Reply {
+    let checked = match spec.multi {
+        InMulti::Op => write_ops(sess, spec, &args).map(|_| ()),
+        InMulti::Read => Ok(()),
+        InMulti::No | InMulti::Control => Err(refused(spec)),
+    };
+    let Some(m) = sess.multi.as_mut() else { return Reply::err("not in a transaction") };
+    match checked {
+        Ok(()) => {
+            m.queued.push(Queued { spec, args });
+            Reply::Simple("QUEUED")
+        }
+        Err(r) => {
+            m.dirty = true;
+            r
+        }
+    }
+}
+
+pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Reply {
+    match spec.name {
+        "multi" if sess.multi.is_some() => Reply::err("MULTI calls can not be nested"),
+        "multi" => {
+            sess.multi = Some(Multi::default());
+            Reply::OK
+        }
+        "discard" => match sess.multi.take() {
+            None => Reply::err("DISCARD without MULTI"),
+            Some(_) => {
+                sess.watched.clear();
+                Reply::OK
+            }
+        },
+        "unwatch" => {
+            sess.watched.clear();
+            Reply::OK
+        }
+        "watch" if sess.multi.is_some() => Reply::err("WATCH inside MULTI is not allowed"),
+        "watch" => {
+            for k in &args[1..] {
+                match sh.app.db.get(&sess.store, k) {
+                    Ok(e) => sess.watched.push(Watched {
+                        store: sess.store.clone(),
+                        key: k.clone(),
+                        revision: e.map(|e| e.revision),
+                    }),
+                    Err(e) => return engine_error(&e),
+                }
+            }
+            Reply::OK
+        }
+        _ => exec(sh, sess).await,
+    }
+}
+
+/// How one queued command's reply is made.
+enum Slot {
+    /// From the outcomes of ops `start..end` of the batch.
+    Write { start: usize, end: usize, finish: super::Finish },
+    /// By running the read after the commit.
+    Read,
+}
+
+async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
+    let Some(multi) = sess.multi.take() else { return Reply::err("EXEC without MULTI") };
+    let watched = std::mem::take(&mut sess.watched);
+    if multi.dirty {
+        return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
+    }
+    let db = &sh.app.db;
+    for _ in 0..RETRIES {
+        let mut checks: Vec<Check> = watched
+            .iter()
+            .map(|w| Check {
+                store: w.store.clone(),
+                key: w.key.clone(),
+                cond: w.revision.map_or(Cond::Absent, Cond::Revision),
+            })
+            .collect();
+        let n_watch = checks.len();
+        let mut ops: Vec<Op> = Vec::new();
+        let mut slots = Vec::with_capacity(multi.queued.len());
+        let mut touched: HashSet<(String, Vec<u8>)> = HashSet::new();
+        for q in &multi.queued {
+            if q.spec.multi != InMulti::Op {
+                slots.push(Slot::Read);
+                continue;
+            }
+            let p = match write_ops(sess, q.spec, &q.args) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            let start = ops.len();
+            for op in p.ops {
+                let (store, key) = op.target();
+                let target = (store.to_owned(), key.to_vec());
+                // The engine increments numbers; a numeric string the
+                // transaction has not written yet is first rewritten as a
+                // number, guarded by a check on its revision.
+                if let Op::Incr { by, .. } = &op {
+                    if !touched.contains(&target) {
+                        if let Ok(Some(e)) = db.get(store, key) {
+                            if let Value::Json(serde_json::Value::String(s)) = &e.value {
+                                let n: Option<serde_json::Number> = match s.parse::<i64>() {
+                                    Ok(i) => Some(i.into()),
+                                    Err(_) if by.is_f64() => {
+                                        s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+                                    }
+                                    Err(_) => None,
+                                };
+                                if let Some(n) = n {
+                                    checks.push(Check {
+                                        store: target.0.clone(),
+                                        key: target.1.clone(),
+                                        cond: Cond::Revision(e.revision),
+                                    });
+                                    ops.push(Op::Put {
+                                        store: target.0.clone(),
+                                        key: target.1.clone(),
+                                        value: Value::Json(serde_json::Value::Number(n)),
+                                        ttl: Ttl::Keep,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                touched.insert(target);
+                ops.push(op);
+            }
+            slots.push(Slot::Write { start, end: ops.len(), finish: p.finish });
+        }
+        let outcome = if checks.is_empty() && ops.is_empty() {
+            None
+        } else {
+            match db.execute_async(Command::Write { checks, ops }).await {
+                Ok(Applied::Write(w)) => Some(w),
+                Ok(other) => return Reply::err(format!("unexpected engine result {other:?}")),
+                Err(e) => {
+                    let r = engine_error(&e);
+                    let Reply::Error(m) = r else { return r };
+                    return Reply::Error(format!("EXECABORT Transaction discarded, nothing was written: {m}"));
+                }
+            }
+        };
+        if let Some(w) = &outcome {
+            if !w.success {
+                if w.failed_check.is_some_and(|i| i < n_watch) {
+                    return Reply::NilArray;
+                }
+                continue;
+            }
+        }
+        let results = outcome.map(|w| w.ops).unwrap_or_default();
+        let mut replies = Vec::with_capacity(slots.len());
+        for (q, slot) in multi.queued.iter().zip(slots) {
+            replies.push(match slot {
+                Slot::Write { start, end, finish } => finish.reply(true, results.get(start..end).unwrap_or(&[])),
+                Slot::Read => match Box::pin(super::run(sh, sess, q.spec, q.args.clone())).await {
+                    Outcome::Reply(r) | Outcome::Close(r) => r,
+                    Outcome::Many(mut v) => v.pop().unwrap_or(Reply::Nil),
+                },
+            });
+        }
+        return Reply::Array(replies);
+    }
+    Reply::err("transaction kept conflicting with concurrent writes, try again")
+}

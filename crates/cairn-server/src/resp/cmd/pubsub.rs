@@ -1,0 +1,75 @@
+//! SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE, PUBLISH.
+//!
+//! ```text
+//! SUBSCRIBE ch [ch ...]    -> one ["subscribe", ch, count] per channel
+//! PUBLISH ch message       -> :receivers
+//! ```
+//!
+//! Keyspace notifications arrive on `__keyspace@<db>__:<key>` (message: the
+//! event, e.g. `set`) and `__keyevent@<db>__:<event>` (message: the key),
+//! where `<db>` is `0` for the `default` store and the store name otherwise.
+
+use super::{Outcome, Spec};
+use crate::resp::Shared;
+use crate::resp::pubsub::Kind;
+use crate::resp::reply::Reply;
+use crate::resp::session::Session;
+
+fn push(kind: &'static str, name: Option<&[u8]>, count: usize) -> Reply {
+    Reply::Push(vec![
+        Reply::Simple(kind).into_bulk(),
+        name.map_or(Reply::Nil, |n| Reply::Bulk(n.to_vec())),
+        Reply::Int(count as i64),
+    ])
+}
+
+impl Reply {
+    fn into_bulk(self) -> Reply {
+        match self {
+            Reply::Simple(s) => Reply::text(s),
+            other => other,
+        }
+    }
+}
+
+pub(super) fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Outcome {
+    let Some(principal) = sess.principal.clone() else {
+        return Outcome::Reply(Reply::Error("NOAUTH Authentication required.".into()));
+    };
+    match spec.name {
+        "publish" => Outcome::Reply(Reply::Int(sh.hub.publish(&args[1], &args[2]) as i64)),
+        "subscribe" | "psubscribe" => {
+            let (kind, word) = if spec.name == "subscribe" {
+                (Kind::Channel, "subscribe")
+            } else {
+                (Kind::Pattern, "psubscribe")
+            };
+            let mut out = Vec::with_capacity(args.len() - 1);
+            for name in &args[1..] {
+                let (count, rx) = sh.hub.subscribe(sess.id, &principal, kind, name);
+                if let Some(rx) = rx {
+                    sess.messages = Some(rx);
+                }
+                sess.subscriptions = count;
+                out.push(push(word, Some(name), count));
+            }
+            Outcome::Many(out)
+        }
+        _ => {
+            let (kind, word) = if spec.name == "unsubscribe" {
+                (Kind::Channel, "unsubscribe")
+            } else {
+                (Kind::Pattern, "punsubscribe")
+            };
+            let (removed, left) = sh.hub.unsubscribe(sess.id, kind, &args[1..]);
+            sess.subscriptions = left;
+            if left == 0 {
+                sess.messages = None;
+            }
+            if removed.is_empty() {
+                return Outcome::Many(vec![push(word, None, left)]);
+            }
+            Outcome::Many(removed.iter().map(|(n, c)| push(word, Some(n), *c)).collect())
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Connection and server commands: PING, ECHO, TIME, HELLO, AUTH, SELECT,
+//! INFO, CONFIG, CLIENT, COMMAND, QUIT, RESET.
+//!
+//! ```text
+//! SELECT 0 | 1..15 | store-name   0 is the `default` store; 1..15 are stores
+//!                                 named "1".."15", created on first use
+//! HELLO [2|3] [AUTH user token] [SETNAME name]
+//! AUTH token | AUTH user token    the user name is ignored
+//! ```
+
+use super::{Outcome, Spec, engine_error, int_arg, show, syntax_error};
+use crate::resp::Shared;
+use crate::resp::glob::glob_match;
+use crate::resp::pubsub::{format_flags, parse_flags};
+use crate::resp::reply::Reply;
+use crate::resp::session::Session;
+use cairn_core::{Command, DEFAULT_STORE, Durability, StoreSpec};
+
+/// The Redis version cairn reports, so clients enable the features it has.
+pub(crate) const REDIS_VERSION: &str = "7.2.0";
+
+pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Outcome {
+    let r = match spec.name {
+        "ping" if sess.subscribed_resp2() => {
+            Reply::Array(vec![Reply::text("pong"), Reply::Bulk(args.get(1).cloned().unwrap_or_default())])
+        }
+        "ping" => match args.len() {
+            1 => Reply::Simple("PONG"),
+            2 => Reply::Bulk(args[1].clone()),
+            _ => super::arity_error("ping"),
+        },
+        "echo" => Reply::Bulk(args[1].clone()),
+        "time" => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Reply::Array(vec![Reply::text(now.as_secs().to_string()), Reply::text(now.subsec_micros().to_string())])
+        }
+        "quit" => return Outcome::Close(Reply::OK),
+        "reset" => {
+            sh.hub.remove(sess.id);
+            let fresh = Session::new(sess.id, std::mem::take(&mut sess.peer), sh.app.auth.enabled());
+            *sess = fresh;
+            Reply::Simple("RESET")
+        }
+        "auth" => auth(sh, sess, &args[1..]),
+        "hello" => hello(sh, sess, args),
+        "select" => select(sh, sess, &args[1]).await,
+        "info" => info(sh, sess, args).await,
+        "config" => config(sh, sess, args),
+        "client" => client(sess, args),
+        _ => command(sess, args),
+    };
+    Outcome::Reply(r)
+}
+
+fn auth(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
+    if !sh.app.auth.enabled() {
+        return Reply::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        );
+    }
+    let token = match args {
+        [t] | [_, t] => String::from_utf8_lossy(t).into_owned(),
+        _ => return syntax_error(),
+    };
+    match sh.app.auth.authenticate(Some(&token)) {
+        Ok(p) => {
+            sess.principal = Some(p);
+            Reply::OK
+        }
+        Err(_) => Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into()),
+    }
+}
+
+fn hello(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let mut proto = sess.proto;
+    let mut i = 1;
+    if let Some(v) = args.get(1) {
+        match int_arg(v) {
+            Ok(2) => proto = 2,
+            Ok(3) => proto = 3,
+            Ok(_) => return Reply::Error("NOPROTO unsupported protocol version".into()),
+            Err(_) => return Reply::err("Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut name = None;
+    while i < args.len() {
+        match args[i].to_ascii_uppercase().as_slice() {
+            b"AUTH" if i + 2 < args.len() => {
+                let r = auth(sh, sess, &args[i + 1..i + 3]);
+                if r.is_error() {
+                    return r;
+                }
+                i += 3;
+            }
+            b"SETNAME" if i + 1 < args.len() => {
+                name = Some(show(&args[i + 1]));
+                i += 2;
+            }
+            _ => return Reply::err(format!("Syntax error in HELLO option '{}'", show(&args[i]))),
+        }
+    }
+    if sess.principal.is_none() {
+        return Reply::Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
+    }
+    if name.is_some() {
+        sess.name = name;
+    }
+    sess.proto = proto;
+    let kv = |k: &str, v: Reply| (Reply::text(k), v);
+    Reply::Map(vec![
+        kv("server", Reply::text("redis")),
+        kv("version", Reply::text(REDIS_VERSION)),
+        kv("proto", Reply::Int(i64::from(proto))),
+        kv("id", Reply::Int(sess.id as i64)),
+        kv("mode", Reply::text("standalone")),
+        kv("role", Reply::text("master")),
+        kv("modules", Reply::Array(vec![])),
+    ])
+}
+
+/// The store a SELECT argument names.
+fn store_for(arg: &[u8]) -> Result<String, Reply> {
+    let s = std::str::from_utf8(arg).map_err(|_| Reply::err("invalid store name"))?;
+    match s.parse::<i64>() {
+        Ok(0) => Ok(DEFAULT_STORE.to_owned()),
+        Ok(1..=15) => Ok(s.trim_start_matches('0').to_owned()),
+        Ok(_) => Err(Reply::err("DB index is out of range")),
+        Err(_) => Ok(s.to_owned()),
+    }
+}
+
+async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
+    let store = match store_for(arg) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(p) = &sess.principal {
+        if p.allow(crate::auth::Role::Read, Some(&store)).is_err() {
+            return Reply::Error(format!("NOPERM this token has no access to store {store:?}"));
+        }
+    }
+    let db = &sh.app.db;
+    let spec = match db.store_spec(&store) {
+        Ok(s) => s,
+        Err(cairn_core::Error::UnknownStore { .. }) if store.bytes().all(|b| b.is_ascii_digit()) => {
+            match db.execute_async(Command::CreateStore { spec: StoreSpec::new(&store) }).await {
+                Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => match db.store_spec(&store) {
+                    Ok(s) => s,
+                    Err(e) => return engine_error(&e),
+                },
+                Err(e) => return engine_error(&e),
+            }
+        }
+        Err(cairn_core::Error::UnknownStore { .. }) => {
+            return Reply::err(format!(
+                "store {store:?} does not exist (SELECT takes 0-15 or the name of an existing store)"
+            ));
+        }
+        Err(e) => return engine_error(&e),
+    };
+    sess.store = store;
+    sess.value_type = spec.value_type;
+    Reply::OK
+}
+
+async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
+    let want: Vec<String> = args[1..].iter().map(|a| show(a).to_ascii_lowercase()).collect();
+    let all = want.is_empty() || want.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let has = |s: &str| all || want.iter().any(|w| w == s);
+    let mut out = String::new();
+    let st = &sh.stats;
+    let relaxed = sh.app.config.durability == Durability::Relaxed;
+    if has("server") {
+        let up = st.started.elapsed().as_secs();
+        let port = sh.app.config.resp.addr().map_or(0, |a| a.port());
+        out += &format!(
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\ncairn_version:{}\r\nredis_mode:standalone\r\nos:{}\r\n\
+             arch_bits:64\r\nprocess_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            up / 86400
+        );
+    }
+    if has("clients") {
+        out += &format!(
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\npubsub_clients:{}\r\n\r\n",
+            st.connected(),
+            sh.app.config.max_connections,
+            sh.hub.subscriber_count()
+        );
+    }
+    if has("persistence") {
+        out += &format!(
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:1\r\ncairn_durability:{}\r\n\r\n",
+            if relaxed { "relaxed" } else { "sync" }
+        );
+    }
+    if has("stats") {
+        out += &format!(
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\r\n",
+            st.connections.load(std::sync::atomic::Ordering::Relaxed),
+            st.commands.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    if has("replication") {
+        out += "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";
+    }
+    if has("keyspace") {
+        out += "# Keyspace\r\n";
+        let db = sh.app.db.clone();
+        let counts = tokio::task::spawn_blocking(move || {
+            db.stores().into_iter().map(|s| (s.name.clone(), db.count(&s.name, None).unwrap_or(0))).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (name, n) in counts {
+            if n > 0 {
+                out += &format!("db{}:keys={n},expires=0,avg_ttl=0\r\n", crate::resp::pubsub::db_name(&name));
+            }
+        }
+        out += "\r\n";
+    }
+    let _ = sess;
+    Reply::Bulk(out.into_bytes())
+}
+
+/// Parameters CONFIG GET answers: name and current value.
+fn params(sh: &Shared) -> Vec<(&'static str, String)> {
+    let c = &sh.app.config;
+    let relaxed = c.durability == Durability::Relaxed;
+    vec![
+        ("notify-keyspace-events", format_flags(sh.hub.notify_flags())),
+        ("save", String::new()),
+        ("appendonly", "yes".into()),
+        ("appendfsync", if relaxed { "everysec" } else { "always" }.into()),
+        ("maxmemory", "0".into()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("databases", "16".into()),
+        ("timeout", "0".into()),
+        ("maxclients", c.max_connections.to_string()),
+        ("port", c.resp.addr().map_or(0, |a| a.port()).to_string()),
+        ("bind", c.resp.addr().map_or(String::new(), |a| a.ip().to_string())),
+        ("proto-max-bulk-len", sh.limits.max_bulk.to_string()),
+        ("tcp-keepalive", "300".into()),
+        ("hz", "10".into()),
+        ("cluster-enabled", "no".into()),
+        ("dir", c.data_dir.display().to_string()),
+    ]
+}
+
+fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
+    let sub = args[1].to_ascii_uppercase();
+    let admin = sess.principal.as_ref().is_some_and(|p| p.allow(crate::auth::Role::Admin, None).is_ok());
+    match sub.as_slice() {
+        b"GET" if args.len() >= 3 => {
+            let mut out = Vec::new();
+            for (name, value) in params(sh) {
+                if args[2..].iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())) {
+                    out.push((Reply::text(name), Reply::text(value)));
+                }
+            }
+            Reply::Map(out)
+        }
+        b"SET" if args.len() >= 4 && args.len() % 2 == 0 => {
+            if !admin {
+                return Reply::Error("NOPERM CONFIG SET needs an admin token".into());
+            }
+            let mut notify = None;
+            for pair in args[2..].chunks(2) {
+                let (name, value) = (show(&pair[0]).to_ascii_lowercase(), show(&pair[1]));
+                match name.as_str() {
+                    "notify-keyspace-events" => match parse_flags(&value) {
+                        Ok(f) => notify = Some(f),
+                        Err(()) => {
+                            return Reply::err(format!(
+                                "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'. ({value:?})"
+                            ));
+                        }
+                    },
+                    // Accepted because test suites and tools set them; cairn
+                    // has no RDB snapshots and never evicts.
+                    "save" | "maxmemory-policy" if value.is_empty() || value == "noeviction" => {}
+                    "appendonly" if value == "yes" => {}
+                    _ if params(sh).iter().any(|(n, _)| *n == name) => {
+                        return Reply::err(format!(
+                            "CONFIG SET failed (possibly related to argument '{name}') - cairn does not support changing it at run time"
+                        ));
+                    }
+                    _ => {
+                        return Reply::err(format!(
+                            "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        ));
+                    }
+                }
+            }
+            if let Some(f) = notify {
+                sh.hub.set_notify_flags(f);
+            }
+            Reply::OK
+        }
+        b"RESETSTAT" => Reply::OK,
+        b"GET" | b"SET" => super::arity_error(&("config|".to_owned() + &show(&sub).to_ascii_lowercase())),
+        _ => Reply::err(format!("unknown subcommand '{}'. Try CONFIG HELP.", show(&args[1]))),
+    }
+}
+
+fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let sub = args[1].to_ascii_uppercase();
+    match (sub.as_slice(), args.len()) {
+        (b"ID", 2) => Reply::Int(sess.id as i64),
+        (b"GETNAME", 2) => sess.name.as_ref().map_or(Reply::Nil, |n| Reply::text(n.clone())),
+        (b"SETNAME", 3) => {
+            if args[2].iter().any(|b| *b <= b' ' || *b > b'~') {
+                return Reply::err("Client names cannot contain spaces, newlines or special characters.");
+            }
+            sess.name = (!args[2].is_empty()).then(|| show(&args[2]));
+            Reply::OK
+        }
+        (b"INFO", 2) | (b"LIST", _) => {
+            let line = format!(
+                "id={} addr={} name={} age={} db={} resp={} cmd=client|{}\n",
+                sess.id,
+                sess.peer,
+                sess.name.as_deref().unwrap_or(""),
+                sess.created.elapsed().as_secs(),
+                sess.db_label(),
+                sess.proto,
+                show(&sub).to_ascii_lowercase()
+            );
+            Reply::text(line)
+        }
+        (b"SETINFO", 4) | (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => Reply::OK,
+        _ => Reply::err(format!("unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.", show(&args[1]))),
+    }
+}
+
+fn command(sess: &Session, args: &[Vec<u8>]) -> Reply {
+    let _ = sess;
+    match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
+        None | Some(b"INFO") => Reply::Array(vec![]),
+        Some(b"COUNT") => Reply::Int(super::COMMANDS.len() as i64),
+        Some(b"DOCS") => Reply::Map(vec![]),
+        Some(b"LIST") => Reply::Array(super::COMMANDS.iter().map(|c| Reply::text(c.name)).collect()),
+        Some(_) => Reply::err(format!("unknown subcommand '{}'. Try COMMAND HELP.", show(&args[1]))),
+    }
+}
