@@ -1,0 +1,214 @@
+//! String and key commands over a real socket with the `redis` crate.
+
+mod resp_util;
+
+use cairn_core::{StoreSpec, Value, ValueType};
+use redis::AsyncCommands;
+use resp_util::{cmd, start};
+use serde_json::json;
+
+#[tokio::test]
+async fn string_commands_behave_like_redis() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("greeting", "hello").await.unwrap();
+    assert_eq!(c.get::<_, Option<String>>("greeting").await.unwrap().as_deref(), Some("hello"));
+    assert_eq!(c.get::<_, Option<String>>("missing").await.unwrap(), None);
+    assert_eq!(c.incr::<_, _, i64>("n", 1).await.unwrap(), 1);
+    assert_eq!(c.incr::<_, _, i64>("n", 41).await.unwrap(), 42);
+    assert_eq!(c.decr::<_, _, i64>("n", 2).await.unwrap(), 40);
+    assert_eq!(cmd::<i64>(&mut c, &["DECR", "n"]).await.unwrap(), 39);
+
+    // A number written as text (how every Redis client writes) increments too.
+    let _: () = c.set("text-num", "10").await.unwrap();
+    assert_eq!(c.incr::<_, _, i64>("text-num", 5).await.unwrap(), 15);
+    assert_eq!(c.get::<_, String>("text-num").await.unwrap(), "15");
+    assert_eq!(cmd::<String>(&mut c, &["INCRBYFLOAT", "text-num", "0.5"]).await.unwrap(), "15.5");
+
+    let err = c.incr::<_, _, i64>("greeting", 1).await.unwrap_err();
+    assert!(err.to_string().contains("value is not an integer or out of range"), "{err}");
+    let err = cmd::<i64>(&mut c, &["INCRBY", "n", "x"]).await.unwrap_err();
+    assert!(err.to_string().contains("value is not an integer or out of range"), "{err}");
+
+    let _: () = c.mset(&[("a", "1"), ("b", "2")]).await.unwrap();
+    let got: Vec<Option<String>> = c.mget(&["a", "b", "zz"]).await.unwrap();
+    assert_eq!(got, vec![Some("1".into()), Some("2".into()), None]);
+    assert_eq!(c.exists::<_, i64>(&["a", "b", "zz"]).await.unwrap(), 2);
+    assert_eq!(c.del::<_, i64>(&["a", "zz"]).await.unwrap(), 1);
+    assert_eq!(cmd::<String>(&mut c, &["GETDEL", "b"]).await.unwrap(), "2");
+    assert_eq!(c.exists::<_, i64>("b").await.unwrap(), 0);
+
+    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "once", "1", "NX"]).await.unwrap().as_deref(), Some("OK"));
+    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "once", "2", "NX"]).await.unwrap(), None);
+    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "nope", "2", "XX"]).await.unwrap(), None);
+    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "once", "3", "GET"]).await.unwrap().as_deref(), Some("1"));
+    assert_eq!(cmd::<i64>(&mut c, &["SETNX", "once", "4"]).await.unwrap(), 0);
+    assert_eq!(c.get::<_, String>("once").await.unwrap(), "3");
+    assert_eq!(cmd::<String>(&mut c, &["TYPE", "once"]).await.unwrap(), "string");
+    assert_eq!(cmd::<String>(&mut c, &["TYPE", "nothing"]).await.unwrap(), "none");
+
+    let err = cmd::<String>(&mut c, &["SET", "k", "v", "NX", "XX"]).await.unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    let err = cmd::<String>(&mut c, &["GET"]).await.unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments for 'get' command"), "{err}");
+    let err = cmd::<String>(&mut c, &["FROBNICATE", "x"]).await.unwrap_err();
+    assert!(err.to_string().contains("unknown command 'FROBNICATE'"), "{err}");
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ttls_expire_persist() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = cmd(&mut c, &["SET", "s", "v", "EX", "100"]).await.unwrap();
+    let ttl: i64 = c.ttl("s").await.unwrap();
+    assert!((99..=100).contains(&ttl), "ttl {ttl}");
+    let pttl: i64 = c.pttl("s").await.unwrap();
+    assert!(pttl > 98_000 && pttl <= 100_000, "pttl {pttl}");
+    assert_eq!(c.ttl::<_, i64>("missing").await.unwrap(), -2);
+    let _: () = c.set("forever", "v").await.unwrap();
+    assert_eq!(c.ttl::<_, i64>("forever").await.unwrap(), -1);
+    assert_eq!(c.expire::<_, i64>("forever", 50).await.unwrap(), 1);
+    assert!(c.ttl::<_, i64>("forever").await.unwrap() > 0);
+    assert_eq!(c.persist::<_, i64>("forever").await.unwrap(), 1);
+    assert_eq!(c.persist::<_, i64>("forever").await.unwrap(), 0);
+    assert_eq!(c.ttl::<_, i64>("forever").await.unwrap(), -1);
+    assert_eq!(c.expire::<_, i64>("missing", 50).await.unwrap(), 0);
+    // SET without KEEPTTL drops the TTL; with it keeps it.
+    let _: () = cmd(&mut c, &["SET", "s", "w", "KEEPTTL"]).await.unwrap();
+    assert!(c.ttl::<_, i64>("s").await.unwrap() > 0);
+    let _: () = c.set("s", "x").await.unwrap();
+    assert_eq!(c.ttl::<_, i64>("s").await.unwrap(), -1);
+    // EXPIRE NX only sets a TTL where there is none.
+    assert_eq!(cmd::<i64>(&mut c, &["EXPIRE", "s", "100", "NX"]).await.unwrap(), 1);
+    assert_eq!(cmd::<i64>(&mut c, &["EXPIRE", "s", "200", "NX"]).await.unwrap(), 0);
+    assert_eq!(cmd::<i64>(&mut c, &["EXPIRE", "s", "200", "GT"]).await.unwrap(), 1);
+    // A short TTL really expires.
+    let _: () = cmd(&mut c, &["SET", "short", "v", "PX", "50"]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert_eq!(c.get::<_, Option<String>>("short").await.unwrap(), None);
+    // A non-positive EXPIRE deletes.
+    assert_eq!(c.expire::<_, i64>("s", 0).await.unwrap(), 1);
+    assert_eq!(c.exists::<_, i64>("s").await.unwrap(), 0);
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipelines_reply_in_order() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let mut p = redis::pipe();
+    for i in 0..200 {
+        p.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+        p.cmd("INCR").arg("counter");
+    }
+    p.cmd("GET").arg("k199").cmd("SET").arg("k0").arg("v").arg("NX").cmd("DBSIZE");
+    let out: Vec<redis::Value> = p.query_async(&mut c).await.unwrap();
+    assert_eq!(out.len(), 203);
+    for (i, v) in out[..200].iter().enumerate() {
+        assert_eq!(*v, redis::Value::Int(i as i64 + 1));
+    }
+    assert_eq!(out[200], redis::Value::BulkString(b"199".to_vec()));
+    assert_eq!(out[201], redis::Value::Nil);
+    assert_eq!(out[202], redis::Value::Int(201));
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn select_by_number_and_name() {
+    let t = start().await;
+    t.with_db(|db| db.create_store(StoreSpec::new("users")).unwrap()).await;
+    let mut c = t.conn().await;
+    let _: () = c.set("k", "in-default").await.unwrap();
+    let _: () = cmd(&mut c, &["SELECT", "3"]).await.unwrap();
+    assert_eq!(c.get::<_, Option<String>>("k").await.unwrap(), None);
+    let _: () = c.set("k", "in-3").await.unwrap();
+    let _: () = cmd(&mut c, &["SELECT", "users"]).await.unwrap();
+    let _: () = c.set("k", "in-users").await.unwrap();
+    let _: () = cmd(&mut c, &["SELECT", "0"]).await.unwrap();
+    assert_eq!(c.get::<_, String>("k").await.unwrap(), "in-default");
+    let db = t.server.db();
+    assert_eq!(db.get("3", "k").unwrap().unwrap().value, Value::Json(json!("in-3")));
+    assert_eq!(db.get("users", "k").unwrap().unwrap().value, Value::Json(json!("in-users")));
+    let err = cmd::<()>(&mut c, &["SELECT", "16"]).await.unwrap_err();
+    assert!(err.to_string().contains("DB index is out of range"), "{err}");
+    let err = cmd::<()>(&mut c, &["SELECT", "nosuchstore"]).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    // The redis URL's database number selects too.
+    let client = redis::Client::open(format!("{}3", t.url)).unwrap();
+    let mut c3 = client.get_multiplexed_async_connection().await.unwrap();
+    assert_eq!(c3.get::<_, String>("k").await.unwrap(), "in-3");
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn typed_stores_refuse_with_wrongtype() {
+    let t = start().await;
+    t.with_db(|db| db.create_store(StoreSpec::new("nums").value_type(ValueType::Int)).unwrap()).await;
+    let mut c = t.conn().await;
+    let _: () = cmd(&mut c, &["SELECT", "nums"]).await.unwrap();
+    let _: () = c.set("n", "5").await.unwrap();
+    assert_eq!(t.server.db().get("nums", "n").unwrap().unwrap().value, Value::Json(json!(5)));
+    assert_eq!(c.incr::<_, _, i64>("n", 2).await.unwrap(), 7);
+    let err = c.set::<_, _, ()>("n", "five").await.unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
+    assert!(err.to_string().contains("int"), "{err}");
+    let err = cmd::<String>(&mut c, &["INCRBYFLOAT", "n", "0.5"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
+    assert_eq!(c.get::<_, String>("n").await.unwrap(), "7");
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn values_cross_front_ends() {
+    let t = start().await;
+    let db = t.server.db();
+    let mut c = t.conn().await;
+    let _: () = c.set("s", "plain text").await.unwrap();
+    assert_eq!(db.get("default", "s").unwrap().unwrap().value, Value::Json(json!("plain text")));
+    let _: () = c.set("bin", &[0xffu8, 0x00, 0x01][..]).await.unwrap();
+    assert_eq!(db.get("default", "bin").unwrap().unwrap().value, Value::Bytes(vec![0xff, 0, 1]));
+    assert_eq!(c.get::<_, Vec<u8>>("bin").await.unwrap(), vec![0xff, 0, 1]);
+    t.with_db(|db| db.put("default", "obj", Value::Json(json!({"a": [1, 2]}))).unwrap()).await;
+    assert_eq!(c.get::<_, String>("obj").await.unwrap(), r#"{"a":[1,2]}"#);
+    t.with_db(|db| db.put("default", "num", Value::Json(json!(12))).unwrap()).await;
+    assert_eq!(c.get::<_, String>("num").await.unwrap(), "12");
+    assert_eq!(c.incr::<_, _, i64>("num", 1).await.unwrap(), 13);
+    assert_eq!(db.get("default", "num").unwrap().unwrap().value, Value::Json(json!(13)));
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn scan_keys_dbsize_flushdb() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    for i in 0..57 {
+        let _: () = c.set(format!("user:{i}"), i).await.unwrap();
+    }
+    let _: () = c.set("other", 1).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, keys): (String, Vec<String>) =
+            cmd(&mut c, &["SCAN", &cursor, "MATCH", "user:*", "COUNT", "10"]).await.unwrap();
+        for k in keys {
+            assert!(seen.insert(k), "a key came twice");
+        }
+        if next == "0" {
+            break;
+        }
+        assert!(next.parse::<u64>().is_ok(), "numeric cursor {next}");
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 57);
+    let mut keys: Vec<String> = c.keys("user:1?").await.unwrap();
+    keys.sort();
+    assert_eq!(keys.len(), 10);
+    assert_eq!(keys[0], "user:10");
+    assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 58);
+    let info: String = cmd(&mut c, &["INFO", "keyspace"]).await.unwrap();
+    assert!(info.contains("db0:keys=58,"), "{info}");
+    let _: () = cmd(&mut c, &["FLUSHDB"]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
+    t.server.shutdown().await;
+}
