@@ -30,6 +30,7 @@ impl Histogram {
 }
 
 type RouteKey = (&'static str, &'static str);
+type CountKey = (&'static str, &'static str, u16);
 
 /// Request counters and latency histograms.
 ///
@@ -37,7 +38,7 @@ type RouteKey = (&'static str, &'static str);
 /// read lock, so the hot path never takes a write lock.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counts: RwLock<HashMap<(&'static str, &'static str, u16), Arc<AtomicU64>>>,
+    counts: RwLock<HashMap<CountKey, Arc<AtomicU64>>>,
     latency: RwLock<HashMap<RouteKey, Arc<Histogram>>>,
     connections: RwLock<HashMap<&'static str, Arc<AtomicI64>>>,
 }

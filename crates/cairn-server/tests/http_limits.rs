@@ -28,16 +28,28 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
     let addr = t.base.trim_start_matches("http://").to_owned();
     // Hold the only slot with a keep-alive connection.
     let mut first = TcpStream::connect(&addr).await.unwrap();
-    first.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    first
+        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(PATIENCE, first.read(&mut buf)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(PATIENCE, first.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(std::str::from_utf8(&buf[..n]).unwrap().starts_with("HTTP/1.1 200"));
 
     let url = t.url("/v1/health");
     let second = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!second.is_finished(), "a second connection was served while the only slot was taken");
+    assert!(
+        !second.is_finished(),
+        "a second connection was served while the only slot was taken"
+    );
     drop(first);
-    let status = tokio::time::timeout(PATIENCE, second).await.expect("never served after the slot freed").unwrap();
+    let status = tokio::time::timeout(PATIENCE, second)
+        .await
+        .expect("never served after the slot freed")
+        .unwrap();
     assert_eq!(status.unwrap(), 200);
 }

@@ -141,3 +141,27 @@ async fn batch_events_share_a_revision() {
     assert_eq!(first.id, None);
     assert_eq!(second.id, Some(b["revision"].to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_does_not_slow_writers_and_loses_nothing() {
+    let t = TestServer::start_with(|c| c.durability = cairn_core::Durability::Relaxed).await;
+    let mut sse = t.watch("?prefix=big", None).await;
+    // ~16 MiB of events while the client reads nothing: far more than socket buffers hold.
+    let value = json!("x".repeat(16 * 1024));
+    let mut last = 0;
+    for i in 0..1000 {
+        let (s, p) = t.put(&format!("/v1/stores/default/keys/big{i}"), &value).await;
+        assert_eq!(s, 200);
+        last = p["revision"].as_u64().unwrap();
+    }
+    let mut expect = last - 999;
+    while expect <= last {
+        let e = sse.next_event().await.json();
+        assert_eq!(
+            e["revision"].as_u64(),
+            Some(expect),
+            "events arrive in order, without gaps"
+        );
+        expect += 1;
+    }
+}
