@@ -4,7 +4,7 @@ use crate::cache::Cache;
 use crate::entry::Record;
 use crate::spec::{StoreHandle, DEFAULT_STORE};
 use crate::watch::Hub;
-use crate::writer::Job;
+use crate::writer::{Job, WriteQueue};
 use crate::{Config, Durability, Entry, Error, Key, Result, StoreSpec};
 use fjall::{Keyspace, KeyspaceCreateOptions};
 use parking_lot::{Mutex, RwLock};
@@ -64,6 +64,7 @@ pub(crate) struct Shared {
     pub hub: Hub,
     pub poisoned: AtomicBool,
     pub stats: Stats,
+    pub queue: WriteQueue,
 }
 
 /// Engine counters, for metrics.
@@ -83,7 +84,6 @@ pub struct Stats {
 
 /// Owns the threads; dropping the last [`Db`] clone shuts them down.
 struct Runtime {
-    tx: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     stop: Mutex<Option<crossbeam_channel::Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shared: Arc<Shared>,
@@ -92,8 +92,8 @@ struct Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.tx.lock().take();
         self.stop.lock().take();
+        self.shared.queue.close();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
@@ -109,9 +109,6 @@ impl Drop for Runtime {
 /// stops the background threads and syncs to disk.
 #[derive(Clone)]
 pub struct Db {
-    // Field order matters: `tx` must drop before `rt`, whose drop joins the
-    // writer, which only exits once every sender is gone.
-    pub(crate) tx: crossbeam_channel::Sender<Job>,
     pub(crate) shared: Arc<Shared>,
     rt: Arc<Runtime>,
 }
@@ -261,31 +258,29 @@ impl Db {
             oldest: AtomicU64::new(oldest),
             poisoned: AtomicBool::new(false),
             stats: Stats::default(),
+            queue: WriteQueue::new(revision),
         });
-        let (tx, rx) = crossbeam_channel::unbounded();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let writer = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("cairn-writer".into())
-                .spawn(move || crate::writer::run(&shared, &rx))?
+                .spawn(move || crate::writer::run(&shared, &shared.queue))?
         };
         let maint = {
             let shared = shared.clone();
-            let tx = tx.clone();
             std::thread::Builder::new()
                 .name("cairn-maintenance".into())
-                .spawn(move || crate::maintenance::run(&shared, &tx, &stop_rx))?
+                .spawn(move || crate::maintenance::run(&shared, &stop_rx))?
         };
         let rt = Arc::new(Runtime {
-            tx: Mutex::new(Some(tx.clone())),
             stop: Mutex::new(Some(stop_tx)),
             // The maintenance thread holds a sender: join it before the writer.
             threads: Mutex::new(vec![maint, writer]),
             shared: shared.clone(),
             _lock: lock,
         });
-        let db = Db { tx, shared, rt };
+        let db = Db { shared, rt };
         if !db.shared.catalog.read().by_name.contains_key(DEFAULT_STORE) {
             db.create_store(StoreSpec::new(DEFAULT_STORE))?;
         }
@@ -406,7 +401,7 @@ impl Db {
     /// Validation errors for the command; storage errors.
     pub fn execute(&self, cmd: crate::Command) -> Result<crate::Applied> {
         let (job, rx) = Job::new(cmd);
-        self.tx.send(job).map_err(|_| Error::Closed)?;
+        self.shared.queue.submit_sync(&self.shared, job)?;
         rx.blocking_recv().map_err(|_| Error::Closed)?
     }
 
@@ -416,7 +411,7 @@ impl Db {
     /// As [`Db::execute`].
     pub async fn execute_async(&self, cmd: crate::Command) -> Result<crate::Applied> {
         let (job, rx) = Job::new(cmd);
-        self.tx.send(job).map_err(|_| Error::Closed)?;
+        self.shared.queue.submit_async(job)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
@@ -430,7 +425,7 @@ impl Db {
 
     #[doc(hidden)]
     pub fn _runtime_alive(&self) -> bool {
-        self.rt.tx.lock().is_some()
+        self.rt.stop.lock().is_some()
     }
 }
 

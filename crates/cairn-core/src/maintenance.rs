@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Most expired keys collected per tick.
 const EXPIRE_BATCH: usize = 1000;
 
-pub(crate) fn run(shared: &Arc<Shared>, tx: &crossbeam_channel::Sender<Job>, stop: &crossbeam_channel::Receiver<()>) {
+pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) {
     let cfg = &shared.config;
     let expiry_every = Duration::from_millis(cfg.expiry_interval_ms);
     let sync_every = Duration::from_millis(cfg.sync_interval_ms);
@@ -35,7 +35,7 @@ pub(crate) fn run(shared: &Arc<Shared>, tx: &crossbeam_channel::Sender<Job>, sto
         }
         if last_expiry.elapsed() >= expiry_every {
             last_expiry = Instant::now();
-            if let Err(e) = collect_expired(shared, tx) {
+            if let Err(e) = collect_expired(shared) {
                 tracing::warn!(error = %e, "TTL collection failed");
             }
         }
@@ -49,7 +49,7 @@ pub(crate) fn run(shared: &Arc<Shared>, tx: &crossbeam_channel::Sender<Job>, sto
 }
 
 /// Submits an `Expire` command for every key whose TTL passed.
-fn collect_expired(shared: &Shared, tx: &crossbeam_channel::Sender<Job>) -> crate::Result<()> {
+fn collect_expired(shared: &Shared) -> crate::Result<()> {
     let now = crate::db::now_ms();
     let mut waits = Vec::new();
     let mut stale = Vec::new();
@@ -68,7 +68,7 @@ fn collect_expired(shared: &Shared, tx: &crossbeam_channel::Sender<Job>) -> crat
         match target {
             Some((store, key)) => {
                 let (job, rx) = Job::new(Command::Expire { store, key });
-                if tx.send(job).is_err() {
+                if shared.queue.submit_async(job).is_err() {
                     return Ok(());
                 }
                 waits.push((k.to_vec(), rx));
