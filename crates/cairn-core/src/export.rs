@@ -173,10 +173,10 @@ impl Db {
                 stores.push(p);
             }
         }
-        if let Some(s) = &o.store {
-            if stores.is_empty() {
-                return Err(Error::UnknownStore { store: s.clone() });
-            }
+        if let Some(s) = &o.store
+            && stores.is_empty()
+        {
+            return Err(Error::UnknownStore { store: s.clone() });
         }
         let mut out = Counting {
             w: BufWriter::new(w),
@@ -229,8 +229,9 @@ impl Db {
 
     /// Reads NDJSON lines (as [`Db::export`] writes them) and writes them in
     /// atomic batches of at most `max_batch_ops` entries, creating missing
-    /// stores with default specs. A line that does not parse stops the import
-    /// with its line number; nothing of its batch is written (earlier batches are).
+    /// stores with default specs (bytes keys when the first line's key is
+    /// `$base64`). A line that does not parse stops the import with its line
+    /// number; nothing of its batch is written (earlier batches are).
     /// `progress(lines, bytes)` is called per batch.
     ///
     /// # Errors
@@ -287,7 +288,13 @@ impl Db {
         let mut ops = Vec::with_capacity(batch.len());
         for (n, line, key) in batch.iter() {
             if self.store(&line.store).is_err() {
-                self.create_store(StoreSpec::new(line.store.clone()))?;
+                // A `$base64` key only fits a bytes-keyed store; otherwise keys are text.
+                let key_type = if line.key.is_string() {
+                    crate::KeyType::String
+                } else {
+                    crate::KeyType::Bytes
+                };
+                self.create_store(StoreSpec::new(line.store.clone()).key_type(key_type))?;
             }
             if line.expires_at.is_some_and(|t| t <= now) {
                 info.expired += 1;
