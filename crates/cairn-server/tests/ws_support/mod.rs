@@ -27,12 +27,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig, &std::path::Path))
     let mut config = ServerConfig::for_tests(dir.path().join("data"));
     tweak(&mut config, dir.path());
     let server = cairn_server::start(config).await.unwrap();
-    let _ = server.http_addr.unwrap();
-    // TEMPORARY until http::serve merges ws::router(): serve the route ourselves.
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let app = cairn_server::http::ws::router().with_state(server.state().clone());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let addr = server.http_addr.unwrap();
     TestServer {
         server,
         addr,

@@ -20,13 +20,18 @@ use tokio::time::Instant;
 /// first event.
 pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal) {
     let (session, mut pushes) = Session::new(state.clone(), principal);
-    let idle = Duration::from_secs(state.config.idle_timeout_secs.max(1));
+    let idle = idle_window(state.config.idle_timeout_secs);
     let mut deadline = Instant::now() + idle;
     let close = loop {
         tokio::select! {
             () = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
             () = tokio::time::sleep_until(deadline) => {
                 if session.has_subscriptions() {
+                    // Keeps a quiet subscribed connection alive (and proves the client is there);
+                    // any reply, the pong included, moves the deadline on.
+                    if !send_message(&mut socket, &state, Message::Ping(Default::default())).await {
+                        break None;
+                    }
                     deadline = Instant::now() + idle;
                     continue;
                 }
@@ -81,11 +86,24 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
     }
 }
 
-/// Sends one message; false when the connection is gone or shutting down.
+/// How long a connection may go without a client message. The HTTP
+/// transport drops connections with no traffic for `idle_timeout_secs`; this
+/// fires a little earlier so that the client gets a close frame
+/// (1000, "idle timeout") instead of a reset, and so that the keepalive ping
+/// of a subscribed connection goes out before the transport gives up.
+fn idle_window(idle_timeout_secs: u64) -> Duration {
+    let idle = Duration::from_secs(idle_timeout_secs.max(1));
+    idle - (idle / 10).min(Duration::from_secs(5))
+}
+
+/// Sends one JSON message; false when the connection is gone or shutting down.
 async fn send(socket: &mut WebSocket, state: &AppState, message: Json) -> bool {
-    let text = message.to_string();
+    send_message(socket, state, Message::Text(message.to_string().into())).await
+}
+
+async fn send_message(socket: &mut WebSocket, state: &AppState, message: Message) -> bool {
     tokio::select! {
-        r = socket.send(Message::Text(text.into())) => r.is_ok(),
+        r = socket.send(message) => r.is_ok(),
         () = state.shutdown.cancelled() => false,
     }
 }
