@@ -15,6 +15,7 @@ mod keys;
 mod listener;
 mod openapi;
 mod stores;
+pub mod tls;
 mod types;
 mod watch;
 pub mod ws;
@@ -31,7 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -43,11 +44,33 @@ pub async fn serve(listener: TcpListener, state: AppState) {
     let idle = Duration::from_secs(state.config.idle_timeout_secs.max(1));
     let listener = listener::Limited::new(listener, state.config.max_connections, idle, state.metrics.clone());
     let shutdown = state.shutdown.clone();
+    let tls = match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => match tls::load(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(error = %e, "HTTP not started: TLS configuration is unusable");
+                return;
+            }
+        },
+        _ => None,
+    };
     let app = router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
+    let result = match tls {
+        Some(config) => match tls::TlsListener::new(listener, config) {
+            Ok(l) => {
+                axum::serve(l, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "HTTP server failed");
     }
 }
@@ -143,13 +166,21 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
 }
 
 /// Route patterns as `&'static str` for metric labels. Patterns come from
-/// the router, a fixed set, so this leaks a bounded amount once.
+/// the router, a fixed set, so this leaks a bounded amount, once each.
 fn intern(s: &str) -> &'static str {
-    static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
-    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    static SEEN: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
+    if let Some(hit) = SEEN
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .and_then(|set| set.get(s))
+    {
+        return hit;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(PoisonError::into_inner);
     let set = seen.get_or_insert_with(HashSet::new);
-    if let Some(s) = set.get(s) {
-        return s;
+    if let Some(hit) = set.get(s) {
+        return hit;
     }
     let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
     set.insert(leaked);
