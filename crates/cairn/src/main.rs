@@ -64,6 +64,7 @@ enum Cmd {
         /// The key.
         key: String,
         /// The value.
+        #[arg(allow_hyphen_values = true)]
         value: String,
         /// Expire after this many seconds (decimals allowed).
         #[arg(long)]

@@ -1,0 +1,227 @@
+//! The client commands against a real `cairn serve`: output, `--json`, exit codes.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use support::*;
+
+#[test]
+fn set_get_del_list_incr_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+
+    let out = ok(s.cairn(&["set", "greeting", "hello world"]));
+    assert!(out.starts_with("OK (revision "), "{out}");
+    assert_eq!(ok(s.cairn(&["get", "greeting"])), "hello world\n");
+    // VALUE is JSON when it parses.
+    ok(s.cairn(&["set", "doc", r#"{"a": [1, 2]}"#]));
+    ok(s.cairn(&["set", "num", "42"]));
+    ok(s.cairn(&["set", "neg", "-5"]));
+    assert_eq!(json(&ok(s.cairn(&["get", "neg", "--json"])))["value"], -5);
+    ok(s.cairn(&["set", "quoted", r#""42""#]));
+    assert_eq!(ok(s.cairn(&["get", "doc"])), "{\"a\":[1,2]}\n");
+    let entry = json(&ok(s.cairn(&["get", "num", "--json"])));
+    assert_eq!(entry["value"], 42);
+    assert_eq!(entry["key"], "num");
+    assert_eq!(entry["version"], 1);
+    assert!(entry["revision"].as_u64().unwrap() > 0);
+    assert_eq!(json(&ok(s.cairn(&["get", "quoted", "--json"])))["value"], "42");
+
+    // Keys with URL-reserved characters survive the trip.
+    ok(s.cairn(&["set", "a/b c?d#e", "odd"]));
+    assert_eq!(ok(s.cairn(&["get", "a/b c?d#e"])), "odd\n");
+
+    // A missing key: exit 1, nothing on stdout, a message on stderr.
+    let o = s.cairn(&["get", "absent"]);
+    expect_code(&o, 1);
+    assert!(o.stdout.is_empty());
+    assert!(stderr(&o).contains("absent"), "{}", stderr(&o));
+
+    assert_eq!(ok(s.cairn(&["incr", "counter"])), "1\n");
+    assert_eq!(ok(s.cairn(&["incr", "counter", "10"])), "11\n");
+    let inc = json(&ok(s.cairn(&["incr", "counter", "-3", "--json"])));
+    assert_eq!(inc["value"], 8);
+    let o = s.cairn(&["incr", "greeting"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("not a number") || stderr(&o).contains("not_a_number"),
+        "{}",
+        stderr(&o)
+    );
+
+    let listing = ok(s.cairn(&["list"]));
+    assert!(listing.contains("greeting = hello world\n"), "{listing}");
+    assert!(listing.contains("counter = 8\n"), "{listing}");
+    let page = json(&ok(s.cairn(&["list", "--json", "--limit", "2"])));
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(ok(s.cairn(&["list", "--prefix", "gr", "--keys-only"])), "greeting\n");
+
+    let o = s.cairn(&["del", "greeting"]);
+    expect_code(&o, 0);
+    expect_code(&s.cairn(&["get", "greeting"]), 1);
+    expect_code(&s.cairn(&["del", "greeting"]), 1);
+
+    assert!(ok(s.cairn(&["stores"])).contains("default"));
+    let stores = json(&ok(s.cairn(&["stores", "--json"])));
+    assert!(stores.to_string().contains("\"default\""), "{stores}");
+    // An unknown store is an error, not a missing key.
+    let o = s.cairn(&["get", "k", "--store", "nope"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
+
+#[test]
+fn conditions_and_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    ok(s.cairn(&["set", "k", "1", "--if-absent"]));
+    let o = s.cairn(&["set", "k", "2", "--if-absent"]);
+    expect_code(&o, 1);
+    assert!(stderr(&o).contains("condition"), "{}", stderr(&o));
+    let rev = json(&ok(s.cairn(&["get", "k", "--json"])))["revision"]
+        .as_u64()
+        .unwrap();
+    expect_code(
+        &s.cairn(&["set", "k", "3", "--if-revision", &(rev + 100).to_string()]),
+        1,
+    );
+    ok(s.cairn(&["set", "k", "3", "--if-revision", &rev.to_string()]));
+    assert_eq!(ok(s.cairn(&["get", "k"])), "3\n");
+
+    ok(s.cairn(&["set", "t", "v", "--ttl", "300"]));
+    let e = json(&ok(s.cairn(&["get", "t", "--json"])));
+    let ttl_ms = e["expires_at"].as_u64().unwrap() - e["updated_at"].as_u64().unwrap();
+    assert!((299_000..=300_000).contains(&ttl_ms), "{e}");
+    let o = s.cairn(&["set", "t", "v", "--ttl", "0"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--ttl"), "{}", stderr(&o));
+}
+
+#[test]
+fn content_put_and_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    let file = dir.path().join("blob");
+    let data: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    std::fs::write(&file, &data).unwrap();
+    let hash = ok(s.cairn(&["content", "put", file.to_str().unwrap()]))
+        .trim()
+        .to_owned();
+    assert_eq!(hash.len(), 64, "{hash}");
+    let got = s.cairn(&["content", "get", &hash]);
+    expect_code(&got, 0);
+    assert_eq!(got.stdout, data);
+    let from_stdin = cairn_with(
+        &[("CAIRN_SERVER", &s.url)],
+        &["content", "put", "-", "--json"],
+        Some(b"abc"),
+    );
+    expect_code(&from_stdin, 0);
+    let info = json(&stdout(&from_stdin));
+    assert_eq!(
+        info["hash"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    expect_code(&s.cairn(&["content", "get", &"0".repeat(64)]), 1);
+    expect_code(&s.cairn(&["content", "get", "not-a-hash"]), 2);
+}
+
+#[test]
+fn server_down_is_exit_2_naming_the_server() {
+    // Nothing listens on a port we just bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let o = cairn_with(&[], &["get", "k", "--server", &url], None);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("cannot connect") && stderr(&o).contains(&url),
+        "{}",
+        stderr(&o)
+    );
+    let o = cairn_with(&[("CAIRN_SERVER", &url)], &["set", "k", "v"], None);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains(&url));
+}
+
+#[test]
+fn watch_prints_changes_as_they_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    ok(s.cairn(&["set", "before", "1"]));
+    let mut human = Command::new(BIN)
+        .args(["watch", "--server", &s.url, "--store", "default", "--from", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut scripted = Command::new(BIN)
+        .args(["watch", "--server", &s.url, "--prefix", "w", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The replayed event proves the human watcher is connected.
+    let mut h = BufReader::new(human.stdout.take().unwrap()).lines();
+    let first = h.next().unwrap().unwrap();
+    assert!(first.ends_with("created default/before = 1"), "{first}");
+    // The prefix watcher has nothing to replay: write until it has seen its first event.
+    let mut j = BufReader::new(scripted.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in j.by_ref() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut i = 0;
+    let first_json = loop {
+        ok(s.cairn(&["set", &format!("w{i}"), "x"]));
+        i += 1;
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            break l;
+        }
+        assert!(i < 100, "the prefix watcher never printed");
+    };
+    ok(s.cairn(&["set", "other", "ignored"]));
+    ok(s.cairn(&["set", "wkey", "[1]"]));
+    ok(s.cairn(&["del", "wkey"]));
+    assert_eq!(json(&first_json)["type"], "created");
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        let e = json(&rx.recv_timeout(std::time::Duration::from_secs(10)).expect("event"));
+        assert!(e["key"].as_str().unwrap().starts_with('w'), "outside the prefix: {e}");
+        if e["key"] == "wkey" {
+            events.push(e);
+        }
+    }
+    assert_eq!(events[0]["type"], "created");
+    assert_eq!(events[0]["new_value"], serde_json::json!([1]));
+    assert_eq!(events[1]["type"], "deleted");
+    let mut seen = Vec::new();
+    for l in h.by_ref() {
+        let l = l.unwrap();
+        let done = l.contains("deleted default/wkey");
+        seen.push(l);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.ends_with("updated default/wkey = [1]") || l.ends_with("created default/wkey = [1]"))
+    );
+    assert!(
+        seen.iter().any(|l| l.ends_with("created default/other = ignored")),
+        "{seen:?}"
+    );
+    let _ = human.kill();
+    let _ = scripted.kill();
+    let _ = human.wait();
+    let _ = scripted.wait();
+}
