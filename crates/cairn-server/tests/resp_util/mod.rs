@@ -53,6 +53,26 @@ pub async fn roundtrip(s: &mut TcpStream, req: &[u8], expected_len: usize) -> Ve
     read_n(s, expected_len).await
 }
 
+/// Sends `req` and reads exactly one RESP2 reply.
+pub async fn reply(s: &mut TcpStream, req: &[u8]) -> Vec<u8> {
+    s.write_all(req).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match cairn_server::resp::frame::Frame::parse(&out) {
+            Ok((_, n)) => {
+                assert_eq!(n, out.len(), "one reply, nothing after it: {:?}", String::from_utf8_lossy(&out));
+                return out;
+            }
+            Err(cairn_server::resp::frame::FrameError::Incomplete) => {}
+            Err(e) => panic!("bad reply {e}: {:?}", String::from_utf8_lossy(&out)),
+        }
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.expect("reply in time").unwrap();
+        assert!(r > 0, "connection closed after {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..r]);
+    }
+}
+
 pub async fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];

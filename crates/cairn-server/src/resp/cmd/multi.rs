@@ -21,7 +21,7 @@ use crate::resp::Shared;
 use crate::resp::reply::Reply;
 use crate::resp::session::{Multi, Session, Watched};
 use cairn_core::{Applied, Check, Command, Cond, Op, Ttl, Value};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// A command waiting for EXEC.
 #[derive(Debug)]
@@ -112,6 +112,16 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
     }
 }
 
+/// The number a JSON string holds (integers; floats too when `float`).
+fn number_in(v: &Value, float: bool) -> Option<serde_json::Number> {
+    let Value::Json(serde_json::Value::String(s)) = v else { return None };
+    match s.parse::<i64>() {
+        Ok(i) => Some(i.into()),
+        Err(_) if float => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64),
+        Err(_) => None,
+    }
+}
+
 /// How one queued command's reply is made.
 enum Slot {
     /// From the outcomes of ops `start..end` of the batch.
@@ -139,7 +149,8 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
         let n_watch = checks.len();
         let mut ops: Vec<Op> = Vec::new();
         let mut slots = Vec::with_capacity(multi.queued.len());
-        let mut touched: HashSet<(String, Vec<u8>)> = HashSet::new();
+        // Index of the last op on each key written so far.
+        let mut touched: HashMap<(String, Vec<u8>), usize> = HashMap::new();
         for q in &multi.queued {
             if q.spec.multi != InMulti::Op {
                 slots.push(Slot::Read);
@@ -153,21 +164,22 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
             for op in p.ops {
                 let (store, key) = op.target();
                 let target = (store.to_owned(), key.to_vec());
-                // The engine increments numbers; a numeric string the
-                // transaction has not written yet is first rewritten as a
-                // number, guarded by a check on its revision.
+                // The engine increments numbers; a numeric string (what SET
+                // stores) is first rewritten as a number: in place when this
+                // transaction wrote it, else by a put guarded by a check on
+                // the key's revision.
                 if let Op::Incr { by, .. } = &op {
-                    if !touched.contains(&target) {
-                        if let Ok(Some(e)) = db.get(store, key) {
-                            if let Value::Json(serde_json::Value::String(s)) = &e.value {
-                                let n: Option<serde_json::Number> = match s.parse::<i64>() {
-                                    Ok(i) => Some(i.into()),
-                                    Err(_) if by.is_f64() => {
-                                        s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
-                                    }
-                                    Err(_) => None,
-                                };
-                                if let Some(n) = n {
+                    match touched.get(&target) {
+                        Some(&i) => {
+                            if let Op::Put { value, .. } = &mut ops[i] {
+                                if let Some(n) = number_in(value, by.is_f64()) {
+                                    *value = Value::Json(serde_json::Value::Number(n));
+                                }
+                            }
+                        }
+                        None => {
+                            if let Ok(Some(e)) = db.get(store, key) {
+                                if let Some(n) = number_in(&e.value, by.is_f64()) {
                                     checks.push(Check {
                                         store: target.0.clone(),
                                         key: target.1.clone(),
@@ -184,7 +196,7 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                         }
                     }
                 }
-                touched.insert(target);
+                touched.insert(target, ops.len());
                 ops.push(op);
             }
             slots.push(Slot::Write { start, end: ops.len(), finish: p.finish });

@@ -1,0 +1,74 @@
+//! Keyspace notifications and plain pub/sub.
+
+mod resp_util;
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use resp_util::{cmd, start};
+use std::time::Duration;
+
+async fn next(stream: &mut (impl futures_util::Stream<Item = redis::Msg> + Unpin)) -> (String, String) {
+    let m = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("a message in time").unwrap();
+    (m.get_channel_name().to_owned(), m.get_payload::<String>().unwrap())
+}
+
+#[tokio::test]
+async fn keyspace_notifications_follow_writes() {
+    let t = start().await;
+    let mut ps = t.client().get_async_pubsub().await.unwrap();
+    ps.psubscribe("__keyspace@0__:*").await.unwrap();
+    ps.subscribe("__keyevent@0__:del").await.unwrap();
+    let mut msgs = ps.on_message();
+    let mut c = t.conn().await;
+    let _: () = c.set("k", "v").await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:k".into(), "set".into()));
+    let _: i64 = c.incr("n", 2).await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:n".into(), "incrby".into()));
+    let _: i64 = c.expire("k", 100).await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:k".into(), "expire".into()));
+    let _: i64 = c.del("k").await.unwrap();
+    // Both subscriptions match a delete, in either order.
+    let mut got = vec![next(&mut msgs).await, next(&mut msgs).await];
+    got.sort();
+    assert_eq!(got, vec![("__keyevent@0__:del".into(), "k".into()), ("__keyspace@0__:k".into(), "del".into())]);
+    // A key that expires on its own is announced as `expired`.
+    let _: () = cmd(&mut c, &["SET", "brief", "v", "PX", "20"]).await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:brief".into(), "set".into()));
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:brief".into(), "expired".into()));
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn config_set_narrows_notifications() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let flags: Vec<String> = cmd(&mut c, &["CONFIG", "GET", "notify-keyspace-events"]).await.unwrap();
+    assert_eq!(flags, vec!["notify-keyspace-events".to_string(), "AKE".into()]);
+    // Only keyevent notifications of generic commands (del, expire...).
+    let _: () = cmd(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Eg"]).await.unwrap();
+    let mut ps = t.client().get_async_pubsub().await.unwrap();
+    ps.psubscribe("__key*__:*").await.unwrap();
+    let mut msgs = ps.on_message();
+    let _: () = c.set("k", "v").await.unwrap();
+    let _: i64 = c.del("k").await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyevent@0__:del".into(), "k".into()));
+    let err = cmd::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Q"]).await.unwrap_err();
+    assert!(err.to_string().contains("notify-keyspace-events"), "{err}");
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn publish_reaches_subscribers() {
+    let t = start().await;
+    let mut ps = t.client().get_async_pubsub().await.unwrap();
+    ps.subscribe("news").await.unwrap();
+    ps.psubscribe("sport.*").await.unwrap();
+    let mut c = t.conn().await;
+    assert_eq!(c.publish::<_, _, i64>("news", "hello").await.unwrap(), 1);
+    assert_eq!(c.publish::<_, _, i64>("sport.tennis", "ace").await.unwrap(), 1);
+    assert_eq!(c.publish::<_, _, i64>("weather", "rain").await.unwrap(), 0);
+    let mut msgs = ps.on_message();
+    assert_eq!(next(&mut msgs).await, ("news".into(), "hello".into()));
+    assert_eq!(next(&mut msgs).await, ("sport.tennis".into(), "ace".into()));
+    t.server.shutdown().await;
+}

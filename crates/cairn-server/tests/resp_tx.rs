@@ -1,0 +1,111 @@
+//! MULTI / EXEC / WATCH over real sockets.
+
+mod resp_util;
+
+use redis::AsyncCommands;
+use resp_util::{cmd, start};
+
+#[tokio::test]
+async fn exec_applies_all_and_replies_per_command() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("text", "10").await.unwrap();
+    let out: (String, i64, i64, i64, String, i64) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("a")
+        .arg("1")
+        .cmd("INCRBY")
+        .arg("a")
+        .arg(5)
+        .cmd("INCR")
+        .arg("text")
+        .cmd("DEL")
+        .arg("a")
+        .arg("nothing")
+        .cmd("GET")
+        .arg("text")
+        .cmd("EXPIRE")
+        .arg("text")
+        .arg(100)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(out, ("OK".into(), 6, 11, 1, "11".into(), 1));
+    assert!(c.ttl::<_, i64>("text").await.unwrap() > 0);
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn watch_aborts_exec_after_a_concurrent_change() {
+    let t = start().await;
+    let client = t.client();
+    let mut a = client.get_multiplexed_async_connection().await.unwrap();
+    let mut b = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = a.set("balance", 100).await.unwrap();
+
+    // Unchanged watched key: EXEC commits.
+    let _: () = cmd(&mut a, &["WATCH", "balance", "absent-key"]).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut a, &["DECRBY", "balance", "30"]).await.unwrap(), "QUEUED");
+    let r: Option<Vec<i64>> = cmd(&mut a, &["EXEC"]).await.unwrap();
+    assert_eq!(r, Some(vec![70]));
+
+    // Another connection changes the watched key between WATCH and EXEC: nil.
+    let _: () = cmd(&mut a, &["WATCH", "balance"]).await.unwrap();
+    let _: () = b.set("balance", 500).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut a, &["DECRBY", "balance", "30"]).await.unwrap();
+    let r: Option<Vec<i64>> = cmd(&mut a, &["EXEC"]).await.unwrap();
+    assert_eq!(r, None);
+    assert_eq!(a.get::<_, i64>("balance").await.unwrap(), 500);
+
+    // A watched key that was absent and got created also aborts.
+    let _: () = cmd(&mut a, &["WATCH", "fresh"]).await.unwrap();
+    let _: () = b.set("fresh", 1).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut a, &["SET", "fresh", "2"]).await.unwrap();
+    assert_eq!(cmd::<Option<Vec<String>>>(&mut a, &["EXEC"]).await.unwrap(), None);
+
+    // EXEC unwatches: the next transaction commits despite the earlier change.
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut a, &["SET", "fresh", "3"]).await.unwrap();
+    assert_eq!(cmd::<Option<Vec<String>>>(&mut a, &["EXEC"]).await.unwrap(), Some(vec!["OK".into()]));
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn transaction_errors() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let err = cmd::<()>(&mut c, &["EXEC"]).await.unwrap_err();
+    assert!(err.to_string().contains("EXEC without MULTI"), "{err}");
+    let err = cmd::<()>(&mut c, &["DISCARD"]).await.unwrap_err();
+    assert!(err.to_string().contains("DISCARD without MULTI"), "{err}");
+
+    // A queueing error dooms the transaction; nothing is written.
+    let _: () = cmd(&mut c, &["MULTI"]).await.unwrap();
+    let err = cmd::<()>(&mut c, &["MULTI"]).await.unwrap_err();
+    assert!(err.to_string().contains("nested"), "{err}");
+    let _: String = cmd(&mut c, &["SET", "x", "1"]).await.unwrap();
+    assert!(cmd::<String>(&mut c, &["NOSUCHCOMMAND"]).await.is_err());
+    let err = cmd::<()>(&mut c, &["EXEC"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("EXECABORT"), "{err}");
+    assert_eq!(c.exists::<_, i64>("x").await.unwrap(), 0);
+
+    // DISCARD drops the queue.
+    let _: () = cmd(&mut c, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut c, &["SET", "x", "1"]).await.unwrap();
+    let _: () = cmd(&mut c, &["DISCARD"]).await.unwrap();
+    assert_eq!(c.exists::<_, i64>("x").await.unwrap(), 0);
+
+    // A write the engine refuses aborts the whole batch atomically.
+    let _: () = c.set("word", "abc").await.unwrap();
+    let _: () = cmd(&mut c, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut c, &["SET", "y", "1"]).await.unwrap();
+    let _: String = cmd(&mut c, &["INCR", "word"]).await.unwrap();
+    let err = cmd::<()>(&mut c, &["EXEC"]).await.unwrap_err();
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert_eq!(c.exists::<_, i64>("y").await.unwrap(), 0);
+    t.server.shutdown().await;
+}
