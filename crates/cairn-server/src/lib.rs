@@ -51,7 +51,7 @@ pub enum StartError {
     #[error(transparent)]
     Engine(#[from] cairn_core::Error),
     /// A listener could not bind.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
