@@ -124,7 +124,7 @@ pub fn restore(g: &Global, file: &Path, dir: &Path, force: bool) -> anyhow::Resu
 }
 
 fn output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
-    Ok(match path {
+    Ok(match path.filter(|p| p.as_os_str() != "-") {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
     })

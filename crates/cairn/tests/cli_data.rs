@@ -1,0 +1,191 @@
+//! Server lifecycle and the whole-database tools: SIGTERM, restart,
+//! backup/restore (online and offline), export/import, check.
+
+mod support;
+
+use support::*;
+
+fn p(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn sigterm_exits_0_and_data_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data);
+    ok(s.cairn(&["set", "durable", r#"{"kept": true}"#]));
+    ok(s.cairn(&["incr", "n", "5"]));
+    let status = s.stop();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let s = Server::start(&data);
+    assert_eq!(ok(s.cairn(&["get", "durable"])), "{\"kept\":true}\n");
+    assert_eq!(ok(s.cairn(&["incr", "n"])), "6\n");
+    assert_eq!(s.stop().code(), Some(0));
+}
+
+#[test]
+fn online_backup_restores_offline_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    for i in 0..50 {
+        ok(s.cairn(&["set", &format!("k{i:02}"), &format!("[{i}]")]));
+    }
+    let blob = dir.path().join("blob");
+    std::fs::write(&blob, b"content kept by the backup").unwrap();
+    let hash = ok(s.cairn(&["content", "put", p(&blob)])).trim().to_owned();
+    let file = dir.path().join("online.backup");
+    let info = json(&ok(s.cairn(&["backup", p(&file), "--json"])));
+    let rev = info["revision"].as_u64().unwrap();
+    assert!(rev >= 51, "{info}");
+    ok(s.cairn(&["set", "after-backup", "1"]));
+    // The server keeps its lock: offline tools on its directory are refused.
+    let o = cairn(&["check", "--data-dir", p(&s.dir)]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("locked"), "{}", stderr(&o));
+    assert_eq!(s.stop().code(), Some(0));
+
+    let checked = json(&ok(cairn(&["check", "--backup", p(&file), "--json"])));
+    assert_eq!(checked["revision"], rev);
+    let restored = dir.path().join("restored");
+    ok(cairn(&["restore", p(&file), "--data-dir", p(&restored)]));
+    let report = json(&ok(cairn(&["check", "--data-dir", p(&restored), "--json"])));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["revision"], rev);
+    assert_eq!(report["entries"], 50);
+    assert_eq!(report["content"], 1);
+
+    let r = Server::start(&restored);
+    assert_eq!(ok(r.cairn(&["get", "k07"])), "[7]\n");
+    expect_code(&r.cairn(&["get", "after-backup"]), 1);
+    let got = r.cairn(&["content", "get", &hash]);
+    assert_eq!(got.stdout, b"content kept by the backup");
+    let next = json(&ok(r.cairn(&["set", "new", "1", "--json"])));
+    assert_eq!(next["revision"], rev + 1);
+}
+
+#[test]
+fn offline_backup_restore_export_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data);
+    for i in 0..30 {
+        ok(s.cairn(&["set", &format!("user:{i}"), &format!(r#"{{"id": {i}}}"#)]));
+    }
+    ok(s.cairn(&["set", "other", "x"]));
+    s.stop();
+
+    let file = dir.path().join("offline.backup");
+    let out = json(&ok(cairn(&["backup", p(&file), "--data-dir", p(&data), "--json"])));
+    assert!(out["records"].as_u64().unwrap() > 31, "{out}");
+    // Restore refuses a non-empty directory without --force.
+    let o = cairn(&["restore", p(&file), "--data-dir", p(&data)]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    ok(cairn(&["restore", p(&file), "--data-dir", p(&data), "--force"]));
+
+    let ndjson = ok(cairn(&["export", "--data-dir", p(&data), "--prefix", "user:"]));
+    assert_eq!(ndjson.lines().count(), 30);
+    let line = json(ndjson.lines().next().unwrap());
+    assert_eq!(line["store"], "default");
+    assert!(line["key"].as_str().unwrap().starts_with("user:"));
+    let export_file = dir.path().join("all.ndjson");
+    ok(cairn(&["export", "--data-dir", p(&data), "-o", p(&export_file)]));
+    assert_eq!(std::fs::read_to_string(&export_file).unwrap().lines().count(), 31);
+
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    // An empty directory is no database for export, check or import...
+    expect_code(&cairn(&["export", "--data-dir", p(&fresh)]), 2);
+    // ...but `serve` makes one.
+    Server::start(&fresh).stop();
+    let imported = json(&ok(cairn(&[
+        "import",
+        p(&export_file),
+        "--data-dir",
+        p(&fresh),
+        "--json",
+    ])));
+    assert_eq!(imported["written"], 31);
+    let again = ok(cairn(&["export", "--data-dir", p(&fresh), "-o", "-"]));
+    let strip = |s: &str| -> Vec<(serde_json::Value, serde_json::Value)> {
+        s.lines()
+            .map(|l| json(l))
+            .map(|j| (j["key"].clone(), j["value"].clone()))
+            .collect()
+    };
+    assert_eq!(strip(&again), strip(&std::fs::read_to_string(&export_file).unwrap()));
+    let skipped = json(&ok(cairn(&[
+        "import",
+        p(&export_file),
+        "--data-dir",
+        p(&fresh),
+        "--on-conflict",
+        "skip",
+        "--json",
+    ])));
+    assert_eq!(skipped["skipped"], 31);
+    let o = cairn(&[
+        "import",
+        p(&export_file),
+        "--data-dir",
+        p(&fresh),
+        "--on-conflict",
+        "fail",
+    ]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Server::start(&data).stop();
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, "{\"store\":\"default\",\"key\":\"a\",\"value\":1}\nnot json\n").unwrap();
+    let o = cairn(&["import", p(&bad), "--data-dir", p(&data)]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+    let o = cairn(&["export", "--data-dir", p(&data)]);
+    assert_eq!(ok(o), "", "nothing of the bad batch was written");
+
+    let file = dir.path().join("b.backup");
+    ok(cairn(&["backup", p(&file), "--data-dir", p(&data)]));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let o = cairn(&["check", "--backup", p(&file)]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("byte offset"), "{}", stderr(&o));
+    let target = dir.path().join("t");
+    let o = cairn(&["restore", p(&file), "--data-dir", p(&target)]);
+    expect_code(&o, 2);
+    assert!(!target.exists());
+    let o = cairn(&["check"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("--data-dir"), "{}", stderr(&o));
+    let o = cairn(&["check", "--data-dir", p(&dir.path().join("missing"))]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("no cairn database"), "{}", stderr(&o));
+}
+
+#[test]
+fn export_and_import_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start(&dir.path().join("a"));
+    for i in 0..5 {
+        ok(a.cairn(&["set", &format!("k{i}"), &i.to_string()]));
+    }
+    let file = dir.path().join("x.ndjson");
+    ok(a.cairn(&["export", "-o", p(&file)]));
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 5);
+    let b = Server::start(&dir.path().join("b"));
+    let r = json(&ok(b.cairn(&["import", p(&file), "--json"])));
+    assert_eq!(r["written"], 5);
+    assert_eq!(ok(b.cairn(&["get", "k3"])), "3\n");
+    let o = b.cairn(&["import", p(&file), "--on-conflict", "fail"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
+}
