@@ -289,3 +289,24 @@ async fn answers_ping_and_accepts_json_in_binary_frames() {
     assert_eq!(c.recv().await["code"], "invalid_message");
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn messages_and_connections_show_in_metrics() {
+    let t = start().await;
+    let mut c = Client::connect(t.addr, None).await;
+    c.call(set("m", json!(1))).await;
+    c.call(set("m", json!(2))).await;
+    c.call(json!({"type": "get"})).await;
+    c.send_text("{").await;
+    c.recv().await;
+    let text = reqwest::get(format!("http://{}/metrics", t.addr)).await.unwrap().text().await.unwrap();
+    for line in [
+        r#"cairn_requests_total{frontend="ws",route="set",status="200"} 2"#,
+        r#"cairn_requests_total{frontend="ws",route="get",status="400"} 1"#,
+        r#"cairn_requests_total{frontend="ws",route="invalid",status="400"} 1"#,
+        r#"cairn_connections{frontend="ws"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    t.server.shutdown().await;
+}

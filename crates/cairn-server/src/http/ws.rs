@@ -12,6 +12,7 @@
 
 pub mod conn;
 pub mod dispatch;
+mod fields;
 pub mod messages;
 pub mod session;
 

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 /// first event.
 pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal) {
     let (session, mut pushes) = Session::new(state.clone(), principal);
+    let _open = OpenConnection::new(&state.metrics);
     let idle = idle_window(state.config.idle_timeout_secs);
     let mut deadline = Instant::now() + idle;
     let close = loop {
@@ -105,5 +106,22 @@ async fn send_message(socket: &mut WebSocket, state: &AppState, message: Message
     tokio::select! {
         r = socket.send(message) => r.is_ok(),
         () = state.shutdown.cancelled() => false,
+    }
+}
+
+/// Counts an open WebSocket in the `cairn_connections{frontend="ws"}` gauge
+/// for as long as it lives, however the connection task ends.
+struct OpenConnection<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> OpenConnection<'a> {
+    fn new(m: &'a crate::metrics::Metrics) -> Self {
+        m.connection("ws", 1);
+        OpenConnection(m)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connection("ws", -1);
     }
 }

@@ -21,12 +21,12 @@
 //! every other cairn JSON rendering. Unknown fields are ignored so that
 //! clients may send fields newer servers understand.
 
+use super::fields::Fields;
+pub use super::fields::{Limits, parse_object};
 use crate::auth::Role;
-use crate::config::ServerConfig;
 use base64::Engine as _;
-use cairn_core::{Algorithm, Check, Cond, DEFAULT_STORE, Filter, ListOptions, Op, PutOptions, Ttl, Value};
+use cairn_core::{Algorithm, Check, Cond, Filter, ListOptions, Op, PutOptions, Ttl, Value};
 use serde_json::{Map, Number, Value as Json};
-use std::time::Duration;
 
 /// A refused or failed request: rendered as `{"type": "error", "id"?, "code", "message"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +46,11 @@ impl WsError {
         }
     }
 
-    fn missing(field: &str) -> WsError {
+    pub(super) fn missing(field: &str) -> WsError {
         WsError::new("missing_field", format!("field {field:?} is required"))
     }
 
-    fn invalid(field: &str, want: &str) -> WsError {
+    pub(super) fn invalid(field: &str, want: &str) -> WsError {
         WsError::new("invalid_field", format!("field {field:?} must be {want}"))
     }
 }
@@ -171,6 +171,26 @@ pub enum Request {
 }
 
 impl Request {
+    /// The message type, as sent.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Get { .. } => "get",
+            Request::Put { verb: PutVerb::Set, .. } => "set",
+            Request::Put { verb: PutVerb::Put, .. } => "put",
+            Request::Delete { .. } => "delete",
+            Request::Contains { .. } => "contains",
+            Request::Clear { .. } => "clear",
+            Request::List { .. } => "list",
+            Request::Incr { .. } => "incr",
+            Request::Batch { .. } => "batch",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Unsubscribe { .. } => "unsubscribe",
+            Request::StoreContent { .. } => "store_content",
+            Request::GetContent { .. } => "get_content",
+        }
+    }
+
     /// The permissions the request needs: a role on each store it touches
     /// (`None`: not store-scoped, such as content or a subscription to every store).
     #[must_use]
@@ -196,236 +216,28 @@ impl Request {
     }
 }
 
-/// The limits decoding enforces, taken from the server options.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest message, bytes.
-    pub max_message_bytes: usize,
-    /// Largest key, bytes.
-    pub max_key_bytes: usize,
-    /// Largest value, bytes (as the engine measures it).
-    pub max_value_bytes: usize,
-    /// Deepest JSON nesting.
-    pub max_json_depth: usize,
-}
+/// The message types, as sent.
+pub const TYPES: [&str; 13] = [
+    "get",
+    "set",
+    "put",
+    "delete",
+    "contains",
+    "clear",
+    "list",
+    "incr",
+    "batch",
+    "subscribe",
+    "unsubscribe",
+    "store_content",
+    "get_content",
+];
 
-impl Limits {
-    /// The limits `config` sets.
-    #[must_use]
-    pub fn from_config(c: &ServerConfig) -> Limits {
-        Limits {
-            max_message_bytes: c.max_body_bytes,
-            max_key_bytes: c.max_key_bytes,
-            max_value_bytes: c.max_value_bytes,
-            max_json_depth: c.max_json_depth,
-        }
-    }
-}
-
-/// Parses a text message into a JSON object, enforcing size and depth limits
-/// before building any value.
-///
-/// # Errors
-/// `message_too_large`, `too_deep`, `invalid_json`, `invalid_message` (not an object).
-pub fn parse_object(text: &str, limits: &Limits) -> Result<Map<String, Json>, WsError> {
-    if text.len() > limits.max_message_bytes {
-        return Err(WsError::new(
-            "message_too_large",
-            format!(
-                "message is {} bytes, over the limit of {}",
-                text.len(),
-                limits.max_message_bytes
-            ),
-        ));
-    }
-    if let Some(depth) = depth_over(text.as_bytes(), limits.max_json_depth) {
-        return Err(WsError::new(
-            "too_deep",
-            format!(
-                "JSON nesting exceeds the limit of {} levels (reached {depth})",
-                limits.max_json_depth
-            ),
-        ));
-    }
-    match serde_json::from_str::<Json>(text) {
-        Ok(Json::Object(m)) => Ok(m),
-        Ok(other) => Err(WsError::new(
-            "invalid_message",
-            format!(
-                "a message must be a JSON object with a \"type\" field, got {}",
-                kind_of(&other)
-            ),
-        )),
-        Err(e) => Err(WsError::new("invalid_json", format!("message is not valid JSON: {e}"))),
-    }
-}
-
-/// The nesting depth reached when it goes over `max`, scanning raw JSON text
-/// (brackets inside strings do not count). Malformed text is left to the parser.
-fn depth_over(b: &[u8], max: usize) -> Option<usize> {
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for &c in b {
-        if in_str {
-            match c {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Some(depth);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn kind_of(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
-/// Typed access to a message's fields, producing errors that name the field.
-struct Fields<'a> {
-    m: &'a Map<String, Json>,
-    /// Field names are reported with this prefix (`ops[2].key`).
-    at: String,
-}
-
-impl<'a> Fields<'a> {
-    fn new(m: &'a Map<String, Json>, at: String) -> Fields<'a> {
-        Fields { m, at }
-    }
-
-    fn name(&self, f: &str) -> String {
-        if self.at.is_empty() {
-            f.to_owned()
-        } else {
-            format!("{}.{f}", self.at)
-        }
-    }
-
-    /// A field that is absent or `null` counts as missing.
-    fn get(&self, f: &str) -> Option<&'a Json> {
-        self.m.get(f).filter(|v| !v.is_null())
-    }
-
-    fn str_opt(&self, f: &str) -> Result<Option<String>, WsError> {
-        match self.get(f) {
-            None => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(WsError::invalid(&self.name(f), "a string")),
-        }
-    }
-
-    fn store(&self) -> Result<String, WsError> {
-        let s = self.str_opt("store")?.unwrap_or_else(|| DEFAULT_STORE.to_owned());
-        if s.is_empty() {
-            return Err(WsError::invalid(&self.name("store"), "a non-empty store name"));
-        }
-        Ok(s)
-    }
-
-    /// A key: a string, or an integer (for int-keyed stores).
-    fn key(&self, limits: &Limits) -> Result<String, WsError> {
-        let name = self.name("key");
-        let k = match self.get("key") {
-            None => return Err(WsError::missing(&name)),
-            Some(Json::String(s)) => s.clone(),
-            Some(Json::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-            Some(_) => return Err(WsError::invalid(&name, "a string")),
-        };
-        if k.len() > limits.max_key_bytes {
-            return Err(WsError::new(
-                "key_too_large",
-                format!(
-                    "{name} is {} bytes, over the limit of {}",
-                    k.len(),
-                    limits.max_key_bytes
-                ),
-            ));
-        }
-        Ok(k)
-    }
-
-    fn value(&self, f: &str, limits: &Limits) -> Result<Value, WsError> {
-        // `null` is a legitimate value, so presence is checked on the raw map.
-        let v = self.m.get(f).ok_or_else(|| WsError::missing(&self.name(f)))?;
-        let v = Value::from_json(v.clone());
-        let len = v.size_hint();
-        if len > limits.max_value_bytes {
-            return Err(WsError::new(
-                "value_too_large",
-                format!(
-                    "{} is {len} bytes, over the limit of {}",
-                    self.name(f),
-                    limits.max_value_bytes
-                ),
-            ));
-        }
-        Ok(v)
-    }
-
-    fn u64_opt(&self, f: &str) -> Result<Option<u64>, WsError> {
-        match self.get(f) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| WsError::invalid(&self.name(f), "a non-negative integer")),
-        }
-    }
-
-    fn bool_opt(&self, f: &str) -> Result<bool, WsError> {
-        match self.get(f) {
-            None => Ok(false),
-            Some(Json::Bool(b)) => Ok(*b),
-            Some(_) => Err(WsError::invalid(&self.name(f), "true or false")),
-        }
-    }
-
-    fn number_opt(&self, f: &str) -> Result<Option<Number>, WsError> {
-        match self.get(f) {
-            None => Ok(None),
-            Some(Json::Number(n)) => Ok(Some(n.clone())),
-            Some(_) => Err(WsError::invalid(&self.name(f), "a number")),
-        }
-    }
-
-    /// A TTL in seconds (decimals allowed).
-    fn ttl(&self) -> Result<Option<Duration>, WsError> {
-        match self.get("ttl") {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e12)
-                .map(|s| Some(Duration::from_secs_f64(s)))
-                .ok_or_else(|| WsError::invalid(&self.name("ttl"), "a positive number of seconds")),
-        }
-    }
-
-    fn array(&self, f: &str) -> Result<Option<&'a Vec<Json>>, WsError> {
-        match self.get(f) {
-            None => Ok(None),
-            Some(Json::Array(a)) => Ok(Some(a)),
-            Some(_) => Err(WsError::invalid(&self.name(f), "an array")),
-        }
-    }
+/// The message's `type` when it is a known one (`"invalid"` otherwise), for metric labels.
+#[must_use]
+pub fn type_name(m: &Map<String, Json>) -> &'static str {
+    let t = m.get("type").and_then(Json::as_str);
+    TYPES.iter().find(|k| Some(**k) == t).copied().unwrap_or("invalid")
 }
 
 /// Decodes a message object into its optional `id` and the request.
@@ -512,10 +324,7 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
         other => {
             return Err(WsError::new(
                 "unknown_type",
-                format!(
-                    "unknown message type {other:?}; expected one of get, set, put, delete, contains, clear, list, \
-                     incr, batch, subscribe, unsubscribe, store_content, get_content"
-                ),
+                format!("unknown message type {other:?}; expected one of {}", TYPES.join(", ")),
             ));
         }
     })
@@ -673,12 +482,6 @@ mod tests {
     }
 
     #[test]
-    fn depth_ignores_brackets_in_strings() {
-        assert_eq!(depth_over(br#"{"a":"[[[[[[[["}"#, 2), None);
-        assert_eq!(depth_over(br#"{"a":"\"[[[[","b":[[1]]}"#, 2), Some(3));
-    }
-
-    #[test]
     fn decodes_set_with_options_and_null_value() {
         let m = parse_object(
             r#"{"type":"set","id":7,"key":"k","value":null,"ttl":1.5,"if_absent":true}"#,
@@ -701,7 +504,7 @@ mod tests {
             (verb, store.as_str(), value),
             (PutVerb::Set, "default", Value::Json(Json::Null))
         );
-        assert_eq!(options.ttl, Some(Duration::from_millis(1500)));
+        assert_eq!(options.ttl, Some(std::time::Duration::from_millis(1500)));
         assert!(options.if_absent);
     }
 }

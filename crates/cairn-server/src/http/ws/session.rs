@@ -71,19 +71,39 @@ impl Session {
     /// Answers one text message. Pushes for a new subscription go to the
     /// receiver; send the response before draining it to keep their order.
     pub async fn handle(&self, text: &str) -> Json {
+        let started = std::time::Instant::now();
         let m = match messages::parse_object(text, &self.limits) {
             Ok(m) => m,
-            Err(e) => return error(None, &e),
+            Err(e) => {
+                self.observe("invalid", Err(&e), started);
+                return error(None, &e);
+            }
         };
         let (id, req) = messages::decode(&m, &self.limits);
-        let result = match req {
-            Ok(req) => match authorize(&self.principal, &req) {
-                Ok(()) => self.run(req).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+        let (name, result) = match req {
+            Ok(req) => {
+                let name = req.name();
+                match authorize(&self.principal, &req) {
+                    Ok(()) => (name, self.run(req).await),
+                    Err(e) => (name, Err(e)),
+                }
+            }
+            Err(e) => (messages::type_name(&m), Err(e)),
         };
+        self.observe(name, result.as_ref().map(|_| ()), started);
         respond(id, result)
+    }
+
+    /// Counts the message in the server metrics (front end `ws`, route = message
+    /// type), with an HTTP-like status so dashboards can treat all front ends alike.
+    fn observe(&self, name: &'static str, result: Result<(), &WsError>, started: std::time::Instant) {
+        let status = match result {
+            Ok(()) => 200,
+            Err(e) if e.code == "forbidden" => 403,
+            Err(e) if e.code == "internal" || e.code == "corrupted" || e.code == "closed" => 500,
+            Err(_) => 400,
+        };
+        self.state.metrics.observe("ws", name, status, started.elapsed());
     }
 
     async fn run(&self, req: Request) -> Result<Json, WsError> {
