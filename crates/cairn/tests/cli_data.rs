@@ -110,7 +110,7 @@ fn offline_backup_restore_export_import() {
     let again = ok(cairn(&["export", "--data-dir", p(&fresh), "-o", "-"]));
     let strip = |s: &str| -> Vec<(serde_json::Value, serde_json::Value)> {
         s.lines()
-            .map(|l| json(l))
+            .map(json)
             .map(|j| (j["key"].clone(), j["value"].clone()))
             .collect()
     };

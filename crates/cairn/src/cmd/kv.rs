@@ -21,10 +21,8 @@ pub fn get(g: &Global, key: &str) -> anyhow::Result<()> {
     let body = read_all(&mut r)?;
     if status == 404 {
         // An unknown store is an error, a missing key is not.
-        if let Ok(j) = serde_json::from_slice::<Json>(&body) {
-            if j["error"]["code"] == "unknown_store" {
-                return Err(server_error(status, &body));
-            }
+        if serde_json::from_slice::<Json>(&body).is_ok_and(|j| j["error"]["code"] == "unknown_store") {
+            return Err(server_error(status, &body));
         }
         return Err(missing_key(g, key));
     }
