@@ -15,10 +15,15 @@ async fn replies_at_the_byte_level() {
     assert_eq!(reply(&mut s, b"ECHO \"a b\"\r\n").await, b"$3\r\na b\r\n");
     assert_eq!(reply(&mut s, b"GET nothing\r\n").await, b"$-1\r\n");
     // Three pipelined commands, split mid-frame across two writes.
-    s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1").await.unwrap();
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1")
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let want = b"+OK\r\n$2\r\nv1\r\n:1\r\n";
-    assert_eq!(roundtrip(&mut s, b"\r\nk\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n", want.len()).await, want);
+    assert_eq!(
+        roundtrip(&mut s, b"\r\nk\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n", want.len()).await,
+        want
+    );
     // RESP3 after HELLO 3: nulls and maps change shape.
     let mut s = t.raw().await;
     s.write_all(b"HELLO 3\r\n").await.unwrap();
@@ -26,7 +31,11 @@ async fn replies_at_the_byte_level() {
     while !r.ends_with(b"$7\r\nmodules\r\n*0\r\n") {
         r.extend(read_n(&mut s, 1).await);
     }
-    assert!(r.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{}", String::from_utf8_lossy(&r));
+    assert!(
+        r.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
     assert_eq!(roundtrip(&mut s, b"GET nothing\r\n", 3).await, b"_\r\n");
     let err = reply(&mut s, b"HELLO 4\r\n").await;
     assert!(err.starts_with(b"-NOPROTO"), "{}", String::from_utf8_lossy(&err));
@@ -46,7 +55,10 @@ async fn protocol_errors_close_the_connection_not_the_server() {
         let mut s = t.raw().await;
         s.write_all(bad).await.unwrap();
         let r = String::from_utf8(read_to_close(&mut s).await).unwrap();
-        assert!(r.starts_with("-ERR Protocol error: ") && r.contains(msg), "{r:?} for {bad:?}");
+        assert!(
+            r.starts_with("-ERR Protocol error: ") && r.contains(msg),
+            "{r:?} for {bad:?}"
+        );
     }
     // A bulk header over the limit is refused before its body is sent.
     let t2 = start_with(|c| c.max_value_bytes = 1000).await;
@@ -74,7 +86,11 @@ async fn auth_with_a_token_file() {
     let t = start_with(|c| c.auth_token_file = Some(tokens.clone())).await;
     let mut s = t.raw().await;
     let r = reply(&mut s, b"GET k\r\n").await;
-    assert!(r.starts_with(b"-NOAUTH Authentication required."), "{}", String::from_utf8_lossy(&r));
+    assert!(
+        r.starts_with(b"-NOAUTH Authentication required."),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
     let r = reply(&mut s, b"AUTH wrong\r\n").await;
     assert!(r.starts_with(b"-WRONGPASS"), "{}", String::from_utf8_lossy(&r));
     assert_eq!(reply(&mut s, b"AUTH s3cret\r\n").await, b"+OK\r\n");
@@ -101,7 +117,11 @@ async fn subscribed_resp2_connections_only_take_pubsub_commands() {
     let r = reply(&mut s, b"SUBSCRIBE ch\r\n").await;
     assert_eq!(r, b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
     let e = reply(&mut s, b"GET k\r\n").await;
-    assert!(e.starts_with(b"-ERR Can't execute 'get'"), "{}", String::from_utf8_lossy(&e));
+    assert!(
+        e.starts_with(b"-ERR Can't execute 'get'"),
+        "{}",
+        String::from_utf8_lossy(&e)
+    );
     let p = reply(&mut s, b"PING\r\n").await;
     assert_eq!(p, b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
     let u = reply(&mut s, b"UNSUBSCRIBE\r\n").await;

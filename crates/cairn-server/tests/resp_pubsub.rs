@@ -8,7 +8,10 @@ use resp_util::{cmd, start};
 use std::time::Duration;
 
 async fn next(stream: &mut (impl futures_util::Stream<Item = redis::Msg> + Unpin)) -> (String, String) {
-    let m = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("a message in time").unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("a message in time")
+        .unwrap();
     (m.get_channel_name().to_owned(), m.get_payload::<String>().unwrap())
 }
 
@@ -30,7 +33,13 @@ async fn keyspace_notifications_follow_writes() {
     // Both subscriptions match a delete, in either order.
     let mut got = vec![next(&mut msgs).await, next(&mut msgs).await];
     got.sort();
-    assert_eq!(got, vec![("__keyevent@0__:del".into(), "k".into()), ("__keyspace@0__:k".into(), "del".into())]);
+    assert_eq!(
+        got,
+        vec![
+            ("__keyevent@0__:del".into(), "k".into()),
+            ("__keyspace@0__:k".into(), "del".into())
+        ]
+    );
     // A key that expires on its own is announced as `expired`.
     let _: () = cmd(&mut c, &["SET", "brief", "v", "PX", "20"]).await.unwrap();
     assert_eq!(next(&mut msgs).await, ("__keyspace@0__:brief".into(), "set".into()));
@@ -45,14 +54,18 @@ async fn config_set_narrows_notifications() {
     let flags: Vec<String> = cmd(&mut c, &["CONFIG", "GET", "notify-keyspace-events"]).await.unwrap();
     assert_eq!(flags, vec!["notify-keyspace-events".to_string(), "AKE".into()]);
     // Only keyevent notifications of generic commands (del, expire...).
-    let _: () = cmd(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Eg"]).await.unwrap();
+    let _: () = cmd(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Eg"])
+        .await
+        .unwrap();
     let mut ps = t.client().get_async_pubsub().await.unwrap();
     ps.psubscribe("__key*__:*").await.unwrap();
     let mut msgs = ps.on_message();
     let _: () = c.set("k", "v").await.unwrap();
     let _: i64 = c.del("k").await.unwrap();
     assert_eq!(next(&mut msgs).await, ("__keyevent@0__:del".into(), "k".into()));
-    let err = cmd::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Q"]).await.unwrap_err();
+    let err = cmd::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Q"])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("notify-keyspace-events"), "{err}");
     t.server.shutdown().await;
 }

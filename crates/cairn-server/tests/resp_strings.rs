@@ -12,7 +12,10 @@ async fn string_commands_behave_like_redis() {
     let t = start().await;
     let mut c = t.conn().await;
     let _: () = c.set("greeting", "hello").await.unwrap();
-    assert_eq!(c.get::<_, Option<String>>("greeting").await.unwrap().as_deref(), Some("hello"));
+    assert_eq!(
+        c.get::<_, Option<String>>("greeting").await.unwrap().as_deref(),
+        Some("hello")
+    );
     assert_eq!(c.get::<_, Option<String>>("missing").await.unwrap(), None);
     assert_eq!(c.incr::<_, _, i64>("n", 1).await.unwrap(), 1);
     assert_eq!(c.incr::<_, _, i64>("n", 41).await.unwrap(), 42);
@@ -23,12 +26,23 @@ async fn string_commands_behave_like_redis() {
     let _: () = c.set("text-num", "10").await.unwrap();
     assert_eq!(c.incr::<_, _, i64>("text-num", 5).await.unwrap(), 15);
     assert_eq!(c.get::<_, String>("text-num").await.unwrap(), "15");
-    assert_eq!(cmd::<String>(&mut c, &["INCRBYFLOAT", "text-num", "0.5"]).await.unwrap(), "15.5");
+    assert_eq!(
+        cmd::<String>(&mut c, &["INCRBYFLOAT", "text-num", "0.5"])
+            .await
+            .unwrap(),
+        "15.5"
+    );
 
     let err = c.incr::<_, _, i64>("greeting", 1).await.unwrap_err();
-    assert!(err.to_string().contains("value is not an integer or out of range"), "{err}");
+    assert!(
+        err.to_string().contains("value is not an integer or out of range"),
+        "{err}"
+    );
     let err = cmd::<i64>(&mut c, &["INCRBY", "n", "x"]).await.unwrap_err();
-    assert!(err.to_string().contains("value is not an integer or out of range"), "{err}");
+    assert!(
+        err.to_string().contains("value is not an integer or out of range"),
+        "{err}"
+    );
 
     let _: () = c.mset(&[("a", "1"), ("b", "2")]).await.unwrap();
     let got: Vec<Option<String>> = c.mget(&["a", "b", "zz"]).await.unwrap();
@@ -38,10 +52,32 @@ async fn string_commands_behave_like_redis() {
     assert_eq!(cmd::<String>(&mut c, &["GETDEL", "b"]).await.unwrap(), "2");
     assert_eq!(c.exists::<_, i64>("b").await.unwrap(), 0);
 
-    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "once", "1", "NX"]).await.unwrap().as_deref(), Some("OK"));
-    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "once", "2", "NX"]).await.unwrap(), None);
-    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "nope", "2", "XX"]).await.unwrap(), None);
-    assert_eq!(cmd::<Option<String>>(&mut c, &["SET", "once", "3", "GET"]).await.unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        cmd::<Option<String>>(&mut c, &["SET", "once", "1", "NX"])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        cmd::<Option<String>>(&mut c, &["SET", "once", "2", "NX"])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cmd::<Option<String>>(&mut c, &["SET", "nope", "2", "XX"])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cmd::<Option<String>>(&mut c, &["SET", "once", "3", "GET"])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
     assert_eq!(cmd::<i64>(&mut c, &["SETNX", "once", "4"]).await.unwrap(), 0);
     assert_eq!(c.get::<_, String>("once").await.unwrap(), "3");
     assert_eq!(cmd::<String>(&mut c, &["TYPE", "once"]).await.unwrap(), "string");
@@ -50,7 +86,10 @@ async fn string_commands_behave_like_redis() {
     let err = cmd::<String>(&mut c, &["SET", "k", "v", "NX", "XX"]).await.unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
     let err = cmd::<String>(&mut c, &["GET"]).await.unwrap_err();
-    assert!(err.to_string().contains("wrong number of arguments for 'get' command"), "{err}");
+    assert!(
+        err.to_string().contains("wrong number of arguments for 'get' command"),
+        "{err}"
+    );
     let err = cmd::<String>(&mut c, &["FROBNICATE", "x"]).await.unwrap_err();
     assert!(err.to_string().contains("unknown command 'FROBNICATE'"), "{err}");
     t.server.shutdown().await;
@@ -102,7 +141,13 @@ async fn pipelines_reply_in_order() {
         p.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
         p.cmd("INCR").arg("counter");
     }
-    p.cmd("GET").arg("k199").cmd("SET").arg("k0").arg("v").arg("NX").cmd("DBSIZE");
+    p.cmd("GET")
+        .arg("k199")
+        .cmd("SET")
+        .arg("k0")
+        .arg("v")
+        .arg("NX")
+        .cmd("DBSIZE");
     let out: Vec<redis::Value> = p.query_async(&mut c).await.unwrap();
     assert_eq!(out.len(), 203);
     for (i, v) in out[..200].iter().enumerate() {
@@ -129,7 +174,10 @@ async fn select_by_number_and_name() {
     assert_eq!(c.get::<_, String>("k").await.unwrap(), "in-default");
     let db = t.server.db();
     assert_eq!(db.get("3", "k").unwrap().unwrap().value, Value::Json(json!("in-3")));
-    assert_eq!(db.get("users", "k").unwrap().unwrap().value, Value::Json(json!("in-users")));
+    assert_eq!(
+        db.get("users", "k").unwrap().unwrap().value,
+        Value::Json(json!("in-users"))
+    );
     let err = cmd::<()>(&mut c, &["SELECT", "16"]).await.unwrap_err();
     assert!(err.to_string().contains("DB index is out of range"), "{err}");
     let err = cmd::<()>(&mut c, &["SELECT", "nosuchstore"]).await.unwrap_err();
@@ -144,11 +192,18 @@ async fn select_by_number_and_name() {
 #[tokio::test]
 async fn typed_stores_refuse_with_wrongtype() {
     let t = start().await;
-    t.with_db(|db| db.create_store(StoreSpec::new("nums").value_type(ValueType::Int)).unwrap()).await;
+    t.with_db(|db| {
+        db.create_store(StoreSpec::new("nums").value_type(ValueType::Int))
+            .unwrap()
+    })
+    .await;
     let mut c = t.conn().await;
     let _: () = cmd(&mut c, &["SELECT", "nums"]).await.unwrap();
     let _: () = c.set("n", "5").await.unwrap();
-    assert_eq!(t.server.db().get("nums", "n").unwrap().unwrap().value, Value::Json(json!(5)));
+    assert_eq!(
+        t.server.db().get("nums", "n").unwrap().unwrap().value,
+        Value::Json(json!(5))
+    );
     assert_eq!(c.incr::<_, _, i64>("n", 2).await.unwrap(), 7);
     let err = c.set::<_, _, ()>("n", "five").await.unwrap_err();
     assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
@@ -165,13 +220,21 @@ async fn values_cross_front_ends() {
     let db = t.server.db();
     let mut c = t.conn().await;
     let _: () = c.set("s", "plain text").await.unwrap();
-    assert_eq!(db.get("default", "s").unwrap().unwrap().value, Value::Json(json!("plain text")));
+    assert_eq!(
+        db.get("default", "s").unwrap().unwrap().value,
+        Value::Json(json!("plain text"))
+    );
     let _: () = c.set("bin", &[0xffu8, 0x00, 0x01][..]).await.unwrap();
-    assert_eq!(db.get("default", "bin").unwrap().unwrap().value, Value::Bytes(vec![0xff, 0, 1]));
+    assert_eq!(
+        db.get("default", "bin").unwrap().unwrap().value,
+        Value::Bytes(vec![0xff, 0, 1])
+    );
     assert_eq!(c.get::<_, Vec<u8>>("bin").await.unwrap(), vec![0xff, 0, 1]);
-    t.with_db(|db| db.put("default", "obj", Value::Json(json!({"a": [1, 2]}))).unwrap()).await;
+    t.with_db(|db| db.put("default", "obj", Value::Json(json!({"a": [1, 2]}))).unwrap())
+        .await;
     assert_eq!(c.get::<_, String>("obj").await.unwrap(), r#"{"a":[1,2]}"#);
-    t.with_db(|db| db.put("default", "num", Value::Json(json!(12))).unwrap()).await;
+    t.with_db(|db| db.put("default", "num", Value::Json(json!(12))).unwrap())
+        .await;
     assert_eq!(c.get::<_, String>("num").await.unwrap(), "12");
     assert_eq!(c.incr::<_, _, i64>("num", 1).await.unwrap(), 13);
     assert_eq!(db.get("default", "num").unwrap().unwrap().value, Value::Json(json!(13)));
@@ -189,8 +252,9 @@ async fn scan_keys_dbsize_flushdb() {
     let mut seen = std::collections::BTreeSet::new();
     let mut cursor = "0".to_string();
     loop {
-        let (next, keys): (String, Vec<String>) =
-            cmd(&mut c, &["SCAN", &cursor, "MATCH", "user:*", "COUNT", "10"]).await.unwrap();
+        let (next, keys): (String, Vec<String>) = cmd(&mut c, &["SCAN", &cursor, "MATCH", "user:*", "COUNT", "10"])
+            .await
+            .unwrap();
         for k in keys {
             assert!(seen.insert(k), "a key came twice");
         }

@@ -47,7 +47,10 @@ async fn watch_aborts_exec_after_a_concurrent_change() {
     // Unchanged watched key: EXEC commits.
     let _: () = cmd(&mut a, &["WATCH", "balance", "absent-key"]).await.unwrap();
     let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
-    assert_eq!(cmd::<String>(&mut a, &["DECRBY", "balance", "30"]).await.unwrap(), "QUEUED");
+    assert_eq!(
+        cmd::<String>(&mut a, &["DECRBY", "balance", "30"]).await.unwrap(),
+        "QUEUED"
+    );
     let r: Option<Vec<i64>> = cmd(&mut a, &["EXEC"]).await.unwrap();
     assert_eq!(r, Some(vec![70]));
 
@@ -70,7 +73,10 @@ async fn watch_aborts_exec_after_a_concurrent_change() {
     // EXEC unwatches: the next transaction commits despite the earlier change.
     let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
     let _: String = cmd(&mut a, &["SET", "fresh", "3"]).await.unwrap();
-    assert_eq!(cmd::<Option<Vec<String>>>(&mut a, &["EXEC"]).await.unwrap(), Some(vec!["OK".into()]));
+    assert_eq!(
+        cmd::<Option<Vec<String>>>(&mut a, &["EXEC"]).await.unwrap(),
+        Some(vec!["OK".into()])
+    );
     t.server.shutdown().await;
 }
 

@@ -35,7 +35,11 @@ const MESSAGE_BATCH: usize = 1024;
 
 enum Item {
     Ready(Reply),
-    Pending { fut: WriteFuture, done: Option<cairn_core::Result<Applied>>, finish: Finish },
+    Pending {
+        fut: WriteFuture,
+        done: Option<cairn_core::Result<Applied>>,
+        finish: Finish,
+    },
 }
 
 struct Entry {
@@ -89,10 +93,16 @@ async fn recv(rx: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
 
 fn message_reply(m: Message) -> Reply {
     match m {
-        Message::Message { channel, payload } => {
-            Reply::Push(vec![Reply::text("message"), Reply::Bulk(channel.to_vec()), Reply::Bulk(payload.to_vec())])
-        }
-        Message::PMessage { pattern, channel, payload } => Reply::Push(vec![
+        Message::Message { channel, payload } => Reply::Push(vec![
+            Reply::text("message"),
+            Reply::Bulk(channel.to_vec()),
+            Reply::Bulk(payload.to_vec()),
+        ]),
+        Message::PMessage {
+            pattern,
+            channel,
+            payload,
+        } => Reply::Push(vec![
             Reply::text("pmessage"),
             Reply::Bulk(pattern.to_vec()),
             Reply::Bulk(channel.to_vec()),
@@ -189,13 +199,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.observe(name, r.is_error(), started);
             r.encode(self.sess.proto, &mut self.wbuf);
         } else {
-            self.seg.entries.push(Entry { item: Item::Ready(r), name, started });
+            self.seg.entries.push(Entry {
+                item: Item::Ready(r),
+                name,
+                started,
+            });
         }
     }
 
     fn observe(&self, name: &'static str, err: bool, started: Instant) {
         self.sh.stats.commands.fetch_add(1, Ordering::Relaxed);
-        self.sh.app.metrics.observe("resp", name, u16::from(err), started.elapsed());
+        self.sh
+            .app
+            .metrics
+            .observe("resp", name, u16::from(err), started.elapsed());
     }
 
     /// Hands a write to the engine's writer now (so it joins the next group
@@ -215,7 +232,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Poll::Ready(r) => Some(r),
             Poll::Pending => None,
         };
-        self.seg.entries.push(Entry { item: Item::Pending { fut, done, finish }, name, started });
+        self.seg.entries.push(Entry {
+            item: Item::Pending { fut, done, finish },
+            name,
+            started,
+        });
     }
 
     /// Waits for submitted writes and encodes every queued reply in order.
@@ -301,7 +322,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             return Err(Reply::Error("NOAUTH Authentication required.".into()));
         }
         if self.sess.subscribed_resp2()
-            && !matches!(spec.name, "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit" | "reset")
+            && !matches!(
+                spec.name,
+                "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+            )
         {
             return Err(Reply::err(format!(
                 "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",

@@ -31,7 +31,12 @@ impl Default for Limits {
     /// Redis's own: 512 MiB bulks would be too much for cairn, whose values
     /// are at most 8 MiB by default, so bulks get that plus slack for keys.
     fn default() -> Limits {
-        Limits { max_bulk: (8 << 20) + (64 << 10), max_array: 1 << 20, max_inline: 64 << 10, max_depth: 8 }
+        Limits {
+            max_bulk: (8 << 20) + (64 << 10),
+            max_array: 1 << 20,
+            max_inline: 64 << 10,
+            max_depth: 8,
+        }
     }
 }
 
@@ -106,10 +111,16 @@ impl Frame {
                     Frame::Bulk(b) => Ok(b),
                     Frame::Simple(s) => Ok(s.into_bytes()),
                     Frame::Integer(i) => Ok(i.to_string().into_bytes()),
-                    other => Err(format!("Protocol error: expected a bulk string argument, got {}", other.kind())),
+                    other => Err(format!(
+                        "Protocol error: expected a bulk string argument, got {}",
+                        other.kind()
+                    )),
                 })
                 .collect(),
-            other => Err(format!("Protocol error: expected an array of bulk strings, got {}", other.kind())),
+            other => Err(format!(
+                "Protocol error: expected an array of bulk strings, got {}",
+                other.kind()
+            )),
         }
     }
 
@@ -236,7 +247,9 @@ impl Parser<'_> {
     }
 
     fn frame(&mut self, depth: usize) -> Result<Frame, FrameError> {
-        let Some(&tag) = self.buf.get(self.pos) else { return Err(FrameError::Incomplete) };
+        let Some(&tag) = self.buf.get(self.pos) else {
+            return Err(FrameError::Incomplete);
+        };
         self.pos += 1;
         match tag {
             b'+' | b'-' => {
@@ -272,7 +285,10 @@ impl Parser<'_> {
                 }
                 let len = usize::try_from(len).or_else(|_| invalid("invalid multibulk length"))?;
                 if len > self.limits.max_array {
-                    return invalid(format!("multibulk length {len} over the limit of {}", self.limits.max_array));
+                    return invalid(format!(
+                        "multibulk length {len} over the limit of {}",
+                        self.limits.max_array
+                    ));
                 }
                 if depth >= self.limits.max_depth {
                     return invalid(format!("arrays nested deeper than {}", self.limits.max_depth));
@@ -324,7 +340,9 @@ fn split_inline(l: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
             q @ (b'"' | b'\'') => {
                 i += 1;
                 loop {
-                    let Some(&c) = l.get(i) else { return invalid("unbalanced quotes in request") };
+                    let Some(&c) = l.get(i) else {
+                        return invalid("unbalanced quotes in request");
+                    };
                     i += 1;
                     if c == q {
                         if l.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
@@ -333,7 +351,9 @@ fn split_inline(l: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
                         break;
                     }
                     if c == b'\\' && q == b'"' {
-                        let Some(&e) = l.get(i) else { return invalid("unbalanced quotes in request") };
+                        let Some(&e) = l.get(i) else {
+                            return invalid("unbalanced quotes in request");
+                        };
                         i += 1;
                         cur.push(match e {
                             b'n' => b'\n',
@@ -341,16 +361,15 @@ fn split_inline(l: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
                             b't' => b'\t',
                             b'b' => 8,
                             b'a' => 7,
-                            b'x' if l.len() >= i + 2 => match u8::from_str_radix(
-                                std::str::from_utf8(&l[i..i + 2]).unwrap_or("zz"),
-                                16,
-                            ) {
-                                Ok(v) => {
-                                    i += 2;
-                                    v
+                            b'x' if l.len() >= i + 2 => {
+                                match u8::from_str_radix(std::str::from_utf8(&l[i..i + 2]).unwrap_or("zz"), 16) {
+                                    Ok(v) => {
+                                        i += 2;
+                                        v
+                                    }
+                                    Err(_) => b'x',
                                 }
-                                Err(_) => b'x',
-                            },
+                            }
                             other => other,
                         });
                     } else if c == b'\\' && q == b'\'' && l.get(i) == Some(&b'\'') {

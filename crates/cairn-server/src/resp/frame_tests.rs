@@ -18,7 +18,10 @@ fn parses_a_command_array() {
     let b = bulk_args(&[b"SET", b"k", b"v\r\nwith crlf"]);
     let (f, n) = Frame::parse(&b).unwrap();
     assert_eq!(n, b.len());
-    assert_eq!(f.into_args().unwrap(), vec![b"SET".to_vec(), b"k".to_vec(), b"v\r\nwith crlf".to_vec()]);
+    assert_eq!(
+        f.into_args().unwrap(),
+        vec![b"SET".to_vec(), b"k".to_vec(), b"v\r\nwith crlf".to_vec()]
+    );
 }
 
 #[test]
@@ -30,7 +33,11 @@ fn incomplete_at_every_split_point() {
     while pos < b.len() {
         let (f, n) = Frame::parse(&b[pos..]).unwrap();
         for cut in 0..n {
-            assert_eq!(Frame::parse(&b[pos..pos + cut]), Err(FrameError::Incomplete), "cut at {cut} of {n}");
+            assert_eq!(
+                Frame::parse(&b[pos..pos + cut]),
+                Err(FrameError::Incomplete),
+                "cut at {cut} of {n}"
+            );
         }
         whole.push(f);
         pos += n;
@@ -86,18 +93,31 @@ fn invalid_frames() {
 
 #[test]
 fn size_limits_apply_before_the_data_arrives() {
-    let l = Limits { max_bulk: 10, max_array: 3, max_inline: 16, max_depth: 2 };
+    let l = Limits {
+        max_bulk: 10,
+        max_array: 3,
+        max_inline: 16,
+        max_depth: 2,
+    };
     let parse = |b: &[u8]| Frame::parse_with(b, &l);
     // The header alone is enough to refuse: nothing is waited for or allocated.
     assert!(matches!(parse(b"$11\r\n"), Err(FrameError::Invalid(m)) if m.contains("bulk length 11")));
     assert!(parse(b"$10\r\n0123456789\r\n").is_ok());
     assert!(matches!(parse(b"*4\r\n"), Err(FrameError::Invalid(m)) if m.contains("multibulk length 4")));
     assert!(matches!(parse(b"*1\r\n*1\r\n*1\r\n"), Err(FrameError::Invalid(m)) if m.contains("nested")));
-    assert!(matches!(parse(b"GET aaaaaaaaaaaaaaaaaaaaaa"), Err(FrameError::Invalid(m)) if m.contains("too big inline")));
+    assert!(
+        matches!(parse(b"GET aaaaaaaaaaaaaaaaaaaaaa"), Err(FrameError::Invalid(m)) if m.contains("too big inline"))
+    );
     assert_eq!(parse(b"GET aaaaaaa"), Err(FrameError::Incomplete));
-    assert!(matches!(parse(b"$99999999999999999999999999999999999"), Err(FrameError::Invalid(_))));
+    assert!(matches!(
+        parse(b"$99999999999999999999999999999999999"),
+        Err(FrameError::Invalid(_))
+    ));
     assert!(matches!(Frame::parse(b"*99999999999\r\n"), Err(FrameError::Invalid(_))));
-    assert!(matches!(Frame::parse(b"$999999999999\r\n"), Err(FrameError::Invalid(_))));
+    assert!(matches!(
+        Frame::parse(b"$999999999999\r\n"),
+        Err(FrameError::Invalid(_))
+    ));
 }
 
 #[test]

@@ -42,7 +42,9 @@ pub(crate) struct Stats {
 
 impl Stats {
     pub fn connected(&self) -> u64 {
-        self.connections.load(Ordering::Relaxed).saturating_sub(self.closed.load(Ordering::Relaxed))
+        self.connections
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.closed.load(Ordering::Relaxed))
     }
 }
 
@@ -61,7 +63,11 @@ impl Shared {
     pub fn new(app: AppState) -> Shared {
         let limits = frame::Limits {
             // Room for a key and some framing beside the largest value.
-            max_bulk: app.config.max_value_bytes.saturating_add(app.config.max_key_bytes).saturating_add(1024),
+            max_bulk: app
+                .config
+                .max_value_bytes
+                .saturating_add(app.config.max_key_bytes)
+                .saturating_add(1024),
             ..frame::Limits::default()
         };
         Shared {
@@ -85,7 +91,11 @@ pub async fn serve(listener: TcpListener, state: AppState) {
     let shared = Shared::new(state);
     let shutdown = shared.app.shutdown.clone();
     let tracker = TaskTracker::new();
-    tracker.spawn(pubsub::run_keyspace_feed(shared.app.db.clone(), shared.hub.clone(), shutdown.clone()));
+    tracker.spawn(pubsub::run_keyspace_feed(
+        shared.app.db.clone(),
+        shared.hub.clone(),
+        shutdown.clone(),
+    ));
     let slots = Arc::new(Semaphore::new(shared.app.config.max_connections.max(1)));
     loop {
         let accepted = tokio::select! {

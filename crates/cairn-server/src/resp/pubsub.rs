@@ -24,7 +24,11 @@ pub enum Message {
     /// Matched a channel subscription.
     Message { channel: Arc<[u8]>, payload: Arc<[u8]> },
     /// Matched a pattern subscription.
-    PMessage { pattern: Arc<[u8]>, channel: Arc<[u8]>, payload: Arc<[u8]> },
+    PMessage {
+        pattern: Arc<[u8]>,
+        channel: Arc<[u8]>,
+        payload: Arc<[u8]>,
+    },
 }
 
 struct Subscriber {
@@ -71,8 +75,8 @@ pub mod flags {
 /// Parses a `notify-keyspace-events` value.
 ///
 /// # Errors
-/// When a letter is not one Redis knows.
-pub fn parse_flags(s: &str) -> Result<u32, ()> {
+/// The first letter Redis does not know.
+pub fn parse_flags(s: &str) -> Result<u32, char> {
     let mut f = 0;
     for c in s.chars() {
         f |= match c {
@@ -91,7 +95,7 @@ pub fn parse_flags(s: &str) -> Result<u32, ()> {
             'n' => flags::NEW,
             'K' => flags::KEYSPACE,
             'E' => flags::KEYEVENT,
-            _ => return Err(()),
+            other => return Err(other),
         };
     }
     Ok(f)
@@ -121,7 +125,12 @@ pub fn format_flags(f: u32) -> String {
             }
         }
     }
-    for (bit, c) in [(flags::MISS, 'm'), (flags::NEW, 'n'), (flags::KEYSPACE, 'K'), (flags::KEYEVENT, 'E')] {
+    for (bit, c) in [
+        (flags::MISS, 'm'),
+        (flags::NEW, 'n'),
+        (flags::KEYSPACE, 'K'),
+        (flags::KEYEVENT, 'E'),
+    ] {
         if f & bit != 0 {
             s.push(c);
         }
@@ -199,7 +208,12 @@ impl Hub {
         let s = subs.entry(id).or_insert_with(|| {
             let (tx, r) = mpsc::channel(QUEUE);
             rx = Some(r);
-            Subscriber { channels: BTreeSet::new(), patterns: BTreeSet::new(), principal: principal.clone(), tx }
+            Subscriber {
+                channels: BTreeSet::new(),
+                patterns: BTreeSet::new(),
+                principal: principal.clone(),
+                tx,
+            }
         });
         match kind {
             Kind::Channel => s.channels.insert(name.to_vec()),
@@ -219,7 +233,11 @@ impl Hub {
             Kind::Channel => &mut s.channels,
             Kind::Pattern => &mut s.patterns,
         };
-        let names: Vec<Vec<u8>> = if names.is_empty() { set.iter().cloned().collect() } else { names.to_vec() };
+        let names: Vec<Vec<u8>> = if names.is_empty() {
+            set.iter().cloned().collect()
+        } else {
+            names.to_vec()
+        };
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             set.remove(&n);
@@ -269,7 +287,10 @@ impl Hub {
             }
             let mut msgs = Vec::new();
             if let Some(c) = channels.iter().find(|c| s.channels.contains(**c)) {
-                msgs.push(Message::Message { channel: (*c).into(), payload: payload.clone() });
+                msgs.push(Message::Message {
+                    channel: (*c).into(),
+                    payload: payload.clone(),
+                });
             }
             for p in &s.patterns {
                 if let Some(c) = channels.iter().find(|c| glob_match(p, c)) {

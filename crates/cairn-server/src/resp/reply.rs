@@ -86,7 +86,11 @@ impl Reply {
             }
             Reply::Double(f) => {
                 let s = format_double(*f);
-                if v3 { line(out, b',', s.as_bytes()) } else { bulk(out, s.as_bytes()) }
+                if v3 {
+                    line(out, b',', s.as_bytes())
+                } else {
+                    bulk(out, s.as_bytes())
+                }
             }
         }
     }
@@ -107,7 +111,11 @@ pub fn format_double(f: f64) -> String {
 
 /// Status and error lines cannot carry CR or LF.
 fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains(['\r', '\n']) { s.replace(['\r', '\n'], " ").into() } else { s.into() }
+    if s.contains(['\r', '\n']) {
+        s.replace(['\r', '\n'], " ").into()
+    } else {
+        s.into()
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,11 @@ pub async fn start_with(f: impl FnOnce(&mut ServerConfig)) -> TestServer {
     f(&mut cfg);
     let server = cairn_server::start(cfg).await.unwrap();
     let addr = server.resp_addr.expect("RESP listens in tests");
-    TestServer { url: format!("redis://{addr}/"), server, _dir: dir }
+    TestServer {
+        url: format!("redis://{addr}/"),
+        server,
+        _dir: dir,
+    }
 }
 
 impl TestServer {
@@ -61,13 +65,21 @@ pub async fn reply(s: &mut TcpStream, req: &[u8]) -> Vec<u8> {
     loop {
         match cairn_server::resp::frame::Frame::parse(&out) {
             Ok((_, n)) => {
-                assert_eq!(n, out.len(), "one reply, nothing after it: {:?}", String::from_utf8_lossy(&out));
+                assert_eq!(
+                    n,
+                    out.len(),
+                    "one reply, nothing after it: {:?}",
+                    String::from_utf8_lossy(&out)
+                );
                 return out;
             }
             Err(cairn_server::resp::frame::FrameError::Incomplete) => {}
             Err(e) => panic!("bad reply {e}: {:?}", String::from_utf8_lossy(&out)),
         }
-        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.expect("reply in time").unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("reply in time")
+            .unwrap();
         assert!(r > 0, "connection closed after {:?}", String::from_utf8_lossy(&out));
         out.extend_from_slice(&buf[..r]);
     }
@@ -77,7 +89,10 @@ pub async fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while out.len() < n {
-        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.expect("reply in time").unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("reply in time")
+            .unwrap();
         if r == 0 {
             break;
         }
@@ -89,11 +104,17 @@ pub async fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
 /// Reads until the peer closes the connection.
 pub async fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await.expect("close in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("close in time")
+        .unwrap();
     out
 }
 
-pub async fn cmd<T: redis::FromRedisValue>(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> redis::RedisResult<T> {
+pub async fn cmd<T: redis::FromRedisValue>(
+    c: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
     let mut k = redis::cmd(args[0]);
     for a in &args[1..] {
         k.arg(*a);

@@ -30,7 +30,11 @@ fn expire_at(spec: &Spec, args: &[Vec<u8>]) -> Result<Option<u64>, Reply> {
         _ => (1, true),
     };
     let ms = n.checked_mul(unit).ok_or_else(bad)?;
-    let at = if absolute { ms } else { (now_ms() as i64).checked_add(ms).ok_or_else(bad)? };
+    let at = if absolute {
+        ms
+    } else {
+        (now_ms() as i64).checked_add(ms).ok_or_else(bad)?
+    };
     Ok((at > now_ms() as i64).then_some(at as u64))
 }
 
@@ -40,7 +44,13 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Optio
     match spec.name {
         "del" | "unlink" => Ok(Some(Pending {
             checks: Vec::new(),
-            ops: args[1..].iter().map(|k| Op::Delete { store: store(), key: k.clone() }).collect(),
+            ops: args[1..]
+                .iter()
+                .map(|k| Op::Delete {
+                    store: store(),
+                    key: k.clone(),
+                })
+                .collect(),
             finish: Finish::Deleted,
         })),
         _ => {
@@ -49,10 +59,18 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Optio
             }
             let key = args[1].clone();
             let op = match expire_at(spec, args)? {
-                Some(at) => Op::Touch { store: store(), key, ttl: Ttl::At(at) },
+                Some(at) => Op::Touch {
+                    store: store(),
+                    key,
+                    ttl: Ttl::At(at),
+                },
                 None => Op::Delete { store: store(), key },
             };
-            Ok(Some(Pending { checks: Vec::new(), ops: vec![op], finish: Finish::Touched }))
+            Ok(Some(Pending {
+                checks: Vec::new(),
+                ops: vec![op],
+                finish: Finish::Touched,
+            }))
         }
     }
 }
@@ -86,20 +104,22 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
             }
             Ok(Reply::Int(n))
         }
-        "ttl" | "pttl" | "expiretime" | "pexpiretime" => db.get(&store, &args[1]).map_err(|e| engine_error(&e)).map(|e| {
-            Reply::Int(match e {
-                None => -2,
-                Some(e) => match e.expires_at {
-                    None => -1,
-                    Some(at) => match spec.name {
-                        "ttl" => (at.saturating_sub(now_ms()) as i64 + 500) / 1000,
-                        "pttl" => at.saturating_sub(now_ms()) as i64,
-                        "expiretime" => (at / 1000) as i64,
-                        _ => at as i64,
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => {
+            db.get(&store, &args[1]).map_err(|e| engine_error(&e)).map(|e| {
+                Reply::Int(match e {
+                    None => -2,
+                    Some(e) => match e.expires_at {
+                        None => -1,
+                        Some(at) => match spec.name {
+                            "ttl" => (at.saturating_sub(now_ms()) as i64 + 500) / 1000,
+                            "pttl" => at.saturating_sub(now_ms()) as i64,
+                            "expiretime" => (at / 1000) as i64,
+                            _ => at as i64,
+                        },
                     },
-                },
+                })
             })
-        }),
+        }
         "type" => db
             .contains(&store, &args[1])
             .map(|e| Reply::Simple(if e { "string" } else { "none" }))
@@ -118,8 +138,20 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
 async fn persist(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Reply, Reply> {
     match sh.app.db.get(&sess.store, key).map_err(|e| engine_error(&e))? {
         Some(e) if e.expires_at.is_some() => {
-            let op = Op::Touch { store: sess.store.clone(), key: key.to_vec(), ttl: Ttl::Persist };
-            Ok(super::execute(sh, Pending { checks: Vec::new(), ops: vec![op], finish: Finish::Touched }).await)
+            let op = Op::Touch {
+                store: sess.store.clone(),
+                key: key.to_vec(),
+                ttl: Ttl::Persist,
+            };
+            Ok(super::execute(
+                sh,
+                Pending {
+                    checks: Vec::new(),
+                    ops: vec![op],
+                    finish: Finish::Touched,
+                },
+            )
+            .await)
         }
         _ => Ok(Reply::Int(0)),
     }
@@ -139,7 +171,9 @@ async fn expire_if(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -
     }
     let (nx, xx, gt, lt) = flags;
     if (nx && (xx || gt || lt)) || (gt && lt) {
-        return Err(Reply::err("NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(Reply::err(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     let at = expire_at(spec, args)?;
     for _ in 0..1000 {
@@ -157,10 +191,21 @@ async fn expire_if(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -
         }
         let key = args[1].clone();
         let op = match at {
-            Some(at) => Op::Touch { store: sess.store.clone(), key: key.clone(), ttl: Ttl::At(at) },
-            None => Op::Delete { store: sess.store.clone(), key: key.clone() },
+            Some(at) => Op::Touch {
+                store: sess.store.clone(),
+                key: key.clone(),
+                ttl: Ttl::At(at),
+            },
+            None => Op::Delete {
+                store: sess.store.clone(),
+                key: key.clone(),
+            },
         };
-        let checks = vec![Check { store: sess.store.clone(), key, cond: Cond::Revision(e.revision) }];
+        let checks = vec![Check {
+            store: sess.store.clone(),
+            key,
+            cond: Cond::Revision(e.revision),
+        }];
         match sh.app.db.execute_async(Command::Write { checks, ops: vec![op] }).await {
             Ok(Applied::Write(w)) if w.success => return Ok(Reply::Int(1)),
             Ok(_) => {}
@@ -190,7 +235,11 @@ fn list_page(
     let db = &sh.app.db;
     let prefix = glob.literal_prefix();
     let prefix_ok = !prefix.is_empty()
-        && db.store_spec(store).map_err(|e| engine_error(&e))?.key_type.supports_prefix();
+        && db
+            .store_spec(store)
+            .map_err(|e| engine_error(&e))?
+            .key_type
+            .supports_prefix();
     let o = ListOptions {
         prefix: prefix_ok.then(|| prefix.to_vec()),
         limit: Some(limit),
@@ -199,7 +248,12 @@ fn list_page(
         ..ListOptions::default()
     };
     let page = db.list(store, &o).map_err(|e| engine_error(&e))?;
-    let keys = page.items.into_iter().map(|e| e.key.to_raw()).filter(|k| glob.is_all() || glob.matches(k)).collect();
+    let keys = page
+        .items
+        .into_iter()
+        .map(|e| e.key.to_raw())
+        .filter(|k| glob.is_all() || glob.matches(k))
+        .collect();
     Ok((keys, page.next_cursor))
 }
 
@@ -224,7 +278,10 @@ async fn keys(sh: &Shared, store: &str, pattern: &[u8]) -> Result<Reply, Reply> 
 }
 
 fn scan(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    let id = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| Reply::err("invalid cursor"))?;
+    let id = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Reply::err("invalid cursor"))?;
     let (mut pattern, mut count) = (b"*".to_vec(), 10usize);
     let mut i = 2;
     while i < args.len() {
@@ -232,7 +289,10 @@ fn scan(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Result<Reply, Repl
         match args[i].to_ascii_uppercase().as_slice() {
             b"MATCH" => pattern = v.clone(),
             b"COUNT" => {
-                count = usize::try_from(int_arg(v)?).ok().filter(|c| *c > 0).ok_or_else(syntax_error)?;
+                count = usize::try_from(int_arg(v)?)
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or_else(syntax_error)?;
             }
             b"TYPE" => {
                 if !v.eq_ignore_ascii_case(b"string") {
@@ -255,7 +315,10 @@ fn scan(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Result<Reply, Repl
     let glob = Glob::new(&pattern);
     let (keys, next) = list_page(sh, &sess.store, &glob, cursor, count.min(cairn_core::MAX_LIST_LIMIT))?;
     let next_id = next.map_or(0, |c| sess.scans.put(&sess.store, c));
-    Ok(Reply::Array(vec![Reply::text(next_id.to_string()), Reply::Array(keys.into_iter().map(Reply::Bulk).collect())]))
+    Ok(Reply::Array(vec![
+        Reply::text(next_id.to_string()),
+        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+    ]))
 }
 
 async fn flush(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Reply, Reply> {

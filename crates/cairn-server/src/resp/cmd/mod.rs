@@ -13,9 +13,9 @@ mod pubsub;
 mod server;
 mod strings;
 
+use super::Shared;
 use super::reply::Reply;
 use super::session::Session;
-use super::Shared;
 use crate::auth::Role;
 use cairn_core::{Check, Command, Error, Op, OpOutcome, WriteOutcome};
 use std::collections::HashSet;
@@ -60,7 +60,13 @@ pub(crate) struct Spec {
 }
 
 const fn c(name: &'static str, arity: i32, plannable: bool, perm: Perm, multi: InMulti) -> Spec {
-    Spec { name, arity, plannable, perm, multi }
+    Spec {
+        name,
+        arity,
+        plannable,
+        perm,
+        multi,
+    }
 }
 
 use InMulti as M;
@@ -158,7 +164,13 @@ pub(crate) struct Pending {
 
 impl Pending {
     pub fn command(self) -> (Command, Finish) {
-        (Command::Write { checks: self.checks, ops: self.ops }, self.finish)
+        (
+            Command::Write {
+                checks: self.checks,
+                ops: self.ops,
+            },
+            self.finish,
+        )
     }
 }
 
@@ -189,7 +201,9 @@ impl Finish {
             Finish::OkOrNil => Reply::Nil,
             Finish::Bool => Reply::Int(i64::from(success)),
             Finish::Deleted => Reply::Int(
-                ops.iter().filter(|o| matches!(o, OpOutcome::Delete { existed: true })).count() as i64,
+                ops.iter()
+                    .filter(|o| matches!(o, OpOutcome::Delete { existed: true }))
+                    .count() as i64,
             ),
             Finish::Incr { float } => match ops.iter().find_map(|o| match o {
                 OpOutcome::Incr { value } => Some(value),
@@ -203,7 +217,10 @@ impl Finish {
                 None => Reply::err("increment produced no value"),
             },
             Finish::Touched => Reply::Int(i64::from(ops.iter().any(|o| {
-                matches!(o, OpOutcome::Touch { existed: true } | OpOutcome::Delete { existed: true })
+                matches!(
+                    o,
+                    OpOutcome::Touch { existed: true } | OpOutcome::Delete { existed: true }
+                )
             }))),
         }
     }
@@ -230,7 +247,13 @@ pub(crate) enum Plan {
 
 /// Plans a plannable command. `pending_keys` are keys of the selected store
 /// written by submitted, not yet completed commands.
-pub(crate) fn plan_write(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>], pending_keys: &HashSet<Vec<u8>>) -> Plan {
+pub(crate) fn plan_write(
+    sh: &Shared,
+    sess: &Session,
+    spec: &Spec,
+    args: &[Vec<u8>],
+    pending_keys: &HashSet<Vec<u8>>,
+) -> Plan {
     match spec.name {
         "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => keys::plan(sess, spec, args),
         _ => strings::plan(sh, sess, spec, args, pending_keys),
@@ -259,9 +282,9 @@ pub(crate) async fn execute(sh: &Shared, p: Pending) -> Reply {
 /// Maps an engine error to Redis's reply for it.
 pub(crate) fn engine_error(e: &Error) -> Reply {
     match e {
-        Error::InvalidValue { .. } => {
-            Reply::Error(format!("WRONGTYPE Operation against a key holding the wrong kind of value: {e}"))
-        }
+        Error::InvalidValue { .. } => Reply::Error(format!(
+            "WRONGTYPE Operation against a key holding the wrong kind of value: {e}"
+        )),
         Error::NotANumber { .. } => Reply::err("value is not an integer or out of range"),
         Error::Overflow { .. } => Reply::err("increment or decrement would overflow"),
         Error::Closed => Reply::err("the server is shutting down"),
@@ -317,7 +340,9 @@ pub(crate) fn float_arg(a: &[u8]) -> Result<f64, Reply> {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Text of an argument (lossy) for messages.
@@ -328,7 +353,11 @@ pub(crate) fn show(a: &[u8]) -> String {
 /// Checks arity and returns the reply for a bad count.
 pub(crate) fn check_arity(spec: &Spec, n: usize) -> Result<(), Reply> {
     let n = n as i32;
-    let ok = if spec.arity >= 0 { n == spec.arity } else { n >= -spec.arity };
+    let ok = if spec.arity >= 0 {
+        n == spec.arity
+    } else {
+        n >= -spec.arity
+    };
     if ok { Ok(()) } else { Err(arity_error(spec.name)) }
 }
 
@@ -343,7 +372,9 @@ pub(crate) fn unknown_command(args: &[Vec<u8>]) -> Reply {
 
 /// Checks the caller's token for a command on the selected store.
 pub(crate) fn authorize(sess: &Session, spec: &Spec) -> Result<(), Reply> {
-    let Some(p) = &sess.principal else { return Err(Reply::Error("NOAUTH Authentication required.".into())) };
+    let Some(p) = &sess.principal else {
+        return Err(Reply::Error("NOAUTH Authentication required.".into()));
+    };
     let r = match spec.perm {
         Perm::None => Ok(()),
         Perm::Read => p.allow(Role::Read, Some(&sess.store)),

@@ -38,7 +38,11 @@ fn write_ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, R
         "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => super::keys::ops(sess, spec, args)?,
         "persist" => Some(Pending {
             checks: Vec::new(),
-            ops: vec![Op::Touch { store: sess.store.clone(), key: args[1].clone(), ttl: Ttl::Persist }],
+            ops: vec![Op::Touch {
+                store: sess.store.clone(),
+                key: args[1].clone(),
+                ttl: Ttl::Persist,
+            }],
             finish: super::Finish::Touched,
         }),
         _ => Some(super::strings::ops(sess, spec, args)?),
@@ -63,7 +67,9 @@ pub(crate) fn queue(sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>)
         InMulti::Read => Ok(()),
         InMulti::No | InMulti::Control => Err(refused(spec)),
     };
-    let Some(m) = sess.multi.as_mut() else { return Reply::err("not in a transaction") };
+    let Some(m) = sess.multi.as_mut() else {
+        return Reply::err("not in a transaction");
+    };
     match checked {
         Ok(()) => {
             m.queued.push(Queued { spec, args });
@@ -114,7 +120,9 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
 
 /// The number a JSON string holds (integers; floats too when `float`).
 fn number_in(v: &Value, float: bool) -> Option<serde_json::Number> {
-    let Value::Json(serde_json::Value::String(s)) = v else { return None };
+    let Value::Json(serde_json::Value::String(s)) = v else {
+        return None;
+    };
     match s.parse::<i64>() {
         Ok(i) => Some(i.into()),
         Err(_) if float => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64),
@@ -125,13 +133,19 @@ fn number_in(v: &Value, float: bool) -> Option<serde_json::Number> {
 /// How one queued command's reply is made.
 enum Slot {
     /// From the outcomes of ops `start..end` of the batch.
-    Write { start: usize, end: usize, finish: super::Finish },
+    Write {
+        start: usize,
+        end: usize,
+        finish: super::Finish,
+    },
     /// By running the read after the commit.
     Read,
 }
 
 async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
-    let Some(multi) = sess.multi.take() else { return Reply::err("EXEC without MULTI") };
+    let Some(multi) = sess.multi.take() else {
+        return Reply::err("EXEC without MULTI");
+    };
     let watched = std::mem::take(&mut sess.watched);
     if multi.dirty {
         return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
@@ -171,27 +185,27 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                 if let Op::Incr { by, .. } = &op {
                     match touched.get(&target) {
                         Some(&i) => {
-                            if let Op::Put { value, .. } = &mut ops[i] {
-                                if let Some(n) = number_in(value, by.is_f64()) {
-                                    *value = Value::Json(serde_json::Value::Number(n));
-                                }
+                            if let Op::Put { value, .. } = &mut ops[i]
+                                && let Some(n) = number_in(value, by.is_f64())
+                            {
+                                *value = Value::Json(serde_json::Value::Number(n));
                             }
                         }
                         None => {
-                            if let Ok(Some(e)) = db.get(store, key) {
-                                if let Some(n) = number_in(&e.value, by.is_f64()) {
-                                    checks.push(Check {
-                                        store: target.0.clone(),
-                                        key: target.1.clone(),
-                                        cond: Cond::Revision(e.revision),
-                                    });
-                                    ops.push(Op::Put {
-                                        store: target.0.clone(),
-                                        key: target.1.clone(),
-                                        value: Value::Json(serde_json::Value::Number(n)),
-                                        ttl: Ttl::Keep,
-                                    });
-                                }
+                            if let Ok(Some(e)) = db.get(store, key)
+                                && let Some(n) = number_in(&e.value, by.is_f64())
+                            {
+                                checks.push(Check {
+                                    store: target.0.clone(),
+                                    key: target.1.clone(),
+                                    cond: Cond::Revision(e.revision),
+                                });
+                                ops.push(Op::Put {
+                                    store: target.0.clone(),
+                                    key: target.1.clone(),
+                                    value: Value::Json(serde_json::Value::Number(n)),
+                                    ttl: Ttl::Keep,
+                                });
                             }
                         }
                     }
@@ -199,7 +213,11 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                 touched.insert(target, ops.len());
                 ops.push(op);
             }
-            slots.push(Slot::Write { start, end: ops.len(), finish: p.finish });
+            slots.push(Slot::Write {
+                start,
+                end: ops.len(),
+                finish: p.finish,
+            });
         }
         let outcome = if checks.is_empty() && ops.is_empty() {
             None
@@ -214,13 +232,13 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                 }
             }
         };
-        if let Some(w) = &outcome {
-            if !w.success {
-                if w.failed_check.is_some_and(|i| i < n_watch) {
-                    return Reply::NilArray;
-                }
-                continue;
+        if let Some(w) = &outcome
+            && !w.success
+        {
+            if w.failed_check.is_some_and(|i| i < n_watch) {
+                return Reply::NilArray;
             }
+            continue;
         }
         let results = outcome.map(|w| w.ops).unwrap_or_default();
         let mut replies = Vec::with_capacity(slots.len());

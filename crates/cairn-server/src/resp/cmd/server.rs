@@ -21,9 +21,10 @@ pub(crate) const REDIS_VERSION: &str = "7.2.0";
 
 pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Outcome {
     let r = match spec.name {
-        "ping" if sess.subscribed_resp2() => {
-            Reply::Array(vec![Reply::text("pong"), Reply::Bulk(args.get(1).cloned().unwrap_or_default())])
-        }
+        "ping" if sess.subscribed_resp2() => Reply::Array(vec![
+            Reply::text("pong"),
+            Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
+        ]),
         "ping" => match args.len() {
             1 => Reply::Simple("PONG"),
             2 => Reply::Bulk(args[1].clone()),
@@ -31,8 +32,13 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
         },
         "echo" => Reply::Bulk(args[1].clone()),
         "time" => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            Reply::Array(vec![Reply::text(now.as_secs().to_string()), Reply::text(now.subsec_micros().to_string())])
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Reply::Array(vec![
+                Reply::text(now.as_secs().to_string()),
+                Reply::text(now.subsec_micros().to_string()),
+            ])
         }
         "quit" => return Outcome::Close(Reply::OK),
         "reset" => {
@@ -136,16 +142,21 @@ async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(p) = &sess.principal {
-        if p.allow(crate::auth::Role::Read, Some(&store)).is_err() {
-            return Reply::Error(format!("NOPERM this token has no access to store {store:?}"));
-        }
+    if let Some(p) = &sess.principal
+        && p.allow(crate::auth::Role::Read, Some(&store)).is_err()
+    {
+        return Reply::Error(format!("NOPERM this token has no access to store {store:?}"));
     }
     let db = &sh.app.db;
     let spec = match db.store_spec(&store) {
         Ok(s) => s,
         Err(cairn_core::Error::UnknownStore { .. }) if store.bytes().all(|b| b.is_ascii_digit()) => {
-            match db.execute_async(Command::CreateStore { spec: StoreSpec::new(&store) }).await {
+            match db
+                .execute_async(Command::CreateStore {
+                    spec: StoreSpec::new(&store),
+                })
+                .await
+            {
                 Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => match db.store_spec(&store) {
                     Ok(s) => s,
                     Err(e) => return engine_error(&e),
@@ -212,13 +223,19 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
         out += "# Keyspace\r\n";
         let db = sh.app.db.clone();
         let counts = tokio::task::spawn_blocking(move || {
-            db.stores().into_iter().map(|s| (s.name.clone(), db.count(&s.name, None).unwrap_or(0))).collect::<Vec<_>>()
+            db.stores()
+                .into_iter()
+                .map(|s| (s.name.clone(), db.count(&s.name, None).unwrap_or(0)))
+                .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
         for (name, n) in counts {
             if n > 0 {
-                out += &format!("db{}:keys={n},expires=0,avg_ttl=0\r\n", crate::resp::pubsub::db_name(&name));
+                out += &format!(
+                    "db{}:keys={n},expires=0,avg_ttl=0\r\n",
+                    crate::resp::pubsub::db_name(&name)
+                );
             }
         }
         out += "\r\n";
@@ -253,18 +270,24 @@ fn params(sh: &Shared) -> Vec<(&'static str, String)> {
 
 fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
     let sub = args[1].to_ascii_uppercase();
-    let admin = sess.principal.as_ref().is_some_and(|p| p.allow(crate::auth::Role::Admin, None).is_ok());
+    let admin = sess
+        .principal
+        .as_ref()
+        .is_some_and(|p| p.allow(crate::auth::Role::Admin, None).is_ok());
     match sub.as_slice() {
         b"GET" if args.len() >= 3 => {
             let mut out = Vec::new();
             for (name, value) in params(sh) {
-                if args[2..].iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())) {
+                if args[2..]
+                    .iter()
+                    .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+                {
                     out.push((Reply::text(name), Reply::text(value)));
                 }
             }
             Reply::Map(out)
         }
-        b"SET" if args.len() >= 4 && args.len() % 2 == 0 => {
+        b"SET" if args.len() >= 4 && args.len().is_multiple_of(2) => {
             if !admin {
                 return Reply::Error("NOPERM CONFIG SET needs an admin token".into());
             }
@@ -274,7 +297,7 @@ fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
                 match name.as_str() {
                     "notify-keyspace-events" => match parse_flags(&value) {
                         Ok(f) => notify = Some(f),
-                        Err(()) => {
+                        Err(_) => {
                             return Reply::err(format!(
                                 "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'. ({value:?})"
                             ));
@@ -333,7 +356,10 @@ fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
             Reply::text(line)
         }
         (b"SETINFO", 4) | (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => Reply::OK,
-        _ => Reply::err(format!("unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.", show(&args[1]))),
+        _ => Reply::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            show(&args[1])
+        )),
     }
 }
 

@@ -9,9 +9,7 @@
 //! Values are parsed per the store's value type (`any`: UTF-8 becomes a
 //! JSON string, other bytes stay bytes) and read back with `Value::to_raw`.
 
-use super::{
-    Finish, Pending, Plan, Spec, engine_error, float_arg, int_arg, not_integer, syntax_error, wrong_type,
-};
+use super::{Finish, Pending, Plan, Spec, engine_error, float_arg, int_arg, not_integer, syntax_error, wrong_type};
 use crate::resp::Shared;
 use crate::resp::reply::{Reply, format_double};
 use crate::resp::session::Session;
@@ -68,15 +66,26 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetOpts, Reply> {
 
 /// Parses a RESP string into a value for the selected store.
 pub(crate) fn value(sess: &Session, raw: &[u8]) -> Result<Value, Reply> {
-    sess.value_type.parse_text(raw).map_err(|why| wrong_type(&sess.store, sess.value_type, &why))
+    sess.value_type
+        .parse_text(raw)
+        .map_err(|why| wrong_type(&sess.store, sess.value_type, &why))
 }
 
 fn put(sess: &Session, key: &[u8], value: Value, ttl: Ttl) -> Op {
-    Op::Put { store: sess.store.clone(), key: key.to_vec(), value, ttl }
+    Op::Put {
+        store: sess.store.clone(),
+        key: key.to_vec(),
+        value,
+        ttl,
+    }
 }
 
 fn check(sess: &Session, key: &[u8], cond: Cond) -> Check {
-    Check { store: sess.store.clone(), key: key.to_vec(), cond }
+    Check {
+        store: sess.store.clone(),
+        key: key.to_vec(),
+        cond,
+    }
 }
 
 /// The increment a command asks for: `(by, float)`.
@@ -88,23 +97,41 @@ fn increment(spec: &Spec, args: &[Vec<u8>]) -> Result<(serde_json::Number, bool)
         "decrby" => (int_arg(&args[2])?.checked_neg().ok_or_else(not_integer)?.into(), false),
         _ => {
             let f = float_arg(&args[2])?;
-            (serde_json::Number::from_f64(f).ok_or_else(|| Reply::err("value is not a valid float"))?, true)
+            (
+                serde_json::Number::from_f64(f).ok_or_else(|| Reply::err("value is not a valid float"))?,
+                true,
+            )
         }
     })
 }
 
 /// A JSON string holding a number: what `SET k 5` stores in an `any` store.
 fn numeric_text(v: &Value, float: bool) -> Option<serde_json::Number> {
-    let Value::Json(serde_json::Value::String(s)) = v else { return None };
+    let Value::Json(serde_json::Value::String(s)) = v else {
+        return None;
+    };
     if let Ok(i) = s.parse::<i64>() {
         return Some(i.into());
     }
-    if float { s.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(serde_json::Number::from_f64) } else { None }
+    if float {
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .and_then(serde_json::Number::from_f64)
+    } else {
+        None
+    }
 }
 
 /// Builds the operations of a plannable string write (shared with MULTI).
 pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, Reply> {
-    let none = |ops, finish| Ok(Pending { checks: Vec::new(), ops, finish });
+    let none = |ops, finish| {
+        Ok(Pending {
+            checks: Vec::new(),
+            ops,
+            finish,
+        })
+    };
     match spec.name {
         "set" => {
             let o = parse_set(args)?;
@@ -117,7 +144,11 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pendi
                 checks.push(check(sess, &args[1], Cond::Present));
             }
             let finish = if checks.is_empty() { Finish::Ok } else { Finish::OkOrNil };
-            Ok(Pending { checks, ops: vec![put(sess, &args[1], v, o.ttl.unwrap_or_default())], finish })
+            Ok(Pending {
+                checks,
+                ops: vec![put(sess, &args[1], v, o.ttl.unwrap_or_default())],
+                finish,
+            })
         }
         "setnx" => {
             let v = value(sess, &args[2])?;
@@ -133,7 +164,7 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pendi
             none(vec![put(sess, &args[1], value(sess, &args[3])?, ttl)], Finish::Ok)
         }
         "mset" | "msetnx" => {
-            if args.len() % 2 == 0 {
+            if args.len().is_multiple_of(2) {
                 return Err(super::arity_error(spec.name));
             }
             let mut ops = Vec::with_capacity(args.len() / 2);
@@ -144,12 +175,23 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pendi
                     checks.push(check(sess, &kv[0], Cond::Absent));
                 }
             }
-            let finish = if spec.name == "msetnx" { Finish::Bool } else { Finish::Ok };
+            let finish = if spec.name == "msetnx" {
+                Finish::Bool
+            } else {
+                Finish::Ok
+            };
             Ok(Pending { checks, ops, finish })
         }
         _ => {
             let (by, float) = increment(spec, args)?;
-            none(vec![Op::Incr { store: sess.store.clone(), key: args[1].clone(), by }], Finish::Incr { float })
+            none(
+                vec![Op::Incr {
+                    store: sess.store.clone(),
+                    key: args[1].clone(),
+                    by,
+                }],
+                Finish::Incr { float },
+            )
         }
     }
 }
@@ -166,10 +208,10 @@ pub(super) fn plan(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>], p
         if pending.contains(&args[1]) {
             return Plan::Sequential;
         }
-        if let Ok(Some(e)) = sh.app.db.get(&sess.store, &args[1]) {
-            if numeric_text(&e.value, true).is_some() {
-                return Plan::Sequential;
-            }
+        if let Ok(Some(e)) = sh.app.db.get(&sess.store, &args[1])
+            && numeric_text(&e.value, true).is_some()
+        {
+            return Plan::Sequential;
         }
     }
     match ops(sess, spec, args) {
@@ -224,7 +266,10 @@ fn busy() -> Reply {
 /// Writes `op` only if the key still has the revision it was read at.
 async fn cas(sh: &Shared, sess: &Session, key: &[u8], rev: Option<u64>, ops: Vec<Op>) -> Result<bool, Reply> {
     let cond = rev.map_or(Cond::Absent, Cond::Revision);
-    let cmd = Command::Write { checks: vec![check(sess, key, cond)], ops };
+    let cmd = Command::Write {
+        checks: vec![check(sess, key, cond)],
+        ops,
+    };
     match sh.app.db.execute_async(cmd).await {
         Ok(Applied::Write(w)) => Ok(w.success),
         Ok(_) => Err(Reply::err("unexpected engine result")),
@@ -234,8 +279,13 @@ async fn cas(sh: &Shared, sess: &Session, key: &[u8], rev: Option<u64>, ops: Vec
 
 async fn getdel(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Reply, Reply> {
     for _ in 0..CAS_RETRIES {
-        let Some(e) = get_raw(sh, sess, key)? else { return Ok(Reply::Nil) };
-        let op = Op::Delete { store: sess.store.clone(), key: key.to_vec() };
+        let Some(e) = get_raw(sh, sess, key)? else {
+            return Ok(Reply::Nil);
+        };
+        let op = Op::Delete {
+            store: sess.store.clone(),
+            key: key.to_vec(),
+        };
         if cas(sh, sess, key, Some(e.revision), vec![op]).await? {
             return Ok(Reply::Bulk(e.value.to_raw()));
         }
@@ -270,13 +320,23 @@ async fn incr_cas(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
         let old = get_raw(sh, sess, key)?;
         let Some(cur) = old.as_ref().and_then(|e| numeric_text(&e.value, float)) else {
             // Not a numeric string: the engine's increment handles it.
-            let op = Op::Incr { store: sess.store.clone(), key: key.clone(), by };
-            let p = Pending { checks: Vec::new(), ops: vec![op], finish: Finish::Incr { float } };
+            let op = Op::Incr {
+                store: sess.store.clone(),
+                key: key.clone(),
+                by,
+            };
+            let p = Pending {
+                checks: Vec::new(),
+                ops: vec![op],
+                finish: Finish::Incr { float },
+            };
             return Ok(super::execute(sh, p).await);
         };
         let (sum, reply) = match (cur.as_i64(), by.as_i64(), float) {
             (Some(a), Some(b), false) => {
-                let s = a.checked_add(b).ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
+                let s = a
+                    .checked_add(b)
+                    .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
                 (serde_json::Number::from(s), Reply::Int(s))
             }
             (_, _, false) => return Err(not_integer()),
@@ -308,12 +368,23 @@ mod tests {
         let o = parse_set(&a(&["set", "k", "v", "nx", "ex", "10", "get"])).unwrap();
         assert!(o.nx && o.get && !o.xx);
         assert_eq!(o.ttl, Some(Ttl::Millis(10_000)));
-        assert_eq!(parse_set(&a(&["set", "k", "v", "pxat", "5"])).unwrap().ttl, Some(Ttl::At(5)));
-        assert_eq!(parse_set(&a(&["set", "k", "v", "nx", "xx"])).unwrap_err(), syntax_error());
+        assert_eq!(
+            parse_set(&a(&["set", "k", "v", "pxat", "5"])).unwrap().ttl,
+            Some(Ttl::At(5))
+        );
+        assert_eq!(
+            parse_set(&a(&["set", "k", "v", "nx", "xx"])).unwrap_err(),
+            syntax_error()
+        );
         assert_eq!(parse_set(&a(&["set", "k", "v", "ex"])).unwrap_err(), syntax_error());
-        assert_eq!(parse_set(&a(&["set", "k", "v", "ex", "1", "px", "1"])).unwrap_err(), syntax_error());
+        assert_eq!(
+            parse_set(&a(&["set", "k", "v", "ex", "1", "px", "1"])).unwrap_err(),
+            syntax_error()
+        );
         assert_eq!(parse_set(&a(&["set", "k", "v", "ex", "x"])).unwrap_err(), not_integer());
-        assert!(matches!(parse_set(&a(&["set", "k", "v", "ex", "0"])), Err(Reply::Error(m)) if m.contains("invalid expire")));
+        assert!(
+            matches!(parse_set(&a(&["set", "k", "v", "ex", "0"])), Err(Reply::Error(m)) if m.contains("invalid expire"))
+        );
     }
 
     #[test]
