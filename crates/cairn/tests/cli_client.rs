@@ -225,3 +225,30 @@ fn watch_prints_changes_as_they_happen() {
     let _ = human.wait();
     let _ = scripted.wait();
 }
+
+#[test]
+fn tokens_from_flag_or_env_and_admin_only_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "reader-tok read\nwriter-tok write\nadmin-tok admin\n").unwrap();
+    let s = Server::start_with(
+        &dir.path().join("data"),
+        &["--auth-token-file", tokens.to_str().unwrap()],
+    );
+    let o = s.cairn(&["set", "k", "v"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("401"), "{}", stderr(&o));
+    ok(s.cairn(&["set", "k", "v", "--token", "writer-tok"]));
+    let env = [("CAIRN_SERVER", s.url.as_str()), ("CAIRN_TOKEN", "reader-tok")];
+    assert_eq!(stdout(&cairn_with(&env, &["get", "k"], None)), "v\n");
+    let o = cairn_with(&env, &["set", "k", "w"], None);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("403"), "{}", stderr(&o));
+    let file = dir.path().join("b");
+    let o = s.cairn(&["backup", file.to_str().unwrap(), "--token", "writer-tok"]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("403"), "{}", stderr(&o));
+    assert!(!file.exists());
+    ok(s.cairn(&["backup", file.to_str().unwrap(), "--token", "admin-tok"]));
+    assert!(file.exists());
+}

@@ -20,10 +20,16 @@ impl Server {
     /// Starts `cairn serve` on `dir` with HTTP on a free port and RESP off;
     /// returns once the log says where HTTP listens.
     pub fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// As [`Server::start`] with extra `serve` flags.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--http", "127.0.0.1:0", "--resp", "off"])
+            .args(extra)
             .env("CAIRN_LOG", "info")
             .env_remove("CAIRN_SERVER")
             .stdout(Stdio::null())
