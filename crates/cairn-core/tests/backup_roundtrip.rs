@@ -170,5 +170,10 @@ fn restore_refuses_a_non_empty_target_unless_forced() {
         json!("from backup").into()
     );
     assert!(!dir.path().join("t.tmp-restore").exists());
+    // A trailing slash names the same directory.
+    let slashed = format!("{}/", dir.path().join("t3").display());
+    cairn_core::restore(&file, Path::new(&slashed), false, |_, _| {}).unwrap();
+    assert_eq!(Db::open(dir.path().join("t3")).unwrap().revision(), db.revision());
+    assert!(!dir.path().join("t3").join(".tmp-restore").exists());
     assert!(!dir.path().join("t.old-restore").exists());
 }

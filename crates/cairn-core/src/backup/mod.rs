@@ -242,6 +242,12 @@ fn is_empty_dir(dir: &Path) -> Result<bool> {
 /// [`Error::Locked`] when a process has the target open;
 /// [`Error::CorruptRecord`] naming the bad record and byte offset.
 pub fn restore(file: &Path, dir: &Path, force: bool, progress: impl FnMut(u64, u64)) -> Result<BackupInfo> {
+    // Without a trailing slash, so that the siblings below are next to `dir`, not in it.
+    let dir: PathBuf = dir.components().collect();
+    let dir = dir.as_path();
+    if dir.as_os_str().is_empty() || dir.parent().is_none() {
+        return Err(Error::InvalidArgument(format!("cannot restore into {}", dir.display())));
+    }
     let existing = !is_empty_dir(dir)?;
     if existing && !force {
         return Err(Error::InvalidArgument(format!(
