@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""redis-py against a running cairn: basic ops, pipelines, WATCH
+transactions (with a conflict), pub/sub keyspace notifications, RESP3.
+
+Usage: python3 scripts/redis_clients_test.py PORT
+Prints one "ok <name>" line per passed check; exits 1 on the first failure.
+"""
+import sys
+import time
+
+import redis
+
+PORT = int(sys.argv[1])
+
+
+def check(name, got, want):
+    if got != want:
+        print(f"FAIL {name}: want {want!r}, got {got!r}")
+        sys.exit(1)
+    print(f"ok    py: {name}")
+
+
+def client(**kw):
+    return redis.Redis(host="127.0.0.1", port=PORT, decode_responses=True, **kw)
+
+
+r = client()
+r.flushdb()
+check("ping", r.ping(), True)
+check("set", r.set("py:k", "v"), True)
+check("get", r.get("py:k"), "v")
+check("set ex + ttl", (r.set("py:t", "v", ex=50), r.ttl("py:t")), (True, 50))
+check("incr on text number", (r.set("py:n", "41"), r.incr("py:n")), (True, 42))
+check("incrbyfloat", r.incrbyfloat("py:f", 1.5), 1.5)
+check("mset/mget", (r.mset({"py:a": "1", "py:b": "2"}), r.mget("py:a", "py:b", "py:zz")), (True, ["1", "2", None]))
+check("delete", r.delete("py:a", "py:b", "py:zz"), 2)
+check("exists", r.exists("py:k", "py:a"), 1)
+check("getdel", (r.getdel("py:k"), r.get("py:k")), ("v", None))
+check("set nx", (r.set("py:once", "1", nx=True), r.set("py:once", "2", nx=True)), (True, None))
+check("scan_iter", sorted(r.scan_iter(match="py:*", count=2)), ["py:f", "py:n", "py:once", "py:t"])
+try:
+    r.incr("py:once-text") and r.set("py:word", "abc") and r.incr("py:word")
+    check("incr on a word fails", "no error", "ResponseError")
+except redis.ResponseError as e:
+    check("incr on a word fails", "not an integer" in str(e), True)
+
+# Pipelines (no transaction): replies in order.
+p = r.pipeline(transaction=False)
+for i in range(100):
+    p.set(f"py:p{i}", i)
+p.get("py:p99")
+p.incr("py:pc")
+out = p.execute()
+check("pipeline", (out[:3], out[100], out[101]), ([True, True, True], "99", 1))
+
+# Transactions: pipeline(transaction=True) is MULTI/EXEC.
+p = r.pipeline()
+p.set("py:tx", "1").incr("py:tx").get("py:tx")
+check("multi/exec", p.execute(), [True, 2, "2"])
+
+# WATCH: a change by another connection between WATCH and EXEC aborts it.
+other = client()
+r.set("py:balance", 100)
+with r.pipeline() as p:
+    p.watch("py:balance")
+    bal = int(p.get("py:balance"))
+    other.set("py:balance", 500)
+    p.multi()
+    p.set("py:balance", bal - 30)
+    try:
+        p.execute()
+        check("watch conflict aborts", "committed", "WatchError")
+    except redis.WatchError:
+        check("watch conflict aborts", r.get("py:balance"), "500")
+
+
+# The usual optimistic-locking loop converges.
+def spend(pipe):
+    bal = int(pipe.get("py:balance"))
+    pipe.multi()
+    pipe.set("py:balance", bal - 30)
+
+
+r.transaction(spend, "py:balance")
+check("transaction helper", r.get("py:balance"), "470")
+
+# Keyspace notifications through pub/sub.
+ps = client().pubsub()
+ps.psubscribe("__keyspace@0__:py:watched*")
+ps.subscribe("__keyevent@0__:del")
+deadline = time.time() + 5
+while time.time() < deadline:
+    m = ps.get_message(timeout=1)
+    if m and m["type"] == "subscribe":
+        break
+r.set("py:watched", "1")
+r.expire("py:watched", 100)
+r.delete("py:watched")
+want = [
+    ("pmessage", "__keyspace@0__:py:watched", "set"),
+    ("pmessage", "__keyspace@0__:py:watched", "expire"),
+    ("pmessage", "__keyspace@0__:py:watched", "del"),
+    ("message", "__keyevent@0__:del", "py:watched"),
+]
+got = []
+deadline = time.time() + 10
+while len(got) < len(want) and time.time() < deadline:
+    m = ps.get_message(timeout=1)
+    if m and m["type"] in ("message", "pmessage"):
+        got.append((m["type"], m["channel"], m["data"]))
+check("keyspace notifications", sorted(got), sorted(want))
+check("publish", r.publish("__keyevent@0__:del", "manual"), 1)
+ps.close()
+
+# RESP3 (HELLO 3) through redis-py.
+r3 = client(protocol=3)
+check("resp3 get", (r3.set("py:r3", "x"), r3.get("py:r3"), r3.get("py:none")), (True, "x", None))
+check("resp3 ttl", r3.ttl("py:none"), -2)
+print("ok    py: all")
