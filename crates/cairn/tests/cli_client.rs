@@ -28,6 +28,11 @@ fn set_get_del_list_incr_stores() {
     assert!(entry["revision"].as_u64().unwrap() > 0);
     assert_eq!(json(&ok(s.cairn(&["get", "quoted", "--json"])))["value"], "42");
 
+    // Bytes values print as raw bytes, nothing added.
+    ok(s.cairn(&["set", "raw", r#"{"$base64": "AAEC/w=="}"#]));
+    assert_eq!(s.cairn(&["get", "raw"]).stdout, [0, 1, 2, 255]);
+    assert_eq!(json(&ok(s.cairn(&["get", "raw", "--json"])))["value"]["$base64"], "AAEC/w==");
+
     // Keys with URL-reserved characters survive the trip.
     ok(s.cairn(&["set", "a/b c?d#e", "odd"]));
     assert_eq!(ok(s.cairn(&["get", "a/b c?d#e"])), "odd\n");

@@ -5,6 +5,7 @@ use crate::Global;
 use crate::client::{Body, Missing, enc, read_all, server_error};
 use anyhow::{Context, anyhow};
 use serde_json::{Value as Json, json};
+use std::io::Write;
 
 fn key_path(g: &Global, key: &str) -> String {
     format!("/v1/stores/{}/keys/{}", enc(g.store()), enc(key))
@@ -33,7 +34,14 @@ pub fn get(g: &Global, key: &str) -> anyhow::Result<()> {
         return out_line(body.trim_ascii_end());
     }
     let entry: Json = serde_json::from_slice(&body).context("the server's entry is not JSON")?;
-    out_line(&human_value(&entry["value"]))
+    let v = &entry["value"];
+    if v.get("$base64").is_some() {
+        // Raw bytes go out exactly, so that `cairn get k > file` round-trips them.
+        let mut o = std::io::stdout().lock();
+        o.write_all(&human_value(v))?;
+        return Ok(o.flush()?);
+    }
+    out_line(&human_value(v))
 }
 
 /// Options of `set`.
