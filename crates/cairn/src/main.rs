@@ -116,6 +116,9 @@ enum Cmd {
         /// Replay from this revision (inclusive), then follow.
         #[arg(long)]
         from: Option<u64>,
+        /// After a dropped connection, keep reconnecting for this many seconds (0: exit at once).
+        #[arg(long, default_value_t = 30)]
+        reconnect: u64,
     },
     /// Content-addressed storage.
     #[command(subcommand)]
@@ -226,7 +229,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => cmd::kv::list(g, prefix.as_deref(), limit, keys_only),
         Cmd::Stores => cmd::kv::stores(g),
         Cmd::Incr { key, by } => cmd::kv::incr(g, &key, &by),
-        Cmd::Watch { key, prefix, from } => cmd::watch::watch(g, key.as_deref(), prefix.as_deref(), from),
+        Cmd::Watch {
+            key,
+            prefix,
+            from,
+            reconnect,
+        } => cmd::watch::watch(g, key.as_deref(), prefix.as_deref(), from, reconnect),
         Cmd::Content(c) => cmd::content::run(g, c),
         Cmd::Backup { file, data_dir } => cmd::data::backup(g, &file, data_dir.as_deref()),
         Cmd::Restore { file, data_dir, force } => cmd::data::restore(g, &file, &data_dir, force),

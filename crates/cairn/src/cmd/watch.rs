@@ -3,9 +3,10 @@
 use super::{human_value, out_json, out_line};
 use crate::Global;
 use crate::client::{Body, Client, enc, read_all, server_error};
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use serde_json::Value as Json;
 use std::io::BufRead;
+use std::time::{Duration, Instant};
 
 /// A change event as one human-readable line, e.g. `rev 12 updated default/k = v`.
 #[must_use]
@@ -23,8 +24,24 @@ pub fn human_event(e: &Json) -> Vec<u8> {
     line
 }
 
-/// `watch [--key K | --prefix P] [--from REV]`: runs until the stream ends or the process is stopped.
-pub fn watch(g: &Global, key: Option<&str>, prefix: Option<&str>, from: Option<u64>) -> anyhow::Result<()> {
+/// Why one connection's stream stopped.
+enum Stop {
+    /// The connection failed or dropped: worth reconnecting.
+    Lost(anyhow::Error),
+    /// The server refused the watch, sent an error, or stdout closed: give up.
+    Fatal(anyhow::Error),
+}
+
+/// `watch [--key K | --prefix P] [--from REV]`: runs until stopped. When an
+/// established stream drops (a server restart), it reconnects from the
+/// revision after the last one seen, for up to `reconnect_secs`.
+pub fn watch(
+    g: &Global,
+    key: Option<&str>,
+    prefix: Option<&str>,
+    from: Option<u64>,
+    reconnect_secs: u64,
+) -> anyhow::Result<()> {
     let mut q = Vec::new();
     // A key or prefix only makes sense within a store; without one, watch all stores.
     if g.store.is_some() || key.is_some() || prefix.is_some() {
@@ -36,29 +53,68 @@ pub fn watch(g: &Global, key: Option<&str>, prefix: Option<&str>, from: Option<u
     if let Some(p) = prefix {
         q.push(format!("prefix={}", enc(p)));
     }
-    if let Some(r) = from {
-        q.push(format!("from_revision={r}"));
-    }
-    let path = if q.is_empty() {
-        "/v1/watch".to_owned()
-    } else {
-        format!("/v1/watch?{}", q.join("&"))
-    };
     let client = Client::new(&g.server, g.token.clone(), true);
-    let mut r = client.send("GET", &path, Body::None)?;
+    let mut next = from;
+    let mut connected = false;
+    let mut lost_since: Option<Instant> = None;
+    loop {
+        let mut params = q.clone();
+        if let Some(r) = next {
+            params.push(format!("from_revision={r}"));
+        }
+        let path = if params.is_empty() {
+            "/v1/watch".to_owned()
+        } else {
+            format!("/v1/watch?{}", params.join("&"))
+        };
+        match stream(g, &client, &path, &mut next, &mut connected, &mut lost_since) {
+            Stop::Fatal(e) => return Err(e),
+            Stop::Lost(e) => {
+                let since = *lost_since.get_or_insert_with(Instant::now);
+                if !connected || since.elapsed() >= Duration::from_secs(reconnect_secs) {
+                    return Err(e);
+                }
+                let at = next.map_or_else(|| "now".to_owned(), |r| format!("revision {r}"));
+                eprintln!("watch: {e:#}; reconnecting from {at}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn stream(
+    g: &Global,
+    client: &Client,
+    path: &str,
+    next: &mut Option<u64>,
+    connected: &mut bool,
+    lost_since: &mut Option<Instant>,
+) -> Stop {
+    let mut r = match client.send("GET", path, Body::None) {
+        Ok(r) => r,
+        Err(e) => return Stop::Lost(e),
+    };
     let status = r.status().as_u16();
     if status >= 400 {
-        let body = read_all(&mut r)?;
-        return Err(server_error(status, &body));
+        return Stop::Fatal(read_all(&mut r).map_or_else(|e| e, |body| server_error(status, &body)));
     }
+    if lost_since.take().is_some() {
+        eprintln!("watch: reconnected to {}", client.base());
+    }
+    *connected = true;
     let reader = std::io::BufReader::new(r.into_body().into_reader());
     let mut event = String::new();
     let mut data = String::new();
     for line in reader.lines() {
-        let line = line.with_context(|| format!("the watch stream from {} broke", client.base()))?;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return Stop::Lost(anyhow!("the watch stream from {} broke: {e}", client.base())),
+        };
         if line.is_empty() {
             if !data.is_empty() {
-                dispatch(g, &event, &data)?;
+                if let Err(e) = dispatch(g, &event, &data, next) {
+                    return Stop::Fatal(e);
+                }
             }
             event.clear();
             data.clear();
@@ -73,7 +129,7 @@ pub fn watch(g: &Global, key: Option<&str>, prefix: Option<&str>, from: Option<u
             v.clone_into(&mut event);
         }
     }
-    Err(anyhow!("the server at {} closed the watch stream", client.base()))
+    Stop::Lost(anyhow!("the server at {} closed the watch stream", client.base()))
 }
 
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
@@ -81,28 +137,29 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     Some(rest.strip_prefix(' ').unwrap_or(rest))
 }
 
-fn dispatch(g: &Global, event: &str, data: &str) -> anyhow::Result<()> {
-    match event {
-        "progress" => Ok(()),
-        "error" => {
-            let j: Json = serde_json::from_str(data).unwrap_or(Json::String(data.to_owned()));
-            let msg = j["error"]["message"]
-                .as_str()
-                .or(j["message"].as_str())
-                .map_or_else(|| j.to_string(), str::to_owned);
-            Err(anyhow!("the watch stopped: {msg}"))
-        }
-        _ => {
-            let j: Json = serde_json::from_str(data).with_context(|| format!("watch event is not JSON: {data}"))?;
-            if j["type"] == "progress" {
-                return Ok(());
-            }
-            if g.json {
-                out_json(&j)
-            } else {
-                out_line(&human_event(&j))
-            }
-        }
+/// Prints one SSE message; advances `next` past the revisions seen.
+fn dispatch(g: &Global, event: &str, data: &str, next: &mut Option<u64>) -> anyhow::Result<()> {
+    let j: Json = serde_json::from_str(data).unwrap_or_else(|_| Json::String(data.to_owned()));
+    if event == "error" {
+        let msg = j["error"]["message"]
+            .as_str()
+            .or(j["message"].as_str())
+            .map_or_else(|| j.to_string(), str::to_owned);
+        return Err(anyhow!("the watch stopped: {msg}"));
+    }
+    if !j.is_object() {
+        return Err(anyhow!("watch event is not a JSON object: {data}"));
+    }
+    if let Some(r) = j["revision"].as_u64() {
+        *next = Some(next.map_or(r + 1, |n| n.max(r + 1)));
+    }
+    if event == "progress" || j["type"] == "progress" {
+        return Ok(());
+    }
+    if g.json {
+        out_json(&j)
+    } else {
+        out_line(&human_event(&j))
     }
 }
 

@@ -25,10 +25,15 @@ impl Server {
 
     /// As [`Server::start`] with extra `serve` flags.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_at(dir, "127.0.0.1:0", extra)
+    }
+
+    /// As [`Server::start_with`], HTTP on `http`.
+    pub fn start_at(dir: &Path, http: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(dir)
-            .args(["--http", "127.0.0.1:0", "--resp", "off"])
+            .args(["--http", http, "--resp", "off"])
             .args(extra)
             .env("CAIRN_LOG", "info")
             .env_remove("CAIRN_SERVER")
