@@ -111,10 +111,10 @@ fn stream(
             Err(e) => return Stop::Lost(anyhow!("the watch stream from {} broke: {e}", client.base())),
         };
         if line.is_empty() {
-            if !data.is_empty() {
-                if let Err(e) = dispatch(g, &event, &data, next) {
-                    return Stop::Fatal(e);
-                }
+            if !data.is_empty()
+                && let Err(e) = dispatch(g, &event, &data, next)
+            {
+                return Stop::Fatal(e);
             }
             event.clear();
             data.clear();
