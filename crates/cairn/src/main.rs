@@ -13,7 +13,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "cairn: a persistent key-value store")]
+#[command(
+    name = "cairn",
+    version,
+    about = "cairn: a persistent key-value store",
+    after_help = "Exit codes: 0 success; 1 key or content not found, or a condition did not hold; 2 any other error."
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
