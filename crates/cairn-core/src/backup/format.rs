@@ -198,8 +198,15 @@ impl<R: Read> BackupReader<R> {
         if !(4..=MAX_PAYLOAD).contains(&len) {
             return Err(bad(&format!("implausible record length {len}")));
         }
-        let mut payload = vec![0u8; len as usize];
-        self.read(&mut payload, at)?;
+        // Grow with the data actually read: a corrupt length must not allocate up front.
+        let mut payload = Vec::with_capacity((len as usize).min(1 << 20));
+        (&mut self.r).take(u64::from(len)).read_to_end(&mut payload)?;
+        self.offset += payload.len() as u64;
+        if payload.len() < len as usize {
+            return Err(corrupt(format!(
+                "backup file is truncated: record {n} starting at byte offset {at} is incomplete"
+            )));
+        }
         let mut c = [0u8; 4];
         self.read(&mut c, at)?;
         let mut crc = crc32fast::Hasher::new();
