@@ -177,3 +177,26 @@ fn restore_refuses_a_non_empty_target_unless_forced() {
     assert!(!dir.path().join("t3").join(".tmp-restore").exists());
     assert!(!dir.path().join("t.old-restore").exists());
 }
+
+#[test]
+fn corrupt_content_is_found_by_check_and_refused_by_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("src")).unwrap();
+    db.put("default", "k", json!(1).into()).unwrap();
+    let good = db.put_content(b"fine".to_vec(), Algorithm::Sha256).unwrap().hash;
+    let bad = db.put_content(b"original".to_vec(), Algorithm::Sha1).unwrap().hash;
+    assert!(db.check(|_| {}).unwrap().problems.is_empty());
+    db.corrupt_content_for_tests(&bad, b"tampered").unwrap();
+    let rep = db.check(|_| {}).unwrap();
+    assert_eq!(rep.problems.len(), 1, "{:?}", rep.problems);
+    assert!(rep.problems[0].contains(&bad), "{:?}", rep.problems);
+    assert!(!rep.problems[0].contains(&good));
+    let file = dir.path().join("b");
+    let e = db.backup_to_file(&file, |_, _| {}).unwrap_err();
+    assert!(
+        matches!(&e, cairn_core::Error::Corrupted { hash, .. } if *hash == bad),
+        "{e}"
+    );
+    assert!(!file.exists());
+    assert!(!dir.path().join("b.tmp").exists());
+}

@@ -102,6 +102,15 @@ impl Db {
                 if kind == KIND_META && &*k == META_OLDEST {
                     continue;
                 }
+                // Copying corrupt content would make a backup that cannot be restored: refuse it here.
+                if kind == KIND_CONTENT && verify_content(&k, &v).is_err() {
+                    let hash = hex::encode(k.get(1..).unwrap_or_default());
+                    let actual = k.first().map_or_else(String::new, |t| {
+                        let alg = if *t == 1 { Algorithm::Sha1 } else { Algorithm::Sha256 };
+                        ContentHash::of(alg, &v).to_hex()
+                    });
+                    return Err(Error::Corrupted { hash, actual });
+                }
                 out.record(kind, &k, &v)?;
                 progress(out.records, out.bytes);
             }
