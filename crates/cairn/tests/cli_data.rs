@@ -188,4 +188,15 @@ fn export_and_import_over_http() {
     let o = b.cairn(&["import", p(&file), "--on-conflict", "fail"]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
+    // Skip keeps existing keys and writes the rest.
+    ok(b.cairn(&["set", "k3", "changed"]));
+    ok(b.cairn(&["del", "k1"]));
+    let r = json(&ok(b.cairn(&["import", p(&file), "--on-conflict", "skip", "--json"])));
+    assert_eq!(
+        (r["written"].as_u64(), r["skipped"].as_u64()),
+        (Some(1), Some(4)),
+        "{r}"
+    );
+    assert_eq!(ok(b.cairn(&["get", "k3"])), "changed\n");
+    assert_eq!(ok(b.cairn(&["get", "k1"])), "1\n");
 }

@@ -8,18 +8,15 @@ use serde_json::{Value as Json, json};
 use std::collections::HashSet;
 use std::io::BufRead;
 
-/// Sends the lines of `r` in atomic batches. `fail` adds an absence check per key so a
-/// batch with an existing key is refused whole and the line is named; `skip` needs
-/// the offline import, which can look before it writes.
+/// Sends the lines of `r` in atomic batches. `fail` and `skip` add an absence
+/// check per key: a batch with an existing key is refused whole, and then
+/// `fail` names the line while `skip` drops that line and resends the rest.
 pub fn import(
     g: &Global,
     r: impl BufRead,
     on_conflict: OnConflict,
     pb: &indicatif::ProgressBar,
 ) -> anyhow::Result<ImportInfo> {
-    if on_conflict == OnConflict::Skip {
-        bail!("--on-conflict skip works offline only (with --data-dir); over HTTP use overwrite or fail");
-    }
     let client = g.client();
     let (status, body) = client.json("GET", "/v1/stores", Body::None)?;
     if status >= 400 {
@@ -34,7 +31,12 @@ pub fn import(
         .flatten()
         .filter_map(|s| s["name"].as_str().map(str::to_owned))
         .collect();
-    let per_batch = if on_conflict == OnConflict::Fail { 500 } else { 1000 };
+    // Checks count toward the server's batch limit.
+    let per_batch = if on_conflict == OnConflict::Overwrite {
+        1000
+    } else {
+        500
+    };
     let mut info = ImportInfo::default();
     let mut bytes = 0u64;
     let mut batch: Vec<(u64, ExportLine)> = Vec::new();
@@ -73,7 +75,7 @@ pub fn import(
             if let Some(t) = l.expires_at {
                 op["ttl"] = json!((t - now) as f64 / 1000.0);
             }
-            if on_conflict == OnConflict::Fail {
+            if on_conflict != OnConflict::Overwrite {
                 checks.push(json!({"store": l.store, "key": key, "revision": Json::Null}));
             }
             ops.push(op);
@@ -82,14 +84,32 @@ pub fn import(
         if ops.is_empty() {
             return Ok(());
         }
-        let (s, b) = client.json("POST", "/v1/batch", Body::Json(&json!({"checks": checks, "ops": ops})))?;
+        let (s, b) = loop {
+            if ops.is_empty() {
+                return Ok(());
+            }
+            let (s, b) = client.json("POST", "/v1/batch", Body::Json(&json!({"checks": checks, "ops": ops})))?;
+            let failed = b["failed_check"]
+                .as_u64()
+                .map(|i| i as usize)
+                .filter(|i| *i < lines.len());
+            match failed {
+                Some(i) if (s == 409 || b["success"] == false) && on_conflict == OnConflict::Skip => {
+                    checks.remove(i);
+                    ops.remove(i);
+                    lines.remove(i);
+                    info.skipped += 1;
+                }
+                _ => break (s, b),
+            }
+        };
         if s == 409 || b["success"] == false {
             let at = b["failed_check"]
                 .as_u64()
                 .and_then(|i| lines.get(i as usize))
                 .map_or_else(String::new, |n| format!("line {n}: "));
             bail!(
-                "{at}the key already exists (use --on-conflict overwrite); nothing of lines {}-{} was written",
+                "{at}the key already exists (use --on-conflict overwrite or skip); nothing of lines {}-{} was written",
                 lines[0],
                 lines[lines.len() - 1]
             );
