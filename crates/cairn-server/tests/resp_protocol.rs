@@ -154,3 +154,25 @@ async fn connection_limit_and_quit() {
     assert!(third.is_some(), "a new connection is accepted after QUIT");
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn connections_run_over_any_stream() {
+    use tokio::io::AsyncReadExt;
+    let t = start().await;
+    let (mut client, server_side) = tokio::io::duplex(64 * 1024);
+    let shared = cairn_server::resp::Shared::new(t.server.state().clone());
+    let conn = tokio::spawn(cairn_server::resp::serve_connection(
+        server_side,
+        "duplex".into(),
+        shared,
+    ));
+    client
+        .write_all(b"SET k 1\r\nINCR k\r\nGET k\r\nQUIT\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    client.read_to_end(&mut out).await.unwrap();
+    assert_eq!(out, b"+OK\r\n:2\r\n$1\r\n2\r\n+OK\r\n");
+    conn.await.unwrap();
+    t.server.shutdown().await;
+}

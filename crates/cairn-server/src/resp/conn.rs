@@ -70,6 +70,7 @@ struct Conn<S> {
 pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: S, peer: String, sh: Shared) {
     let id = sh.stats.next_id.fetch_add(1, Ordering::Relaxed);
     sh.stats.connections.fetch_add(1, Ordering::Relaxed);
+    sh.app.metrics.connection("resp", 1);
     let sess = Session::new(id, peer, sh.app.auth.enabled());
     let mut c = Conn {
         stream,
@@ -82,6 +83,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: 
     c.run().await;
     sh.hub.remove(id);
     sh.stats.closed.fetch_add(1, Ordering::Relaxed);
+    sh.app.metrics.connection("resp", -1);
 }
 
 async fn recv(rx: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
