@@ -77,6 +77,17 @@ async fn publish_reaches_subscribers() {
     ps.subscribe("news").await.unwrap();
     ps.psubscribe("sport.*").await.unwrap();
     let mut c = t.conn().await;
+    assert_eq!(
+        cmd::<Vec<String>>(&mut c, &["PUBSUB", "CHANNELS"]).await.unwrap(),
+        vec!["news".to_string()]
+    );
+    assert_eq!(
+        cmd::<(String, i64)>(&mut c, &["PUBSUB", "NUMSUB", "news"])
+            .await
+            .unwrap(),
+        ("news".into(), 1)
+    );
+    assert_eq!(cmd::<i64>(&mut c, &["PUBSUB", "NUMPAT"]).await.unwrap(), 1);
     assert_eq!(c.publish::<_, _, i64>("news", "hello").await.unwrap(), 1);
     assert_eq!(c.publish::<_, _, i64>("sport.tennis", "ace").await.unwrap(), 1);
     assert_eq!(c.publish::<_, _, i64>("weather", "rain").await.unwrap(), 0);

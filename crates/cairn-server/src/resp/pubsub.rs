@@ -266,6 +266,26 @@ impl Hub {
         self.lock().len()
     }
 
+    /// Channels with at least one subscriber, optionally matching a pattern.
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let subs = self.lock();
+        let mut all: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for s in subs.values() {
+            all.extend(
+                s.channels
+                    .iter()
+                    .filter(|c| pattern.is_none_or(|p| glob_match(p, c)))
+                    .cloned(),
+            );
+        }
+        all.into_iter().collect()
+    }
+
+    /// Subscribers of a channel (pattern subscriptions not counted, as in Redis).
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.lock().values().filter(|s| s.channels.contains(channel)).count()
+    }
+
     /// Number of pattern subscriptions over all connections (`PUBSUB NUMPAT`).
     pub fn num_patterns(&self) -> usize {
         self.lock().values().map(|s| s.patterns.len()).sum()

@@ -130,6 +130,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("unsubscribe", -1, false, P::None, M::No),
     c("punsubscribe", -1, false, P::None, M::No),
     c("publish", 3, false, P::None, M::No),
+    c("pubsub", -2, false, P::None, M::No),
 ];
 
 /// Finds a command by name (any case).
@@ -266,7 +267,9 @@ pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, ar
         "get" | "getdel" | "getset" | "mget" | "strlen" | "set" | "setnx" | "setex" | "psetex" | "mset" | "msetnx"
         | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" => strings::run(sh, sess, spec, &args).await.into(),
         "multi" | "exec" | "discard" | "watch" | "unwatch" => multi::run(sh, sess, spec, &args).await.into(),
-        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" => pubsub::run(sh, sess, spec, &args),
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
+            pubsub::run(sh, sess, spec, &args)
+        }
         "ping" | "echo" | "time" | "hello" | "auth" | "select" | "info" | "config" | "client" | "command" | "quit"
         | "reset" => server::run(sh, sess, spec, &args).await,
         _ => keys::run(sh, sess, spec, &args).await.into(),

@@ -38,6 +38,26 @@ pub(super) fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]
     };
     match spec.name {
         "publish" => Outcome::Reply(Reply::Int(sh.hub.publish(&args[1], &args[2]) as i64)),
+        "pubsub" => Outcome::Reply(match (args[1].to_ascii_uppercase().as_slice(), args.len()) {
+            (b"CHANNELS", 2 | 3) => Reply::Array(
+                sh.hub
+                    .channels(args.get(2).map(Vec::as_slice))
+                    .into_iter()
+                    .map(Reply::Bulk)
+                    .collect(),
+            ),
+            (b"NUMSUB", _) => Reply::Array(
+                args[2..]
+                    .iter()
+                    .flat_map(|c| [Reply::Bulk(c.clone()), Reply::Int(sh.hub.numsub(c) as i64)])
+                    .collect(),
+            ),
+            (b"NUMPAT", 2) => Reply::Int(sh.hub.num_patterns() as i64),
+            _ => Reply::err(format!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                super::show(&args[1])
+            )),
+        }),
         "subscribe" | "psubscribe" => {
             let (kind, word) = if spec.name == "subscribe" {
                 (Kind::Channel, "subscribe")
