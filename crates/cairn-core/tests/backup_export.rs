@@ -92,6 +92,28 @@ fn ndjson_round_trip() {
         },
     );
     assert_eq!(only.len(), 7);
+    // Across all stores a prefix skips int stores; naming one is an error.
+    assert_eq!(
+        export_lines(
+            &a,
+            &ExportOptions {
+                store: None,
+                prefix: Some(b"k".to_vec())
+            }
+        )
+        .len(),
+        7
+    );
+    let o = ExportOptions {
+        store: Some("ints".into()),
+        prefix: Some(b"k".to_vec()),
+    };
+    assert!(
+        a.export(Vec::new(), &o, |_, _| {})
+            .unwrap_err()
+            .to_string()
+            .contains("prefix")
+    );
     assert!(
         a.export(
             Vec::new(),

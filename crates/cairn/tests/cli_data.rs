@@ -179,6 +179,15 @@ fn export_and_import_over_http() {
         ok(a.cairn(&["set", &format!("k{i}"), &i.to_string()]));
     }
     let file = dir.path().join("x.ndjson");
+    // A typed store is exported too, except under a prefix (int keys have none).
+    let spec = serde_json::json!({"name": "nums", "key_type": "int"});
+    ureq::put(&format!("{}/v1/stores/nums", a.url))
+        .send_json(&spec)
+        .unwrap();
+    ok(a.cairn(&["set", "7", "seven", "--store", "nums"]));
+    assert_eq!(ok(a.cairn(&["export", "--prefix", "k"])).lines().count(), 5);
+    assert_eq!(ok(a.cairn(&["export", "--store", "nums"])).lines().count(), 1);
+    ok(a.cairn(&["del", "7", "--store", "nums"]));
     ok(a.cairn(&["export", "-o", p(&file)]));
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 5);
     let b = Server::start(&dir.path().join("b"));

@@ -171,6 +171,8 @@ fn export_http(
                 .or_else(|| body["items"].as_array());
             list.ok_or_else(|| anyhow!("the server's store list is not an array"))?
                 .iter()
+                // Across all stores, a prefix matches nothing in int and uuid stores.
+                .filter(|s| prefix.is_none() || matches!(s["key_type"].as_str(), None | Some("string" | "bytes")))
                 .filter_map(|s| s["name"].as_str().map(str::to_owned))
                 .collect()
         }
