@@ -170,6 +170,13 @@ fn restore_refuses_a_non_empty_target_unless_forced() {
         json!("from backup").into()
     );
     assert!(!dir.path().join("t.tmp-restore").exists());
+    // Force replaces a data directory, not just any directory.
+    let precious = dir.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("notes.txt"), "keep").unwrap();
+    let e = cairn_core::restore(&file, &precious, true, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("not a cairn data directory"), "{e}");
+    assert_eq!(std::fs::read_to_string(precious.join("notes.txt")).unwrap(), "keep");
     // A trailing slash names the same directory.
     let slashed = format!("{}/", dir.path().join("t3").display());
     cairn_core::restore(&file, Path::new(&slashed), false, |_, _| {}).unwrap();

@@ -264,6 +264,13 @@ pub fn restore(file: &Path, dir: &Path, force: bool, progress: impl FnMut(u64, u
             dir.display()
         )));
     }
+    // --force replaces a data directory, never an arbitrary one (a mistyped path).
+    if existing && !dir.join("fjall").is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is not empty and is not a cairn data directory; refusing to replace it",
+            dir.display()
+        )));
+    }
     // Hold the target's lock until it is swapped, so a server cannot open it meanwhile.
     let _lock = if existing { Some(lock_existing(dir)?) } else { None };
     let tmp = sibling(dir, ".tmp-restore");
