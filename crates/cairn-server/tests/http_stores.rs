@@ -176,3 +176,19 @@ async fn typed_stores_refuse_values_of_the_wrong_type() {
     );
     assert_eq!(t.head("/v1/stores/docs/keys/e").await, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_incr_with_ttl_sets_an_expiry() {
+    let t = TestServer::start().await;
+    let (s, b) = t
+        .post(
+            "/v1/batch",
+            &json!({"ops": [{"op": "incr", "key": "visits", "by": 2, "ttl": 600}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, e) = t.get("/v1/stores/default/keys/visits").await;
+    assert_eq!(e["value"], 2);
+    let left = e["expires_at"].as_u64().unwrap() - e["updated_at"].as_u64().unwrap();
+    assert!((599_000..=601_000).contains(&left), "{e}");
+}

@@ -111,10 +111,10 @@ pub async fn get_key(
     caller.allow(Role::Read, Some(&store))?;
     check_key(&state, &key)?;
     let default = match &q.default {
-        Some(d) => Some(Value::from_json(parse_json::<serde_json::Value>(
-            d.as_bytes(),
-            state.config.max_json_depth,
-        )?)),
+        Some(d) => Some(Value::from_json(
+            parse_json::<serde_json::Value>(d.as_bytes(), state.config.max_json_depth)
+                .map_err(|e| ApiError::invalid_json(format!("query parameter default: {}", e.message())))?,
+        )),
         None => None,
     };
     let entry = state.db.get(&store, key.as_bytes())?;
