@@ -165,3 +165,35 @@ async fn a_stalled_client_does_not_slow_writers_and_loses_nothing() {
         expect += 1;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_continue_while_unmatched_writes_stream_in() {
+    let t = TestServer::start_with(|c| {
+        c.heartbeat_ms = 100;
+        c.durability = cairn_core::Durability::Relaxed;
+    })
+    .await;
+    let mut sse = t.watch("?key=watched", None).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (client, url, stop) = (t.client.clone(), t.url("/v1/stores/default/keys/noise"), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                client.put(&url).json(&n).send().await.unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut last = 0;
+    for _ in 0..3 {
+        let f = sse.next().await.expect("stream ended");
+        assert_eq!(f.event.as_deref(), Some("progress"), "{f:?}");
+        let rev = f.json()["revision"].as_u64().unwrap();
+        assert!(rev >= last, "progress never goes back");
+        last = rev;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.await.unwrap() > 0);
+}

@@ -74,6 +74,7 @@ pub async fn watch(
         sub,
         pending: VecDeque::new(),
         heartbeat,
+        next_beat: tokio::time::Instant::now() + heartbeat,
         shutdown: state.shutdown.clone(),
         done: false,
     };
@@ -84,6 +85,10 @@ struct WatchStream {
     sub: Subscription,
     pending: VecDeque<Arc<Event>>,
     heartbeat: Duration,
+    /// When to send a progress message if nothing else is sent before.
+    /// Only sending moves it, so writes that the filter drops cannot
+    /// postpone the heartbeat forever.
+    next_beat: tokio::time::Instant,
     shutdown: CancellationToken,
     done: bool,
 }
@@ -98,6 +103,7 @@ impl WatchStream {
                 // Only the last event of a revision carries the id, so a client
                 // resuming with Last-Event-ID never skips the rest of a batch.
                 let last_of_revision = self.pending.front().is_none_or(|n| n.revision != e.revision);
+                self.next_beat = tokio::time::Instant::now() + self.heartbeat;
                 return Some((Ok(event_frame(&e, last_of_revision)), self));
             }
             match self.sub.poll(POLL_BATCH) {
@@ -117,7 +123,8 @@ impl WatchStream {
             let seen = self.sub.next_revision().saturating_sub(1);
             tokio::select! {
                 () = self.sub.changed() => {}
-                () = tokio::time::sleep(self.heartbeat) => {
+                () = tokio::time::sleep_until(self.next_beat) => {
+                    self.next_beat = tokio::time::Instant::now() + self.heartbeat;
                     let body = serde_json::json!({"type": "progress", "revision": seen});
                     let frame = SseEvent::default().event("progress").id(seen.to_string()).data(body.to_string());
                     return Some((Ok(frame), self));
