@@ -9,7 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn n_keys() -> u64 {
-    std::env::var("CAIRN_BENCH_KEYS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("CAIRN_BENCH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 fn key(i: u64) -> String {
@@ -23,11 +26,22 @@ fn value(i: u64) -> Value {
 /// Loads `n` keys in batches (relaxed), then reopens with `config`.
 fn loaded_db(dir: &std::path::Path, n: u64, config: Config) -> Db {
     {
-        let db = Db::builder(dir).config(Config { durability: Durability::Relaxed, ..Config::default() }).open().unwrap();
+        let db = Db::builder(dir)
+            .config(Config {
+                durability: Durability::Relaxed,
+                ..Config::default()
+            })
+            .open()
+            .unwrap();
         for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
             let ops = chunk
                 .iter()
-                .map(|&i| Op::Put { store: "default".into(), key: key(i).into_bytes(), value: value(i), ttl: Ttl::Default })
+                .map(|&i| Op::Put {
+                    store: "default".into(),
+                    key: key(i).into_bytes(),
+                    value: value(i),
+                    ttl: Ttl::Default,
+                })
                 .collect();
             db.batch(vec![], ops).unwrap();
         }
@@ -39,7 +53,11 @@ fn loaded_db(dir: &std::path::Path, n: u64, config: Config) -> Db {
 /// read from the same state (tables on disk, not a warm memtable).
 fn loaded_fjall(dir: &std::path::Path, n: u64) -> (fjall::Database, fjall::Keyspace) {
     let open = || {
-        let fj = fjall::Database::builder(dir).manual_journal_persist(true).cache_size(64 << 20).open().unwrap();
+        let fj = fjall::Database::builder(dir)
+            .manual_journal_persist(true)
+            .cache_size(64 << 20)
+            .open()
+            .unwrap();
         let ks = fj.keyspace("data", fjall::KeyspaceCreateOptions::default).unwrap();
         (fj, ks)
     };
@@ -65,8 +83,22 @@ fn lcg(x: &mut u64) -> u64 {
 fn gets(c: &mut Criterion) {
     let n = n_keys();
     let dir = tempfile::tempdir().unwrap();
-    let cached = loaded_db(&dir.path().join("cached"), n, Config { cache_entries: 100_000, ..Config::default() });
-    let uncached = loaded_db(&dir.path().join("uncached"), n, Config { cache_entries: 0, ..Config::default() });
+    let cached = loaded_db(
+        &dir.path().join("cached"),
+        n,
+        Config {
+            cache_entries: 100_000,
+            ..Config::default()
+        },
+    );
+    let uncached = loaded_db(
+        &dir.path().join("uncached"),
+        n,
+        Config {
+            cache_entries: 0,
+            ..Config::default()
+        },
+    );
     let (_fj, raw) = loaded_fjall(&dir.path().join("raw"), n);
     let mut g = c.benchmark_group("get");
     g.throughput(Throughput::Elements(1));
@@ -89,7 +121,11 @@ fn gets(c: &mut Criterion) {
     g.bench_function("cairn_list_100", |b| {
         b.iter(|| {
             let start = key(lcg(&mut x) % (n - 200)).into_bytes();
-            let o = ListOptions { start: Some(start), limit: Some(100), ..Default::default() };
+            let o = ListOptions {
+                start: Some(start),
+                limit: Some(100),
+                ..Default::default()
+            };
             black_box(uncached.list("default", &o).unwrap())
         })
     });
@@ -98,8 +134,14 @@ fn gets(c: &mut Criterion) {
 
 fn puts(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let relaxed = Db::builder(dir.path().join("relaxed")).durability(Durability::Relaxed).open().unwrap();
-    let fj = fjall::Database::builder(dir.path().join("raw")).manual_journal_persist(true).open().unwrap();
+    let relaxed = Db::builder(dir.path().join("relaxed"))
+        .durability(Durability::Relaxed)
+        .open()
+        .unwrap();
+    let fj = fjall::Database::builder(dir.path().join("raw"))
+        .manual_journal_persist(true)
+        .open()
+        .unwrap();
     let raw = fj.keyspace("data", fjall::KeyspaceCreateOptions::default).unwrap();
     let mut g = c.benchmark_group("put");
     g.throughput(Throughput::Elements(1));
@@ -141,7 +183,10 @@ fn puts(c: &mut Criterion) {
     });
     g.finish();
 
-    let sync = Db::builder(dir.path().join("sync")).durability(Durability::Sync).open().unwrap();
+    let sync = Db::builder(dir.path().join("sync"))
+        .durability(Durability::Sync)
+        .open()
+        .unwrap();
     let mut g = c.benchmark_group("put_sync");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     for writers in [1u64, 16] {

@@ -24,11 +24,18 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 fn run(subscribers: usize, rate: u64, secs: u64) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::builder(dir.path())
-        .config(Config { durability: Durability::Relaxed, ..Config::default() })
+        .config(Config {
+            durability: Durability::Relaxed,
+            ..Config::default()
+        })
         .open()
         .unwrap();
     let base = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let delivered = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
@@ -67,7 +74,8 @@ fn run(subscribers: usize, rate: u64, secs: u64) {
         next += interval;
         // Values carry the write time, in µs since `base`, for the latency.
         let t = base.elapsed().as_micros() as u64;
-        db.put("default", format!("k{}", i % 1000), Value::Json(t.into())).unwrap();
+        db.put("default", format!("k{}", i % 1000), Value::Json(t.into()))
+            .unwrap();
         i += 1;
     }
     let elapsed = start.elapsed().as_secs_f64();

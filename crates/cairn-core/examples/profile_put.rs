@@ -7,7 +7,10 @@ fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::builder(dir.path())
-        .config(Config { durability: Durability::Relaxed, ..Config::default() })
+        .config(Config {
+            durability: Durability::Relaxed,
+            ..Config::default()
+        })
         .open()
         .expect("open");
     for i in 0..n {
@@ -16,7 +19,11 @@ fn main() {
     }
     let mut found = 0;
     for i in 0..n {
-        found += usize::from(db.get("default", format!("user:{:012}", i % 5000)).expect("get").is_some());
+        found += usize::from(
+            db.get("default", format!("user:{:012}", i % 5000))
+                .expect("get")
+                .is_some(),
+        );
     }
     println!("{found}");
 }

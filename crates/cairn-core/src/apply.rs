@@ -21,7 +21,12 @@ pub(crate) struct Change {
 }
 
 /// The expiry a write leaves on a key.
-pub(crate) fn resolve_ttl(ttl: Ttl, old: Option<&Record>, default: Option<std::time::Duration>, now: u64) -> Option<u64> {
+pub(crate) fn resolve_ttl(
+    ttl: Ttl,
+    old: Option<&Record>,
+    default: Option<std::time::Duration>,
+    now: u64,
+) -> Option<u64> {
     match ttl {
         Ttl::Default => default.map(|d| now.saturating_add(d.as_millis() as u64)),
         Ttl::Millis(ms) => Some(now.saturating_add(ms)),
@@ -31,8 +36,17 @@ pub(crate) fn resolve_ttl(ttl: Ttl, old: Option<&Record>, default: Option<std::t
     }
 }
 
-fn add(store: &str, key: &Key, old: Option<&Value>, by: &serde_json::Number, int_only: bool) -> Result<serde_json::Number> {
-    let nan = || Error::NotANumber { store: store.to_owned(), key: key.to_string() };
+fn add(
+    store: &str,
+    key: &Key,
+    old: Option<&Value>,
+    by: &serde_json::Number,
+    int_only: bool,
+) -> Result<serde_json::Number> {
+    let nan = || Error::NotANumber {
+        store: store.to_owned(),
+        key: key.to_string(),
+    };
     let zero = serde_json::Number::from(0);
     let cur = match old {
         None => &zero,
@@ -42,7 +56,10 @@ fn add(store: &str, key: &Key, old: Option<&Value>, by: &serde_json::Number, int
         return a
             .checked_add(b)
             .map(serde_json::Number::from)
-            .ok_or_else(|| Error::Overflow { store: store.to_owned(), key: key.to_string() });
+            .ok_or_else(|| Error::Overflow {
+                store: store.to_owned(),
+                key: key.to_string(),
+            });
     }
     if int_only {
         return Err(Error::InvalidValue {
@@ -52,8 +69,10 @@ fn add(store: &str, key: &Key, old: Option<&Value>, by: &serde_json::Number, int
         });
     }
     let (a, b) = (cur.as_f64().ok_or_else(nan)?, by.as_f64().ok_or_else(nan)?);
-    serde_json::Number::from_f64(a + b)
-        .ok_or_else(|| Error::Overflow { store: store.to_owned(), key: key.to_string() })
+    serde_json::Number::from_f64(a + b).ok_or_else(|| Error::Overflow {
+        store: store.to_owned(),
+        key: key.to_string(),
+    })
 }
 
 impl Writer<'_> {
@@ -61,7 +80,10 @@ impl Writer<'_> {
         let limits = self.shared.config.limits;
         let n = checks.len() + ops.len();
         if n > limits.max_batch_ops {
-            return Err(Error::BatchTooLarge { len: n, max: limits.max_batch_ops });
+            return Err(Error::BatchTooLarge {
+                len: n,
+                max: limits.max_batch_ops,
+            });
         }
         let now = now_ms();
         // Validate everything before looking at state, so bad input changes nothing.
@@ -79,13 +101,19 @@ impl Writer<'_> {
             if let Op::Put { value, .. } = &op {
                 let len = value.size_hint();
                 if len > limits.max_value_bytes {
-                    return Err(Error::ValueTooLarge { len, max: limits.max_value_bytes });
+                    return Err(Error::ValueTooLarge {
+                        len,
+                        max: limits.max_value_bytes,
+                    });
                 }
                 h.check_value(&key.to_string(), value)?;
             }
             if let Op::Incr { .. } = &op {
                 let vt = h.spec.value_type;
-                if !matches!(vt, crate::ValueType::Any | crate::ValueType::Int | crate::ValueType::Float | crate::ValueType::Json) {
+                if !matches!(
+                    vt,
+                    crate::ValueType::Any | crate::ValueType::Int | crate::ValueType::Float | crate::ValueType::Json
+                ) {
                     return Err(Error::InvalidValue {
                         store: h.spec.name.clone(),
                         key: key.to_string(),
@@ -134,7 +162,11 @@ impl Writer<'_> {
             let (new, op_name, outcome) = match op {
                 Op::Put { value, ttl, .. } => {
                     let exp = resolve_ttl(ttl, old, h.spec.default_ttl, now);
-                    (Some(fresh(value, exp)), "set", OpOutcome::Put { created: old.is_none() })
+                    (
+                        Some(fresh(value, exp)),
+                        "set",
+                        OpOutcome::Put { created: old.is_none() },
+                    )
                 }
                 Op::Delete { .. } => {
                     if old_raw.is_none() {
@@ -163,21 +195,44 @@ impl Writer<'_> {
                     let ttl = if ttl == Ttl::Default { Ttl::Keep } else { ttl };
                     let exp = resolve_ttl(ttl, Some(o), None, now);
                     let name = if exp.is_some() { "expire" } else { "persist" };
-                    (Some(fresh(o.value.clone(), exp)), name, OpOutcome::Touch { existed: true })
+                    (
+                        Some(fresh(o.value.clone(), exp)),
+                        name,
+                        OpOutcome::Touch { existed: true },
+                    )
                 }
             };
             outcomes.push(outcome);
             // A key written twice in one command yields two changes; the
             // second starts from the first's result, so events chain.
             latest.insert(skey.clone(), changes.len());
-            changes.push(Change { handle: h, key, skey, old_raw, new, op: op_name });
+            changes.push(Change {
+                handle: h,
+                key,
+                skey,
+                old_raw,
+                new,
+                op: op_name,
+            });
         }
         if changes.is_empty() {
-            return Ok(WriteOutcome { success: true, revision: self.revision(), failed_check: None, current_revision: None, ops: outcomes });
+            return Ok(WriteOutcome {
+                success: true,
+                revision: self.revision(),
+                failed_check: None,
+                current_revision: None,
+                ops: outcomes,
+            });
         }
         let revision = self.bump(g);
         debug_assert_eq!(revision, rev);
         self.stage(g, changes, revision, now);
-        Ok(WriteOutcome { success: true, revision, failed_check: None, current_revision: None, ops: outcomes })
+        Ok(WriteOutcome {
+            success: true,
+            revision,
+            failed_check: None,
+            current_revision: None,
+            ops: outcomes,
+        })
     }
 }

@@ -37,7 +37,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_key_bytes: 4096, max_value_bytes: 8 << 20, max_batch_ops: 1000 }
+        Limits {
+            max_key_bytes: 4096,
+            max_value_bytes: 8 << 20,
+            max_batch_ops: 1000,
+        }
     }
 }
 

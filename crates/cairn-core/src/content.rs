@@ -72,7 +72,9 @@ impl ContentHash {
     /// # Errors
     /// [`Error::InvalidHash`] for anything else.
     pub fn parse(hex_str: &str) -> Result<ContentHash> {
-        let bad = || Error::InvalidHash { hash: hex_str.chars().take(80).collect() };
+        let bad = || Error::InvalidHash {
+            hash: hex_str.chars().take(80).collect(),
+        };
         let algorithm = match hex_str.len() {
             40 => Algorithm::Sha1,
             64 => Algorithm::Sha256,
@@ -102,7 +104,10 @@ impl ContentHash {
     /// Hash of `data`.
     #[must_use]
     pub fn of(algorithm: Algorithm, data: &[u8]) -> ContentHash {
-        ContentHash { algorithm, digest: algorithm.digest(data) }
+        ContentHash {
+            algorithm,
+            digest: algorithm.digest(data),
+        }
     }
 }
 
@@ -138,7 +143,9 @@ mod tests {
     #[test]
     fn parse_by_length() {
         assert_eq!(
-            ContentHash::parse("a9993e364706816aba3e25717850c26c9cd0d89d").unwrap().algorithm,
+            ContentHash::parse("a9993e364706816aba3e25717850c26c9cd0d89d")
+                .unwrap()
+                .algorithm,
             Algorithm::Sha1
         );
         assert!(ContentHash::parse("abc").is_err());

@@ -2,7 +2,7 @@
 
 use crate::cache::Cache;
 use crate::entry::Record;
-use crate::spec::{StoreHandle, DEFAULT_STORE};
+use crate::spec::{DEFAULT_STORE, StoreHandle};
 use crate::watch::Hub;
 use crate::writer::{Job, WriteQueue};
 use crate::{Config, Durability, Entry, Error, Key, Result, StoreSpec};
@@ -115,7 +115,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("path", &self.shared.path).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -178,7 +180,9 @@ fn lock_dir(path: &Path) -> Result<File> {
 pub(crate) fn u64_at(ks: &Keyspace, key: &[u8]) -> Result<Option<u64>> {
     Ok(match ks.get(key)? {
         Some(v) => Some(u64::from_le_bytes(
-            v.as_ref().try_into().map_err(|_| Error::CorruptRecord("meta counter".into()))?,
+            v.as_ref()
+                .try_into()
+                .map_err(|_| Error::CorruptRecord("meta counter".into()))?,
         )),
         None => None,
     })
@@ -210,7 +214,10 @@ impl Db {
 
     /// A builder for opening with options.
     pub fn builder(path: impl AsRef<Path>) -> Builder {
-        Builder { path: path.as_ref().to_owned(), config: Config::default() }
+        Builder {
+            path: path.as_ref().to_owned(),
+            config: Config::default(),
+        }
     }
 
     fn open_with(path: &Path, config: Config) -> Result<Db> {
@@ -238,12 +245,16 @@ impl Db {
         };
         for kv in ks.stores.iter() {
             let (_, v) = kv.into_inner()?;
-            let p: crate::writer::PersistedStore = serde_json::from_slice(&v)
-                .map_err(|e| Error::CorruptRecord(format!("store spec: {e}")))?;
+            let p: crate::writer::PersistedStore =
+                serde_json::from_slice(&v).map_err(|e| Error::CorruptRecord(format!("store spec: {e}")))?;
             let validator = p.spec.compile()?;
             catalog.by_name.insert(
                 p.spec.name.clone(),
-                Arc::new(StoreHandle { id: p.id, spec: p.spec, validator }),
+                Arc::new(StoreHandle {
+                    id: p.id,
+                    spec: p.spec,
+                    validator,
+                }),
             );
         }
         let shared = Arc::new(Shared {
@@ -346,8 +357,14 @@ impl Db {
     /// All stores, by name.
     #[must_use]
     pub fn stores(&self) -> Vec<StoreSpec> {
-        let mut v: Vec<StoreSpec> =
-            self.shared.catalog.read().by_name.values().map(|h| h.spec.clone()).collect();
+        let mut v: Vec<StoreSpec> = self
+            .shared
+            .catalog
+            .read()
+            .by_name
+            .values()
+            .map(|h| h.spec.clone())
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -431,10 +448,15 @@ impl Db {
 
 pub(crate) fn storage_key(config: &Config, h: &StoreHandle, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
     if raw.len() > config.limits.max_key_bytes {
-        return Err(Error::KeyTooLarge { len: raw.len(), max: config.limits.max_key_bytes });
+        return Err(Error::KeyTooLarge {
+            len: raw.len(),
+            max: config.limits.max_key_bytes,
+        });
     }
-    let key = Key::parse(h.spec.key_type, raw)
-        .map_err(|reason| Error::InvalidKey { store: h.spec.name.clone(), reason })?;
+    let key = Key::parse(h.spec.key_type, raw).map_err(|reason| Error::InvalidKey {
+        store: h.spec.name.clone(),
+        reason,
+    })?;
     let enc = key.encode();
     let mut skey = Vec::with_capacity(4 + enc.len());
     skey.extend_from_slice(&h.id.to_be_bytes());

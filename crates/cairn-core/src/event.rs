@@ -77,7 +77,17 @@ pub struct Event {
     pub op: &'static str,
 }
 
-const OPS: &[&str] = &["set", "del", "incrby", "expire", "persist", "expired", "flushdb", "incrbyfloat", "drop"];
+const OPS: &[&str] = &[
+    "set",
+    "del",
+    "incrby",
+    "expire",
+    "persist",
+    "expired",
+    "flushdb",
+    "incrbyfloat",
+    "drop",
+];
 
 fn op_tag(op: &str) -> u8 {
     OPS.iter().position(|o| *o == op).map_or(0, |i| i as u8)
@@ -134,7 +144,17 @@ impl Event {
             }
         }
         let [old_value, new_value] = vals;
-        Ok(Event { revision, store, key, kind, old_value, new_value, timestamp, raw_key, op })
+        Ok(Event {
+            revision,
+            store,
+            key,
+            kind,
+            old_value,
+            new_value,
+            timestamp,
+            raw_key,
+            op,
+        })
     }
 }
 

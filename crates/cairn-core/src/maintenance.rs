@@ -15,7 +15,11 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
     let cfg = &shared.config;
     let expiry_every = Duration::from_millis(cfg.expiry_interval_ms);
     let sync_every = Duration::from_millis(cfg.sync_interval_ms);
-    let tick = if cfg.durability == Durability::Relaxed { expiry_every.min(sync_every) } else { expiry_every };
+    let tick = if cfg.durability == Durability::Relaxed {
+        expiry_every.min(sync_every)
+    } else {
+        expiry_every
+    };
     let mut last_sync = Instant::now();
     let mut last_expiry = Instant::now();
     let mut last_retention = Instant::now();
@@ -53,18 +57,23 @@ fn collect_expired(shared: &Shared) -> crate::Result<()> {
     let now = crate::db::now_ms();
     let mut waits = Vec::new();
     let mut stale = Vec::new();
-    for kv in shared.ks.expiry.range(..=(now.to_be_bytes().to_vec())).take(EXPIRE_BATCH) {
+    for kv in shared
+        .ks
+        .expiry
+        .range(..=(now.to_be_bytes().to_vec()))
+        .take(EXPIRE_BATCH)
+    {
         let k = kv.key()?;
         if k.len() < 12 {
             stale.push(k.to_vec());
             continue;
         }
         let (id, enc) = (u32::from_be_bytes([k[8], k[9], k[10], k[11]]), &k[12..]);
-        let target = shared
-            .catalog
-            .read()
-            .by_id(id)
-            .and_then(|h| Key::decode(h.spec.key_type, enc).ok().map(|key| (h.spec.name.clone(), key.to_raw())));
+        let target = shared.catalog.read().by_id(id).and_then(|h| {
+            Key::decode(h.spec.key_type, enc)
+                .ok()
+                .map(|key| (h.spec.name.clone(), key.to_raw()))
+        });
         match target {
             Some((store, key)) => {
                 let (job, rx) = Job::new(Command::Expire { store, key });
@@ -109,7 +118,13 @@ pub(crate) fn trim_changelog(shared: &Shared) -> crate::Result<()> {
     shared.ks.meta.insert(META_OLDEST, new_oldest.to_le_bytes())?;
     let end = changelog_key(new_oldest, 0);
     loop {
-        let keys: Vec<_> = shared.ks.changelog.range(..end).take(10_000).filter_map(|kv| kv.key().ok()).collect();
+        let keys: Vec<_> = shared
+            .ks
+            .changelog
+            .range(..end)
+            .take(10_000)
+            .filter_map(|kv| kv.key().ok())
+            .collect();
         if keys.is_empty() {
             break;
         }

@@ -139,7 +139,11 @@ impl Db {
     pub fn put_command(&self, store: &str, key: &[u8], value: Value, o: PutOptions) -> Result<(Command, String)> {
         let h = self.store(store)?;
         let (k, _) = storage_key(&self.shared.config, &h, key)?;
-        let cond = |c| Check { store: store.to_owned(), key: key.to_vec(), cond: c };
+        let cond = |c| Check {
+            store: store.to_owned(),
+            key: key.to_vec(),
+            cond: c,
+        };
         let mut checks = Vec::new();
         if let Some(r) = o.if_revision {
             checks.push(cond(Cond::Revision(r)));
@@ -151,7 +155,12 @@ impl Db {
             checks.push(cond(Cond::Present));
         }
         let ttl = o.ttl.map_or(Ttl::Default, |d| Ttl::Millis(d.as_millis().max(1) as u64));
-        let op = Op::Put { store: store.to_owned(), key: key.to_vec(), value, ttl };
+        let op = Op::Put {
+            store: store.to_owned(),
+            key: key.to_vec(),
+            value,
+            ttl,
+        };
         Ok((Command::Write { checks, ops: vec![op] }, k.to_string()))
     }
 
@@ -180,9 +189,18 @@ impl Db {
         let h = self.store(store)?;
         let (k, _) = storage_key(&self.shared.config, &h, key)?;
         let checks = if_revision
-            .map(|r| vec![Check { store: store.to_owned(), key: key.to_vec(), cond: Cond::Revision(r) }])
+            .map(|r| {
+                vec![Check {
+                    store: store.to_owned(),
+                    key: key.to_vec(),
+                    cond: Cond::Revision(r),
+                }]
+            })
             .unwrap_or_default();
-        let op = Op::Delete { store: store.to_owned(), key: key.to_vec() };
+        let op = Op::Delete {
+            store: store.to_owned(),
+            key: key.to_vec(),
+        };
         Ok((Command::Write { checks, ops: vec![op] }, k.to_string()))
     }
 
@@ -191,7 +209,9 @@ impl Db {
     /// # Errors
     /// Unknown store.
     pub fn clear(&self, store: &str) -> Result<u64> {
-        match self.execute(Command::Clear { store: store.to_owned() })? {
+        match self.execute(Command::Clear {
+            store: store.to_owned(),
+        })? {
             Applied::Cleared { removed, .. } => Ok(removed),
             other => Err(unexpected(&other)),
         }
@@ -213,7 +233,17 @@ impl Db {
     pub fn incr_command(&self, store: &str, key: &[u8], by: serde_json::Number) -> Result<(Command, String)> {
         let h = self.store(store)?;
         let (k, _) = storage_key(&self.shared.config, &h, key)?;
-        Ok((Command::Write { checks: vec![], ops: vec![Op::Incr { store: store.to_owned(), key: key.to_vec(), by }] }, k.to_string()))
+        Ok((
+            Command::Write {
+                checks: vec![],
+                ops: vec![Op::Incr {
+                    store: store.to_owned(),
+                    key: key.to_vec(),
+                    by,
+                }],
+            },
+            k.to_string(),
+        ))
     }
 
     /// Applies checks and operations atomically.
@@ -258,7 +288,9 @@ impl Db {
         if let Some(c) = &o.cursor {
             let (rev, last) = decode_cursor(c)?;
             if rev != o.reverse || !last.starts_with(&id) {
-                return Err(Error::InvalidCursor { reason: "cursor belongs to another query".into() });
+                return Err(Error::InvalidCursor {
+                    reason: "cursor belongs to another query".into(),
+                });
             }
             if o.reverse {
                 hi = hi.min(last);
@@ -273,7 +305,11 @@ impl Db {
         if lo < hi {
             let now = now_ms();
             let iter = self.shared.ks.data.range(lo..hi);
-            let iter: Box<dyn Iterator<Item = fjall::Guard>> = if o.reverse { Box::new(iter.rev()) } else { Box::new(iter) };
+            let iter: Box<dyn Iterator<Item = fjall::Guard>> = if o.reverse {
+                Box::new(iter.rev())
+            } else {
+                Box::new(iter)
+            };
             for kv in iter {
                 let (k, v) = kv.into_inner()?;
                 let rec = Record::decode(&v)?;
@@ -304,7 +340,9 @@ impl Db {
         let mut p = h.id.to_be_bytes().to_vec();
         if let Some(x) = prefix {
             if !h.spec.key_type.supports_prefix() {
-                return Err(Error::InvalidArgument("prefix queries need a string or bytes store".into()));
+                return Err(Error::InvalidArgument(
+                    "prefix queries need a string or bytes store".into(),
+                ));
             }
             p.extend_from_slice(x);
         }
@@ -354,11 +392,16 @@ impl Db {
     /// [`Error::InvalidHash`]; [`Error::Corrupted`] when the bytes do not match.
     pub fn get_content(&self, hash: &str) -> Result<Option<Vec<u8>>> {
         let h = ContentHash::parse(hash)?;
-        let Some(v) = self.shared.ks.content.get(h.storage_key())? else { return Ok(None) };
+        let Some(v) = self.shared.ks.content.get(h.storage_key())? else {
+            return Ok(None);
+        };
         let actual = ContentHash::of(h.algorithm, &v);
         if actual != h {
             tracing::error!(hash = %h.to_hex(), actual = %actual.to_hex(), "content corrupted");
-            return Err(Error::Corrupted { hash: h.to_hex(), actual: actual.to_hex() });
+            return Err(Error::Corrupted {
+                hash: h.to_hex(),
+                actual: actual.to_hex(),
+            });
         }
         Ok(Some(v.to_vec()))
     }
@@ -408,7 +451,12 @@ pub fn put_result(key: String, applied: Applied) -> Result<PutResult> {
             revision: Some(w.revision),
             created: matches!(w.ops.first(), Some(OpOutcome::Put { created: true })),
         }),
-        Applied::Write(w) => Ok(PutResult { key, success: false, revision: w.current_revision, created: false }),
+        Applied::Write(w) => Ok(PutResult {
+            key,
+            success: false,
+            revision: w.current_revision,
+            created: false,
+        }),
         other => Err(unexpected(&other)),
     }
 }
@@ -424,7 +472,11 @@ pub fn delete_result(key: String, applied: Applied) -> Result<DeleteResult> {
             success: matches!(w.ops.first(), Some(OpOutcome::Delete { existed: true })),
             revision: Some(w.revision),
         }),
-        Applied::Write(w) => Ok(DeleteResult { key, success: false, revision: w.current_revision }),
+        Applied::Write(w) => Ok(DeleteResult {
+            key,
+            success: false,
+            revision: w.current_revision,
+        }),
         other => Err(unexpected(&other)),
     }
 }
@@ -435,7 +487,12 @@ pub fn delete_result(key: String, applied: Applied) -> Result<DeleteResult> {
 /// When `applied` is not an increment.
 pub fn incr_result(key: String, applied: Applied) -> Result<IncrResult> {
     match applied {
-        Applied::Write(WriteOutcome { success: true, revision, ops, .. }) => match ops.into_iter().next() {
+        Applied::Write(WriteOutcome {
+            success: true,
+            revision,
+            ops,
+            ..
+        }) => match ops.into_iter().next() {
             Some(OpOutcome::Incr { value }) => Ok(IncrResult { key, value, revision }),
             _ => Err(Error::InvalidArgument("increment produced no value".into())),
         },
@@ -475,7 +532,9 @@ fn encode_cursor(reverse: bool, last: &[u8]) -> String {
 
 fn decode_cursor(c: &str) -> Result<(bool, Vec<u8>)> {
     let bad = |r: &str| Error::InvalidCursor { reason: r.to_owned() };
-    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad("not base64url"))?;
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad("not base64url"))?;
     match b.as_slice() {
         [1, r @ (0 | 1), rest @ ..] if rest.len() >= 4 => Ok((*r == 1, rest.to_vec())),
         _ => Err(bad("unrecognized cursor")),

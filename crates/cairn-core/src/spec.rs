@@ -88,7 +88,10 @@ impl StoreSpec {
 
     /// Checks the spec and compiles its schema.
     pub(crate) fn compile(&self) -> Result<Option<Arc<jsonschema::Validator>>> {
-        let bad = |reason: String| Error::InvalidSpec { store: self.name.clone(), reason };
+        let bad = |reason: String| Error::InvalidSpec {
+            store: self.name.clone(),
+            reason,
+        };
         validate_store_name(&self.name)?;
         if self.history == 0 {
             return Err(bad("history must be at least 1".into()));
@@ -150,7 +153,11 @@ impl StoreHandle {
                 .take(3)
                 .map(|e| {
                     let path = e.instance_path().to_string();
-                    if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+                    if path.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("{path}: {e}")
+                    }
                 })
                 .collect();
             if !errors.is_empty() {

@@ -74,7 +74,11 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
             Ok(spec) if spec.key_type != K::KEY_TYPE => {
                 return Err(Error::InvalidSpec {
                     store: name.to_owned(),
-                    reason: format!("store has {} keys, not {}", spec.key_type.as_str(), K::KEY_TYPE.as_str()),
+                    reason: format!(
+                        "store has {} keys, not {}",
+                        spec.key_type.as_str(),
+                        K::KEY_TYPE.as_str()
+                    ),
                 });
             }
             Ok(_) => {}
@@ -83,15 +87,21 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
             }
             Err(e) => return Err(e),
         }
-        Ok(TypedStore { db: db.clone(), name: name.to_owned(), _t: PhantomData })
+        Ok(TypedStore {
+            db: db.clone(),
+            name: name.to_owned(),
+            _t: PhantomData,
+        })
     }
 
     fn encode(&self, key: &K, v: &V) -> Result<Value> {
-        serde_json::to_value(v).map(Value::Json).map_err(|e| Error::InvalidValue {
-            store: self.name.clone(),
-            key: String::from_utf8_lossy(&key.to_raw()).into_owned(),
-            reason: format!("does not serialize: {e}"),
-        })
+        serde_json::to_value(v)
+            .map(Value::Json)
+            .map_err(|e| Error::InvalidValue {
+                store: self.name.clone(),
+                key: String::from_utf8_lossy(&key.to_raw()).into_owned(),
+                reason: format!("does not serialize: {e}"),
+            })
     }
 
     fn decode(&self, v: Value) -> Result<V> {
@@ -107,7 +117,10 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
     /// # Errors
     /// Storage errors; a stored value that does not deserialize as `V`.
     pub fn get(&self, key: &K) -> Result<Option<V>> {
-        self.db.get(&self.name, key.to_raw())?.map(|e| self.decode(e.value)).transpose()
+        self.db
+            .get(&self.name, key.to_raw())?
+            .map(|e| self.decode(e.value))
+            .transpose()
     }
 
     /// The value for `key`, or `default`.
@@ -160,11 +173,25 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
         loop {
             let cur = self.db.get(&self.name, key.to_raw())?;
             let (old, opts) = match cur {
-                Some(e) => (Some(self.decode(e.value)?), PutOptions { if_revision: Some(e.revision), ..Default::default() }),
-                None => (None, PutOptions { if_absent: true, ..Default::default() }),
+                Some(e) => (
+                    Some(self.decode(e.value)?),
+                    PutOptions {
+                        if_revision: Some(e.revision),
+                        ..Default::default()
+                    },
+                ),
+                None => (
+                    None,
+                    PutOptions {
+                        if_absent: true,
+                        ..Default::default()
+                    },
+                ),
             };
             let new = f(old);
-            let r = self.db.put_with(&self.name, key.to_raw(), self.encode(key, &new)?, opts)?;
+            let r = self
+                .db
+                .put_with(&self.name, key.to_raw(), self.encode(key, &new)?, opts)?;
             if r.success {
                 return Ok(new);
             }

@@ -186,7 +186,11 @@ impl ValueType {
         if ok {
             Ok(())
         } else {
-            Err(format!("expected a value of type {}, got {}", self.as_str(), describe(v)))
+            Err(format!(
+                "expected a value of type {}, got {}",
+                self.as_str(),
+                describe(v)
+            ))
         }
     }
 
@@ -211,7 +215,10 @@ impl ValueType {
                 .map(|i| Value::Json(i.into()))
                 .map_err(|_| "value is not an integer".to_string()),
             ValueType::Float => {
-                let f = text()?.trim().parse::<f64>().map_err(|_| "value is not a number".to_string())?;
+                let f = text()?
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| "value is not a number".to_string())?;
                 serde_json::Number::from_f64(f)
                     .map(|n| Value::Json(serde_json::Value::Number(n)))
                     .ok_or_else(|| "value is not a finite number".to_string())
@@ -248,7 +255,11 @@ mod tests {
 
     #[test]
     fn codec_round_trips() {
-        for v in [Value::Json(json!({"a": [1, 2.5, "x"]})), Value::Bytes(vec![0, 255, 7]), Value::Json(json!(null))] {
+        for v in [
+            Value::Json(json!({"a": [1, 2.5, "x"]})),
+            Value::Bytes(vec![0, 255, 7]),
+            Value::Json(json!(null)),
+        ] {
             assert_eq!(Value::decode(&v.encode()).unwrap(), v);
         }
         assert!(Value::decode(&[9, 1]).is_err());
@@ -269,6 +280,9 @@ mod tests {
         assert!(ValueType::Int.parse_text(b"five").is_err());
         assert_eq!(ValueType::Any.parse_text(b"hi").unwrap(), Value::Json(json!("hi")));
         assert_eq!(ValueType::Any.parse_text(&[0xff]).unwrap(), Value::Bytes(vec![0xff]));
-        assert_eq!(ValueType::Json.parse_text(b"{\"a\":1}").unwrap(), Value::Json(json!({"a":1})));
+        assert_eq!(
+            ValueType::Json.parse_text(b"{\"a\":1}").unwrap(),
+            Value::Json(json!({"a":1}))
+        );
     }
 }

@@ -31,7 +31,10 @@ pub(crate) struct Hub {
 impl Hub {
     pub fn new(cap: usize, revision: u64) -> Hub {
         Hub {
-            ring: RwLock::new(Ring { events: VecDeque::with_capacity(cap.min(4096)), start: revision + 1 }),
+            ring: RwLock::new(Ring {
+                events: VecDeque::with_capacity(cap.min(4096)),
+                start: revision + 1,
+            }),
             cap,
             tx: tokio::sync::watch::Sender::new(revision),
             sync_wait: (Mutex::new(revision), Condvar::new()),
@@ -103,7 +106,10 @@ pub struct Subscription {
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("filter", &self.filter).field("next", &self.next).finish()
+        f.debug_struct("Subscription")
+            .field("filter", &self.filter)
+            .field("next", &self.next)
+            .finish()
     }
 }
 
@@ -130,7 +136,12 @@ impl crate::Db {
                 r
             }
         };
-        Ok(Subscription { shared: self.shared.clone(), filter, next, rx })
+        Ok(Subscription {
+            shared: self.shared.clone(),
+            filter,
+            next,
+            rx,
+        })
     }
 }
 
@@ -192,7 +203,11 @@ impl Subscription {
         let mut stopped = false;
         for kv in self.shared.ks.changelog.range(start..=end) {
             let (k, v) = kv.into_inner()?;
-            let rev = u64::from_be_bytes(k[..8].try_into().map_err(|_| Error::CorruptRecord("change log key".into()))?);
+            let rev = u64::from_be_bytes(
+                k[..8]
+                    .try_into()
+                    .map_err(|_| Error::CorruptRecord("change log key".into()))?,
+            );
             if out.len() >= max && rev != last {
                 stopped = true;
                 break;
@@ -206,7 +221,10 @@ impl Subscription {
         // Retention may have removed what we were reading: never hand out a gap.
         let oldest = self.shared.oldest.load(Ordering::Acquire);
         if self.next < oldest {
-            return Err(Error::Compacted { requested: self.next, oldest });
+            return Err(Error::Compacted {
+                requested: self.next,
+                oldest,
+            });
         }
         self.next = if stopped { last + 1 } else { current + 1 };
         Ok(())

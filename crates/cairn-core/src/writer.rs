@@ -196,7 +196,10 @@ impl WriteQueue {
         if jobs.is_empty() {
             return;
         }
-        let mut w = Writer { shared, next_rev: *next };
+        let mut w = Writer {
+            shared,
+            next_rev: *next,
+        };
         w.process(jobs);
         *next = w.next_rev;
     }
@@ -228,7 +231,10 @@ pub(crate) fn run(shared: &Arc<Shared>, queue: &WriteQueue) {
 }
 
 fn is_barrier(cmd: &Command) -> bool {
-    matches!(cmd, Command::CreateStore { .. } | Command::DropStore { .. } | Command::Clear { .. })
+    matches!(
+        cmd,
+        Command::CreateStore { .. } | Command::DropStore { .. } | Command::Clear { .. }
+    )
 }
 
 impl Writer<'_> {
@@ -275,7 +281,10 @@ impl Writer<'_> {
             Command::Clear { store } => {
                 let h = self.store(&store)?;
                 let removed = self.clear(g, &h, EventKind::Cleared, "flushdb")?;
-                Ok(Applied::Cleared { removed, revision: self.revision() })
+                Ok(Applied::Cleared {
+                    removed,
+                    revision: self.revision(),
+                })
             }
             Command::Expire { store, key } => self.expire(g, &store, &key),
             Command::PutContent { algorithm, data } => self.put_content(g, algorithm, data),
@@ -290,7 +299,10 @@ impl Writer<'_> {
                     g.content.insert(k, None);
                     self.bump(g);
                 }
-                Ok(Applied::ContentDeleted { existed: exists, revision: self.revision() })
+                Ok(Applied::ContentDeleted {
+                    existed: exists,
+                    revision: self.revision(),
+                })
             }
         }
     }
@@ -317,7 +329,10 @@ impl Writer<'_> {
         let validator = spec.compile()?;
         if let Ok(existing) = self.store(&spec.name) {
             if existing.spec == spec {
-                return Ok(Applied::Store { created: false, revision: self.revision() });
+                return Ok(Applied::Store {
+                    created: false,
+                    revision: self.revision(),
+                });
             }
             return Err(Error::StoreExists { store: spec.name });
         }
@@ -326,9 +341,13 @@ impl Writer<'_> {
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         g.stores.push((spec.name.clone(), Some(persisted)));
         g.next_store_id = Some(id + 1);
-        g.catalog.push(CatalogOp::Add(Arc::new(StoreHandle { id, spec, validator })));
+        g.catalog
+            .push(CatalogOp::Add(Arc::new(StoreHandle { id, spec, validator })));
         self.bump(g);
-        Ok(Applied::Store { created: true, revision: self.revision() })
+        Ok(Applied::Store {
+            created: true,
+            revision: self.revision(),
+        })
     }
 
     fn drop_store(&mut self, g: &mut Group, name: &str) -> Result<Applied> {
@@ -336,7 +355,10 @@ impl Writer<'_> {
             return Err(Error::InvalidArgument("the default store cannot be dropped".into()));
         }
         let Ok(h) = self.store(name) else {
-            return Ok(Applied::Dropped { existed: false, revision: self.revision() });
+            return Ok(Applied::Dropped {
+                existed: false,
+                revision: self.revision(),
+            });
         };
         self.clear(g, &h, EventKind::Cleared, "drop")?;
         if !g.changed {
@@ -344,7 +366,10 @@ impl Writer<'_> {
         }
         g.stores.push((name.to_owned(), None));
         g.catalog.push(CatalogOp::Remove(name.to_owned()));
-        Ok(Applied::Dropped { existed: true, revision: self.revision() })
+        Ok(Applied::Dropped {
+            existed: true,
+            revision: self.revision(),
+        })
     }
 
     /// Removes every key (and history) of a store; one `cleared` event.
@@ -384,7 +409,10 @@ impl Writer<'_> {
 
     fn expire(&mut self, g: &mut Group, store: &str, raw: &[u8]) -> Result<Applied> {
         let Ok(h) = self.store(store) else {
-            return Ok(Applied::Expired { expired: false, revision: self.revision() });
+            return Ok(Applied::Expired {
+                expired: false,
+                revision: self.revision(),
+            });
         };
         let (key, skey) = storage_key(&self.shared.config, &h, raw)?;
         let now = now_ms();
@@ -401,9 +429,15 @@ impl Writer<'_> {
                 };
                 self.stage(g, vec![change], revision, now);
                 self.shared.stats.expired.fetch_add(1, Ordering::Relaxed);
-                Ok(Applied::Expired { expired: true, revision })
+                Ok(Applied::Expired {
+                    expired: true,
+                    revision,
+                })
             }
-            _ => Ok(Applied::Expired { expired: false, revision: self.revision() }),
+            _ => Ok(Applied::Expired {
+                expired: false,
+                revision: self.revision(),
+            }),
         }
     }
 
@@ -424,7 +458,12 @@ impl Writer<'_> {
             self.bump(g);
         }
         Ok(Applied::Content {
-            info: ContentInfo { hash: hash.to_hex(), algorithm, size, stored: !exists },
+            info: ContentInfo {
+                hash: hash.to_hex(),
+                algorithm,
+                size,
+                stored: !exists,
+            },
             revision: self.revision(),
         })
     }
@@ -450,15 +489,27 @@ impl Writer<'_> {
             };
             // A key whose TTL passed but was not yet collected expires first.
             if let Some(o) = old_expired {
-                g.events.push(event(EventKind::Expired, Some(o.value.clone()), None, "expired"));
+                g.events
+                    .push(event(EventKind::Expired, Some(o.value.clone()), None, "expired"));
             }
             match (&c.new, old_live) {
-                (Some(n), None) => g.events.push(event(EventKind::Created, None, Some(n.value.clone()), c.op)),
+                (Some(n), None) => g
+                    .events
+                    .push(event(EventKind::Created, None, Some(n.value.clone()), c.op)),
                 (Some(n), Some(o)) => {
-                    g.events.push(event(EventKind::Updated, Some(o.value.clone()), Some(n.value.clone()), c.op));
+                    g.events.push(event(
+                        EventKind::Updated,
+                        Some(o.value.clone()),
+                        Some(n.value.clone()),
+                        c.op,
+                    ));
                 }
                 (None, Some(o)) => {
-                    let kind = if c.op == "expired" { EventKind::Expired } else { EventKind::Deleted };
+                    let kind = if c.op == "expired" {
+                        EventKind::Expired
+                    } else {
+                        EventKind::Deleted
+                    };
                     g.events.push(event(kind, Some(o.value.clone()), None, c.op));
                 }
                 (None, None) => {}

@@ -6,9 +6,20 @@ use serde_json::json;
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits { max_key_bytes: 16, max_value_bytes: 64, max_batch_ops: 3 };
-    let db = Db::builder(dir.path()).config(Config { limits, ..Default::default() }).open().unwrap();
-    db.create_store(StoreSpec::new("ints").key_type(KeyType::Int).value_type(ValueType::Int)).unwrap();
+    let limits = Limits {
+        max_key_bytes: 16,
+        max_value_bytes: 64,
+        max_batch_ops: 3,
+    };
+    let db = Db::builder(dir.path())
+        .config(Config {
+            limits,
+            ..Default::default()
+        })
+        .open()
+        .unwrap();
+    db.create_store(StoreSpec::new("ints").key_type(KeyType::Int).value_type(ValueType::Int))
+        .unwrap();
     db.put("default", "keep", Value::Json(json!("original"))).unwrap();
     db.put("ints", "1", Value::Json(json!(1))).unwrap();
     let before = db.revision();
@@ -16,12 +27,24 @@ fn bad_input_is_refused_and_changes_nothing() {
     let put = |store: &str, key: &str, v: serde_json::Value| db.put(store, key, Value::Json(v)).map(|_| ());
     let cases: Vec<(&str, Result<(), Error>, &str)> = vec![
         ("unknown store", put("nope", "k", json!(1)), "unknown_store"),
-        ("oversize key", put("default", &"k".repeat(17), json!(1)), "key_too_large"),
-        ("oversize value", put("default", "keep", json!("v".repeat(100))), "value_too_large"),
+        (
+            "oversize key",
+            put("default", &"k".repeat(17), json!(1)),
+            "key_too_large",
+        ),
+        (
+            "oversize value",
+            put("default", "keep", json!("v".repeat(100))),
+            "value_too_large",
+        ),
         ("empty key", put("default", "", json!(1)), "invalid_key"),
         ("non-int key", put("ints", "one", json!(1)), "invalid_key"),
         ("wrong value type", put("ints", "1", json!("x")), "invalid_value"),
-        ("incr a string", db.incr("default", "keep", 1.into()).map(|_| ()), "not_a_number"),
+        (
+            "incr a string",
+            db.incr("default", "keep", 1.into()).map(|_| ()),
+            "not_a_number",
+        ),
         (
             "batch too large",
             db.batch(
@@ -40,22 +63,48 @@ fn bad_input_is_refused_and_changes_nothing() {
         ),
         (
             "bad cursor",
-            db.list("default", &ListOptions { cursor: Some("!!!".into()), ..Default::default() }).map(|_| ()),
+            db.list(
+                "default",
+                &ListOptions {
+                    cursor: Some("!!!".into()),
+                    ..Default::default()
+                },
+            )
+            .map(|_| ()),
             "invalid_cursor",
         ),
         (
             "prefix on int keys",
-            db.list("ints", &ListOptions { prefix: Some(b"1".to_vec()), ..Default::default() }).map(|_| ()),
+            db.list(
+                "ints",
+                &ListOptions {
+                    prefix: Some(b"1".to_vec()),
+                    ..Default::default()
+                },
+            )
+            .map(|_| ()),
             "invalid_argument",
         ),
-        ("bad store name", db.create_store(StoreSpec::new("no spaces")).map(|_| ()), "invalid_spec"),
+        (
+            "bad store name",
+            db.create_store(StoreSpec::new("no spaces")).map(|_| ()),
+            "invalid_spec",
+        ),
         (
             "schema on a non-json store",
-            db.create_store(StoreSpec { schema: Some(json!({})), ..StoreSpec::new("s").value_type(ValueType::Int) })
+            db.create_store(StoreSpec {
+                schema: Some(json!({})),
+                ..StoreSpec::new("s").value_type(ValueType::Int)
+            })
+            .map(|_| ()),
+            "invalid_spec",
+        ),
+        (
+            "schema that does not compile",
+            db.create_store(StoreSpec::new("s2").schema(json!({"type": 5})))
                 .map(|_| ()),
             "invalid_spec",
         ),
-        ("schema that does not compile", db.create_store(StoreSpec::new("s2").schema(json!({"type": 5}))).map(|_| ()), "invalid_spec"),
         ("bad content hash", db.get_content("xyz").map(|_| ()), "invalid_hash"),
     ];
     for (what, result, code) in cases {
@@ -64,7 +113,10 @@ fn bad_input_is_refused_and_changes_nothing() {
         assert!(!err.to_string().is_empty());
     }
     assert_eq!(db.revision(), before, "no bad input consumed a revision");
-    assert_eq!(db.get("default", "keep").unwrap().unwrap().value, Value::Json(json!("original")));
+    assert_eq!(
+        db.get("default", "keep").unwrap().unwrap().value,
+        Value::Json(json!("original"))
+    );
     assert_eq!(db.get("ints", "1").unwrap().unwrap().value, Value::Json(json!(1)));
     assert_eq!(db.count("default", None).unwrap(), 1);
     assert_eq!(db.stores().len(), 2);

@@ -39,15 +39,42 @@ fn conditions_fail_with_the_current_revision() {
     let db = Db::open(dir.path()).unwrap();
     let r = db.put("default", "c", j(json!(1))).unwrap();
     let rev = r.revision.unwrap();
-    let stale = PutOptions { if_revision: Some(rev - 1), ..Default::default() };
+    let stale = PutOptions {
+        if_revision: Some(rev - 1),
+        ..Default::default()
+    };
     let f = db.put_with("default", "c", j(json!(2)), stale).unwrap();
     assert!(!f.success);
     assert_eq!(f.revision, Some(rev));
-    let ok = db.put_with("default", "c", j(json!(2)), PutOptions { if_revision: Some(rev), ..Default::default() });
+    let ok = db.put_with(
+        "default",
+        "c",
+        j(json!(2)),
+        PutOptions {
+            if_revision: Some(rev),
+            ..Default::default()
+        },
+    );
     assert!(ok.unwrap().success);
-    let absent = db.put_with("default", "c", j(json!(3)), PutOptions { if_absent: true, ..Default::default() });
+    let absent = db.put_with(
+        "default",
+        "c",
+        j(json!(3)),
+        PutOptions {
+            if_absent: true,
+            ..Default::default()
+        },
+    );
     assert!(!absent.unwrap().success);
-    let present = db.put_with("default", "new", j(json!(3)), PutOptions { if_present: true, ..Default::default() });
+    let present = db.put_with(
+        "default",
+        "new",
+        j(json!(3)),
+        PutOptions {
+            if_present: true,
+            ..Default::default()
+        },
+    );
     let present = present.unwrap();
     assert!(!present.success);
     assert_eq!(present.revision, None);
@@ -62,12 +89,20 @@ fn incr_counts_and_refuses_non_numbers() {
     let db = Db::open(dir.path()).unwrap();
     assert_eq!(db.incr("default", "n", 5.into()).unwrap().value, 5.into());
     assert_eq!(db.incr("default", "n", (-7).into()).unwrap().value, (-2).into());
-    let f = db.incr("default", "n", serde_json::Number::from_f64(0.5).unwrap()).unwrap();
+    let f = db
+        .incr("default", "n", serde_json::Number::from_f64(0.5).unwrap())
+        .unwrap();
     assert_eq!(f.value.as_f64(), Some(-1.5));
     db.put("default", "s", j(json!("text"))).unwrap();
-    assert!(matches!(db.incr("default", "s", 1.into()), Err(Error::NotANumber { .. })));
+    assert!(matches!(
+        db.incr("default", "s", 1.into()),
+        Err(Error::NotANumber { .. })
+    ));
     db.put("default", "big", j(json!(i64::MAX))).unwrap();
-    assert!(matches!(db.incr("default", "big", 1.into()), Err(Error::Overflow { .. })));
+    assert!(matches!(
+        db.incr("default", "big", 1.into()),
+        Err(Error::Overflow { .. })
+    ));
     assert_eq!(db.get("default", "big").unwrap().unwrap().value, j(json!(i64::MAX)));
 }
 
@@ -78,33 +113,74 @@ fn batch_is_all_or_nothing_and_names_the_failed_check() {
     let r = db.put("default", "a", j(json!(1))).unwrap().revision.unwrap();
     let ops = || {
         vec![
-            Op::Put { store: "default".into(), key: b"b".to_vec(), value: j(json!(2)), ttl: Ttl::Default },
-            Op::Delete { store: "default".into(), key: b"a".to_vec() },
-            Op::Incr { store: "default".into(), key: b"n".to_vec(), by: 3.into() },
+            Op::Put {
+                store: "default".into(),
+                key: b"b".to_vec(),
+                value: j(json!(2)),
+                ttl: Ttl::Default,
+            },
+            Op::Delete {
+                store: "default".into(),
+                key: b"a".to_vec(),
+            },
+            Op::Incr {
+                store: "default".into(),
+                key: b"n".to_vec(),
+                by: 3.into(),
+            },
         ]
     };
     let checks = vec![
-        Check { store: "default".into(), key: b"a".to_vec(), cond: Cond::Revision(r) },
-        Check { store: "default".into(), key: b"b".to_vec(), cond: Cond::Present },
+        Check {
+            store: "default".into(),
+            key: b"a".to_vec(),
+            cond: Cond::Revision(r),
+        },
+        Check {
+            store: "default".into(),
+            key: b"b".to_vec(),
+            cond: Cond::Present,
+        },
     ];
     let failed = db.batch(checks, ops()).unwrap();
     assert!(!failed.success);
     assert_eq!(failed.failed_check, Some(1));
     assert!(db.get("default", "b").unwrap().is_none());
     let checks = vec![
-        Check { store: "default".into(), key: b"a".to_vec(), cond: Cond::Revision(r) },
-        Check { store: "default".into(), key: b"b".to_vec(), cond: Cond::Absent },
+        Check {
+            store: "default".into(),
+            key: b"a".to_vec(),
+            cond: Cond::Revision(r),
+        },
+        Check {
+            store: "default".into(),
+            key: b"b".to_vec(),
+            cond: Cond::Absent,
+        },
     ];
     let ok = db.batch(checks, ops()).unwrap();
     assert!(ok.success);
     for k in ["b", "n"] {
-        assert_eq!(db.get("default", k).unwrap().unwrap().revision, ok.revision, "one revision per batch");
+        assert_eq!(
+            db.get("default", k).unwrap().unwrap().revision,
+            ok.revision,
+            "one revision per batch"
+        );
     }
     assert!(db.get("default", "a").unwrap().is_none());
     // An op that fails validation leaves everything as it was.
     let bad = vec![
-        Op::Put { store: "default".into(), key: b"x".to_vec(), value: j(json!(1)), ttl: Ttl::Default },
-        Op::Incr { store: "default".into(), key: b"b".to_vec(), by: 1.into() },
+        Op::Put {
+            store: "default".into(),
+            key: b"x".to_vec(),
+            value: j(json!(1)),
+            ttl: Ttl::Default,
+        },
+        Op::Incr {
+            store: "default".into(),
+            key: b"b".to_vec(),
+            by: 1.into(),
+        },
     ];
     db.put("default", "b", j(json!("not a number"))).unwrap();
     assert!(db.batch(vec![], bad).is_err());
@@ -120,7 +196,11 @@ fn list_pages_in_key_order_with_cursors() {
     }
     db.put("default", "zzz", j(json!("other"))).unwrap();
     let mut seen = Vec::new();
-    let mut o = ListOptions { prefix: Some(b"user:".to_vec()), limit: Some(10), ..Default::default() };
+    let mut o = ListOptions {
+        prefix: Some(b"user:".to_vec()),
+        limit: Some(10),
+        ..Default::default()
+    };
     loop {
         let page = db.list("default", &o).unwrap();
         seen.extend(page.items.iter().map(|e| e.key.to_string()));
@@ -131,17 +211,45 @@ fn list_pages_in_key_order_with_cursors() {
     }
     let want: Vec<String> = (0..25).map(|i| format!("user:{i:02}")).collect();
     assert_eq!(seen, want);
-    let rev = db.list("default", &ListOptions { reverse: true, limit: Some(3), ..Default::default() }).unwrap();
+    let rev = db
+        .list(
+            "default",
+            &ListOptions {
+                reverse: true,
+                limit: Some(3),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let keys: Vec<String> = rev.items.iter().map(|e| e.key.to_string()).collect();
     assert_eq!(keys, ["zzz", "user:24", "user:23"]);
-    let rest = ListOptions { reverse: true, limit: Some(2), cursor: rev.next_cursor, ..Default::default() };
-    let keys: Vec<String> = db.list("default", &rest).unwrap().items.iter().map(|e| e.key.to_string()).collect();
+    let rest = ListOptions {
+        reverse: true,
+        limit: Some(2),
+        cursor: rev.next_cursor,
+        ..Default::default()
+    };
+    let keys: Vec<String> = db
+        .list("default", &rest)
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
     assert_eq!(keys, ["user:22", "user:21"]);
-    let range = ListOptions { start: Some(b"user:05".to_vec()), end: Some(b"user:08".to_vec()), ..Default::default() };
+    let range = ListOptions {
+        start: Some(b"user:05".to_vec()),
+        end: Some(b"user:08".to_vec()),
+        ..Default::default()
+    };
     assert_eq!(db.list("default", &range).unwrap().items.len(), 3);
     assert_eq!(db.count("default", Some(b"user:")).unwrap(), 25);
     assert_eq!(db.count("default", None).unwrap(), 26);
-    let keys_only = ListOptions { keys_only: true, limit: Some(1), ..Default::default() };
+    let keys_only = ListOptions {
+        keys_only: true,
+        limit: Some(1),
+        ..Default::default()
+    };
     assert_eq!(db.list("default", &keys_only).unwrap().items[0].value, j(json!(null)));
     assert_eq!(db.clear("default").unwrap(), 26);
     assert_eq!(db.count("default", None).unwrap(), 0);
@@ -151,26 +259,48 @@ fn list_pages_in_key_order_with_cursors() {
 fn typed_stores_sort_and_check() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    db.create_store(StoreSpec::new("ints").key_type(KeyType::Int).value_type(ValueType::Int)).unwrap();
+    db.create_store(StoreSpec::new("ints").key_type(KeyType::Int).value_type(ValueType::Int))
+        .unwrap();
     for k in [10, -5, 3, -100, 0] {
         db.put("ints", k.to_string(), j(json!(k * 2))).unwrap();
     }
-    let keys: Vec<String> =
-        db.list("ints", &ListOptions::default()).unwrap().items.iter().map(|e| e.key.to_string()).collect();
+    let keys: Vec<String> = db
+        .list("ints", &ListOptions::default())
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
     assert_eq!(keys, ["-100", "-5", "0", "3", "10"]);
     let err = db.put("ints", "1", j(json!("one"))).unwrap_err();
-    assert!(err.to_string().contains("ints") && err.to_string().contains("int"), "{err}");
-    assert!(matches!(db.put("ints", "one", j(json!(1))), Err(Error::InvalidKey { .. })));
+    assert!(
+        err.to_string().contains("ints") && err.to_string().contains("int"),
+        "{err}"
+    );
+    assert!(matches!(
+        db.put("ints", "one", j(json!(1))),
+        Err(Error::InvalidKey { .. })
+    ));
     let schema = json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}});
-    db.create_store(StoreSpec::new("users").key_type(KeyType::Uuid).schema(schema)).unwrap();
+    db.create_store(StoreSpec::new("users").key_type(KeyType::Uuid).schema(schema))
+        .unwrap();
     let id = "67e55044-10b1-426f-9247-bb680e5fe0c8";
     db.put("users", id, j(json!({"name": "Ada"}))).unwrap();
     let err = db.put("users", id, j(json!({"age": 3}))).unwrap_err();
-    assert!(matches!(err, Error::InvalidValue { .. }) && err.to_string().contains("schema"), "{err}");
+    assert!(
+        matches!(err, Error::InvalidValue { .. }) && err.to_string().contains("schema"),
+        "{err}"
+    );
     assert_eq!(db.get("users", id).unwrap().unwrap().value, j(json!({"name": "Ada"})));
     // Same spec again is fine, a different one is refused.
-    assert!(!db.create_store(StoreSpec::new("ints").key_type(KeyType::Int).value_type(ValueType::Int)).unwrap());
-    assert!(matches!(db.create_store(StoreSpec::new("ints")), Err(Error::StoreExists { .. })));
+    assert!(
+        !db.create_store(StoreSpec::new("ints").key_type(KeyType::Int).value_type(ValueType::Int))
+            .unwrap()
+    );
+    assert!(matches!(
+        db.create_store(StoreSpec::new("ints")),
+        Err(Error::StoreExists { .. })
+    ));
     assert!(db.drop_store("ints").unwrap());
     assert!(matches!(db.get("ints", "1"), Err(Error::UnknownStore { .. })));
     assert!(db.drop_store("default").is_err());
@@ -188,7 +318,12 @@ fn history_keeps_the_last_n_versions() {
     assert_eq!(versions, vec![j(json!(4)), j(json!(3)), j(json!(2))]);
     // Several writes of one key in one batch keep the depth too.
     let ops = (10..14)
-        .map(|i| Op::Put { store: "h".into(), key: b"k".to_vec(), value: j(json!(i)), ttl: Ttl::Default })
+        .map(|i| Op::Put {
+            store: "h".into(),
+            key: b"k".to_vec(),
+            value: j(json!(i)),
+            ttl: Ttl::Default,
+        })
         .collect();
     db.batch(vec![], ops).unwrap();
     assert_eq!(db.history("h", "k").unwrap().len(), 3);
@@ -201,9 +336,15 @@ fn history_keeps_the_last_n_versions() {
 #[test]
 fn ttl_hides_keys_and_the_collector_removes_them() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = cairn_core::Config { expiry_interval_ms: 20, ..Default::default() };
+    let cfg = cairn_core::Config {
+        expiry_interval_ms: 20,
+        ..Default::default()
+    };
     let db = Db::builder(dir.path()).config(cfg).open().unwrap();
-    let opts = PutOptions { ttl: Some(std::time::Duration::from_millis(50)), ..Default::default() };
+    let opts = PutOptions {
+        ttl: Some(std::time::Duration::from_millis(50)),
+        ..Default::default()
+    };
     db.put_with("default", "t", j(json!(1)), opts).unwrap();
     db.put("default", "keep", j(json!(1))).unwrap();
     let e = db.get("default", "t").unwrap().unwrap();

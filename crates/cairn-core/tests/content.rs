@@ -7,7 +7,10 @@ fn store_dedup_verify_delete() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
     let a = db.put_content(b"abc".to_vec(), Algorithm::Sha256).unwrap();
-    assert_eq!(a.hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        a.hash,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     assert!(a.stored);
     assert_eq!(a.size, 3);
     let again = db.put_content(b"abc".to_vec(), Algorithm::Sha256).unwrap();

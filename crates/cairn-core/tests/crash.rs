@@ -90,5 +90,8 @@ fn acknowledged_writes_survive_sigkill() {
         assert!(db.revision() >= max_acked, "round {round}: revision went backwards");
         acked_total += acked.len();
     }
-    assert!(acked_total > 100, "the child acknowledged too few writes ({acked_total}) to mean anything");
+    assert!(
+        acked_total > 100,
+        "the child acknowledged too few writes ({acked_total}) to mean anything"
+    );
 }

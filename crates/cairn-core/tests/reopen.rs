@@ -9,19 +9,30 @@ fn data_specs_and_revisions_survive_a_reopen() {
     let last;
     {
         let db = Db::open(dir.path()).unwrap();
-        db.create_store(StoreSpec::new("n").key_type(KeyType::Int).value_type(ValueType::Float)).unwrap();
+        db.create_store(StoreSpec::new("n").key_type(KeyType::Int).value_type(ValueType::Float))
+            .unwrap();
         db.put("n", "-3", Value::Json(json!(1.5))).unwrap();
         db.put("default", "bytes", Value::Bytes(vec![0, 1, 255])).unwrap();
-        last = db.put("default", "j", Value::Json(json!({"x": [1]}))).unwrap().revision.unwrap();
+        last = db
+            .put("default", "j", Value::Json(json!({"x": [1]})))
+            .unwrap()
+            .revision
+            .unwrap();
     }
     let db = Db::open(dir.path()).unwrap();
     assert_eq!(db.revision(), last);
     assert_eq!(db.store_spec("n").unwrap().value_type, ValueType::Float);
     assert_eq!(db.get("n", "-3").unwrap().unwrap().value, Value::Json(json!(1.5)));
-    assert_eq!(db.get("default", "bytes").unwrap().unwrap().value, Value::Bytes(vec![0, 1, 255]));
+    assert_eq!(
+        db.get("default", "bytes").unwrap().unwrap().value,
+        Value::Bytes(vec![0, 1, 255])
+    );
     let next = db.put("default", "j", Value::Json(json!(2))).unwrap().revision.unwrap();
     assert_eq!(next, last + 1, "revisions continue, never reused");
-    assert!(db.put("n", "1", Value::Json(json!("x"))).is_err(), "typed spec still enforced");
+    assert!(
+        db.put("n", "1", Value::Json(json!("x"))).is_err(),
+        "typed spec still enforced"
+    );
 }
 
 #[test]

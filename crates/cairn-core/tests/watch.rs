@@ -24,8 +24,16 @@ fn concurrent_writers_and_filtered_subscribers_see_exactly_the_committed_sequenc
     let db = Db::open(dir.path()).unwrap();
     let filters = [
         Filter::default(),
-        Filter { store: Some("default".into()), prefix: Some("a/".into()), ..Default::default() },
-        Filter { store: Some("default".into()), key: Some("b/3".into()), ..Default::default() },
+        Filter {
+            store: Some("default".into()),
+            prefix: Some("a/".into()),
+            ..Default::default()
+        },
+        Filter {
+            store: Some("default".into()),
+            key: Some("b/3".into()),
+            ..Default::default()
+        },
     ];
     let mut subs: Vec<Subscription> = filters.iter().map(|f| db.subscribe(f.clone(), None).unwrap()).collect();
     let writers: Vec<_> = ["a", "b", "c", "d"]
@@ -37,7 +45,15 @@ fn concurrent_writers_and_filtered_subscribers_see_exactly_the_committed_sequenc
                 for i in 0..200 {
                     let key = format!("{p}/{}", i % 7);
                     let r = db.put("default", &key, Value::Json(json!(i))).unwrap();
-                    log.push((r.revision.unwrap(), key, if r.created { EventKind::Created } else { EventKind::Updated }));
+                    log.push((
+                        r.revision.unwrap(),
+                        key,
+                        if r.created {
+                            EventKind::Created
+                        } else {
+                            EventKind::Updated
+                        },
+                    ));
                 }
                 log
             })
@@ -62,12 +78,17 @@ fn concurrent_writers_and_filtered_subscribers_see_exactly_the_committed_sequenc
 fn a_stalled_subscriber_catches_up_from_the_change_log_in_order() {
     let dir = tempfile::tempdir().unwrap();
     // A tiny in-memory ring forces the catch-up to come from the durable log.
-    let cfg = Config { event_buffer: 16, durability: cairn_core::Durability::Relaxed, ..Default::default() };
+    let cfg = Config {
+        event_buffer: 16,
+        durability: cairn_core::Durability::Relaxed,
+        ..Default::default()
+    };
     let db = Db::builder(dir.path()).config(cfg).open().unwrap();
     let mut stalled = db.subscribe(Filter::default(), Some(1)).unwrap();
     let first = db.revision() + 1;
     for i in 0..3000 {
-        db.put("default", format!("k{}", i % 50), Value::Json(json!(i))).unwrap();
+        db.put("default", format!("k{}", i % 50), Value::Json(json!(i)))
+            .unwrap();
     }
     let got = drain_until(&mut stalled, db.revision());
     let revs: Vec<u64> = got.iter().map(|e| e.0).filter(|r| *r >= first).collect();
@@ -94,7 +115,10 @@ fn resume_from_a_revision_after_reopen_and_refuse_compacted_ones() {
     drop(sub);
     drop(db);
 
-    let cfg = Config { changelog_retention: 10, ..Default::default() };
+    let cfg = Config {
+        changelog_retention: 10,
+        ..Default::default()
+    };
     let db = Db::builder(dir.path()).config(cfg).open().unwrap();
     for i in 0..100 {
         db.put("default", "k", Value::Json(json!(i))).unwrap();
@@ -115,17 +139,35 @@ fn resume_from_a_revision_after_reopen_and_refuse_compacted_ones() {
 #[test]
 fn expiry_delete_and_clear_produce_events_with_values() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Config { expiry_interval_ms: 20, ..Default::default() };
+    let cfg = Config {
+        expiry_interval_ms: 20,
+        ..Default::default()
+    };
     let db = Db::builder(dir.path()).config(cfg).open().unwrap();
-    let mut sub = db.subscribe(Filter { store: Some("default".into()), ..Default::default() }, None).unwrap();
-    let ttl = PutOptions { ttl: Some(Duration::from_millis(30)), ..Default::default() };
-    db.put_with("default", "session", Value::Json(json!("s1")), ttl).unwrap();
+    let mut sub = db
+        .subscribe(
+            Filter {
+                store: Some("default".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    let ttl = PutOptions {
+        ttl: Some(Duration::from_millis(30)),
+        ..Default::default()
+    };
+    db.put_with("default", "session", Value::Json(json!("s1")), ttl)
+        .unwrap();
     db.put("default", "x", Value::Json(json!(1))).unwrap();
     db.put("default", "x", Value::Json(json!(2))).unwrap();
     db.delete("default", "x").unwrap();
     let mut events = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !events.iter().any(|e: &std::sync::Arc<cairn_core::Event>| e.kind == EventKind::Expired) {
+    while !events
+        .iter()
+        .any(|e: &std::sync::Arc<cairn_core::Event>| e.kind == EventKind::Expired)
+    {
         assert!(Instant::now() < deadline, "no expired event");
         events.extend(sub.poll(100).unwrap());
         sub.wait_timeout(Duration::from_millis(20));
