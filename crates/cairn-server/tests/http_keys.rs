@@ -262,3 +262,20 @@ async fn list_pages_with_cursor_prefix_range_and_reverse() {
     let (_, all) = t.get("/v1/stores/default/keys").await;
     assert_eq!(all["items"].as_array().unwrap().len(), 26);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_keys_are_percent_encoded_in_the_path() {
+    let t = TestServer::start().await;
+    assert_eq!(t.put("/v1/stores/bin", &json!({"key_type": "bytes"})).await.0, 201);
+    let (s, p) = t.put("/v1/stores/bin/keys/%00%FFab", &json!("raw key")).await;
+    assert_eq!(s, 200, "{p}");
+    let raw_key = [0u8, 0xff, b'a', b'b'];
+    assert_eq!(
+        t.db().get("bin", raw_key).unwrap().unwrap().value,
+        json!("raw key").into()
+    );
+    assert_eq!(t.get("/v1/stores/bin/keys/%00%FFab").await.1["value"], "raw key");
+    assert_eq!(t.head("/v1/stores/bin/keys/%00%FF").await, 404);
+    assert_eq!(t.delete("/v1/stores/bin/keys/%00%FFab").await.1["success"], true);
+    assert!(t.db().get("bin", raw_key).unwrap().is_none());
+}

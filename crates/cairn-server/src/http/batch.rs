@@ -112,7 +112,7 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
     let mut checks = Vec::with_capacity(req.checks.len());
     for c in req.checks {
         caller.allow(Role::Read, Some(&c.store))?;
-        check_key(&state, &c.key)?;
+        check_key(&state, c.key.as_bytes())?;
         let cond = c.revision.map_or(Cond::Absent, Cond::Revision);
         checks.push(Check {
             store: c.store,
@@ -170,7 +170,7 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
         };
         let (store, key) = op.target();
         caller.allow(Role::Write, Some(store))?;
-        check_key(&state, &String::from_utf8_lossy(key))?;
+        check_key(&state, key)?;
         ops.push(op);
     }
     match state.db.execute_async(Command::Write { checks, ops }).await? {

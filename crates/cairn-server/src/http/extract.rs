@@ -112,7 +112,7 @@ pub fn check_depth(json: &[u8], max: usize) -> Result<(), ApiError> {
 }
 
 /// Checks a key against `max_key_bytes` before it reaches the engine.
-pub fn check_key(state: &AppState, key: &str) -> Result<(), ApiError> {
+pub fn check_key(state: &AppState, key: &[u8]) -> Result<(), ApiError> {
     let max = state.config.max_key_bytes;
     if key.len() > max {
         return Err(ApiError::bad_request(
@@ -121,6 +121,40 @@ pub fn check_key(state: &AppState, key: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// `{store}` and `{key}` of a key route (`/v1/stores/{store}/keys/{key}...`),
+/// the key as raw bytes: percent-decoding may yield any bytes, which is how
+/// keys of `bytes` stores are written. The key is checked against
+/// `max_key_bytes` here.
+#[derive(Debug)]
+pub struct KeyPath {
+    /// Store name.
+    pub store: String,
+    /// The key, percent-decoded.
+    pub key: Vec<u8>,
+}
+
+impl FromRequestParts<AppState> for KeyPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Segments: "", "v1", "stores", {store}, "keys", {key}, ...
+        let mut segs = parts.uri.path().split('/');
+        let (Some(store), Some(key)) = (segs.nth(3), segs.nth(1)) else {
+            return Err(ApiError::bad_request(
+                "invalid_path",
+                "expected /v1/stores/{store}/keys/{key}",
+            ));
+        };
+        let store = percent_encoding::percent_decode_str(store)
+            .decode_utf8()
+            .map_err(|_| ApiError::bad_request("invalid_path", "store name is not valid UTF-8"))?
+            .into_owned();
+        let key: Vec<u8> = percent_encoding::percent_decode_str(key).collect();
+        check_key(state, &key)?;
+        Ok(KeyPath { store, key })
+    }
 }
 
 /// A boolean query flag: absent is false; present with no value, `true` or `1` is true.

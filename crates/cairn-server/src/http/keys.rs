@@ -2,7 +2,7 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Path, Query, check_key, flag, parse_json};
+use super::extract::{Body, KeyPath, Path, Query, check_key, flag, parse_json};
 use super::types::{DeleteOut, EntryOut, IncrOut, ListOut, PutOut};
 use crate::AppState;
 use crate::auth::Role;
@@ -104,12 +104,12 @@ fn is_octets(headers: &HeaderMap) -> bool {
 pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path((store, key)): Path<(String, String)>,
+    kp: KeyPath,
     Query(q): Query<GetParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
-    check_key(&state, &key)?;
     let default = match &q.default {
         Some(d) => Some(Value::from_json(
             parse_json::<serde_json::Value>(d.as_bytes(), state.config.max_json_depth)
@@ -117,7 +117,7 @@ pub async fn get_key(
         )),
         None => None,
     };
-    let entry = state.db.get(&store, key.as_bytes())?;
+    let entry = state.db.get(&store, &key)?;
     let octets = wants_octets(&headers);
     match (entry, default) {
         (Some(e), _) if octets => {
@@ -128,22 +128,24 @@ pub async fn get_key(
         }
         (Some(e), _) => Ok(Json(EntryOut::from(e)).into_response()),
         (None, Some(d)) if octets => Ok(([(header::CONTENT_TYPE, OCTET)], d.to_raw()).into_response()),
-        (None, Some(d)) => Ok(Json(serde_json::json!({"key": key, "value": d, "found": false})).into_response()),
-        (None, None) => Err(ApiError::not_found(format!("key {key:?} not found in store {store:?}"))),
+        (None, Some(d)) => Ok(Json(
+            serde_json::json!({"key": String::from_utf8_lossy(&key), "value": d, "found": false}),
+        )
+        .into_response()),
+        (None, None) => Err(ApiError::not_found(format!(
+            "key {:?} not found in store {store:?}",
+            String::from_utf8_lossy(&key)
+        ))),
     }
 }
 
 /// 200 when the key exists, 404 when not; no body.
 #[utoipa::path(head, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path)),
     responses((status = 200), (status = 404)), tag = "keys")]
-pub async fn head_key(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((store, key)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn head_key(State(state): State<AppState>, caller: Caller, kp: KeyPath) -> ApiResult<StatusCode> {
+    let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
-    check_key(&state, &key)?;
-    Ok(if state.db.contains(&store, key.as_bytes())? {
+    Ok(if state.db.contains(&store, &key)? {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
@@ -158,13 +160,13 @@ pub async fn head_key(
 pub async fn put_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path((store, key)): Path<(String, String)>,
+    kp: KeyPath,
     Query(q): Query<PutParams>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> ApiResult<Response> {
+    let KeyPath { store, key } = kp;
     caller.allow(Role::Write, Some(&store))?;
-    check_key(&state, &key)?;
     let ttl = q.ttl.map(parse_ttl).transpose()?;
     let value = if is_octets(&headers) {
         Value::Bytes(body.to_vec())
@@ -177,7 +179,7 @@ pub async fn put_key(
         if_absent: q.if_absent,
         if_present: q.if_present,
     };
-    let (cmd, key_text) = state.db.put_command(&store, key.as_bytes(), value, opts)?;
+    let (cmd, key_text) = state.db.put_command(&store, &key, value, opts)?;
     let r = cairn_core::put_result(key_text, state.db.execute_async(cmd).await?)?;
     let status = if r.success {
         StatusCode::OK
@@ -204,12 +206,12 @@ pub fn parse_ttl(secs: f64) -> Result<Duration, ApiError> {
 pub async fn delete_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path((store, key)): Path<(String, String)>,
+    kp: KeyPath,
     Query(q): Query<DeleteParams>,
 ) -> ApiResult<Response> {
+    let KeyPath { store, key } = kp;
     caller.allow(Role::Write, Some(&store))?;
-    check_key(&state, &key)?;
-    let (cmd, key_text) = state.db.delete_command(&store, key.as_bytes(), q.if_revision)?;
+    let (cmd, key_text) = state.db.delete_command(&store, &key, q.if_revision)?;
     let applied = state.db.execute_async(cmd).await?;
     let failed = matches!(&applied, Applied::Write(w) if !w.success);
     let r = cairn_core::delete_result(key_text, applied)?;
@@ -223,18 +225,18 @@ pub async fn delete_key(
 pub async fn incr_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path((store, key)): Path<(String, String)>,
+    kp: KeyPath,
     Body(body): Body,
 ) -> ApiResult<Json<IncrOut>> {
+    let KeyPath { store, key } = kp;
     caller.allow(Role::Write, Some(&store))?;
-    check_key(&state, &key)?;
     let b: IncrBody = if body.iter().all(u8::is_ascii_whitespace) {
         IncrBody::default()
     } else {
         parse_json(&body, state.config.max_json_depth)?
     };
     let by = b.by.unwrap_or_else(|| 1.into());
-    let (cmd, key_text) = state.db.incr_command(&store, key.as_bytes(), by)?;
+    let (cmd, key_text) = state.db.incr_command(&store, &key, by)?;
     let r = cairn_core::incr_result(key_text, state.db.execute_async(cmd).await?)?;
     Ok(Json(IncrOut::from(r)))
 }
@@ -258,7 +260,7 @@ pub async fn list_keys(
         ));
     }
     for k in [&q.prefix, &q.start, &q.end].into_iter().flatten() {
-        check_key(&state, k)?;
+        check_key(&state, k.as_bytes())?;
     }
     let opts = ListOptions {
         prefix: q.prefix.map(String::into_bytes),
@@ -280,14 +282,10 @@ pub async fn list_keys(
 /// The versions kept for a key, newest first (the store's `history` setting).
 #[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}/history", params(("store" = String, Path), ("key" = String, Path)),
     responses((status = 200, body = ListOut)), tag = "keys")]
-pub async fn key_history(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((store, key)): Path<(String, String)>,
-) -> ApiResult<Json<ListOut>> {
+pub async fn key_history(State(state): State<AppState>, caller: Caller, kp: KeyPath) -> ApiResult<Json<ListOut>> {
+    let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
-    check_key(&state, &key)?;
-    let items = state.db.history(&store, key.as_bytes())?;
+    let items = state.db.history(&store, &key)?;
     Ok(Json(ListOut {
         items: items.into_iter().map(EntryOut::from).collect(),
         next_cursor: None,
