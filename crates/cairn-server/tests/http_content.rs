@@ -87,3 +87,32 @@ async fn malformed_hashes_and_algorithms_are_400() {
     );
     assert_eq!(t.db().revision(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_content_is_a_500_never_wrong_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = TestServer::start_in(tmp.path(), |_| {}).await;
+    assert_eq!(send(t.client.post(t.url("/v1/content")).body("abc")).await.0, 201);
+    t.shutdown().await;
+
+    // Flip the stored bytes behind the engine's back (its storage layout:
+    // keyspace "content", key = algorithm tag 2 (sha256) ++ digest).
+    {
+        let fj = fjall::Database::builder(tmp.path().join("fjall")).open().unwrap();
+        let ks = fj.keyspace("content", fjall::KeyspaceCreateOptions::default).unwrap();
+        let mut key = vec![2u8];
+        key.extend(
+            (0..ABC_SHA256.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&ABC_SHA256[i..i + 2], 16).unwrap()),
+        );
+        assert!(ks.get(&key).unwrap().is_some(), "the layout assumption no longer holds");
+        ks.insert(&key, b"abd").unwrap();
+        fj.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+
+    let t = TestServer::start_in(tmp.path(), |_| {}).await;
+    let got = t.get(&format!("/v1/content/{ABC_SHA256}")).await;
+    assert_error(&got, 500, "corrupted");
+    assert!(got.1["error"]["message"].as_str().unwrap().contains(ABC_SHA256));
+}
