@@ -161,3 +161,60 @@ async fn spec_schema_matches_engine() {
         assert!(documented.contains_key(field), "StoreSpecDoc lacks {field}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = TestServer::start_in(tmp.path(), |_| {}).await;
+    let addr = t.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A request whose handler is waiting for its body: with `Expect: 100-continue`
+    // the server says "100 Continue" exactly when the handler starts reading it.
+    conn.write_all(
+        b"PUT /v1/stores/default/keys/inflight HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+          content-length: 8\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tokio::time::timeout(PATIENCE, conn.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&head));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let server = t.server.take().unwrap();
+    let shutdown = tokio::spawn(server.shutdown());
+    // The listener closes first...
+    loop {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener stayed open during shutdown"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!shutdown.is_finished(), "shutdown must wait for the in-flight request");
+    // ...then the in-flight request completes normally.
+    conn.write_all(b"\"in-fly\"").await.unwrap();
+    let mut resp = Vec::new();
+    tokio::time::timeout(PATIENCE, conn.read_to_end(&mut resp))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(resp).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    tokio::time::timeout(PATIENCE, shutdown).await.unwrap().unwrap();
+    let db = cairn_core::Db::open(tmp.path()).unwrap();
+    assert_eq!(
+        db.get("default", "inflight").unwrap().unwrap().value,
+        json!("in-fly").into()
+    );
+}
