@@ -299,7 +299,12 @@ async fn messages_and_connections_show_in_metrics() {
     c.call(json!({"type": "get"})).await;
     c.send_text("{").await;
     c.recv().await;
-    let text = reqwest::get(format!("http://{}/metrics", t.addr)).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("http://{}/metrics", t.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         r#"cairn_requests_total{frontend="ws",route="set",status="200"} 2"#,
         r#"cairn_requests_total{frontend="ws",route="get",status="400"} 1"#,
@@ -308,5 +313,40 @@ async fn messages_and_connections_show_in_metrics() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipelined_writes_commit_in_request_order() {
+    let t = start().await;
+    let mut c = Client::connect(t.addr, None).await;
+    for i in 0..200 {
+        c.send(json!({"type": "incr", "id": i, "key": "n"})).await;
+        if i % 50 == 49 {
+            c.send(json!({"type": "bogus", "id": format!("e{i}")})).await;
+        }
+    }
+    c.send(json!({"type": "get", "id": "last", "key": "n"})).await;
+    let mut prev_rev = 0;
+    for i in 0..200 {
+        let r = c.recv().await;
+        assert_eq!((&r["type"], &r["id"]), (&json!("incr_response"), &json!(i)), "{r}");
+        assert_eq!(r["value"], i + 1, "increments apply in the order sent");
+        let rev = r["revision"].as_u64().unwrap();
+        assert!(rev > prev_rev);
+        prev_rev = rev;
+        if i % 50 == 49 {
+            let e = c.recv().await;
+            assert_eq!(
+                (&e["code"], &e["id"]),
+                (&json!("unknown_type"), &json!(format!("e{i}")))
+            );
+        }
+    }
+    let r = c.recv().await;
+    assert_eq!(
+        (&r["id"], &r["value"], &r["revision"]),
+        (&json!("last"), &json!(200), &json!(prev_rev))
+    );
     t.server.shutdown().await;
 }

@@ -15,6 +15,7 @@ pub mod dispatch;
 mod fields;
 pub mod messages;
 pub mod session;
+pub mod writes;
 
 pub use dispatch::dispatch;
 pub use session::{Push, Session};

@@ -3,30 +3,46 @@
 
 use super::dispatch::error;
 use super::messages::WsError;
-use super::session::{Push, Session};
+use super::session::{Pending, Prepared, Push, Session};
 use crate::AppState;
 use crate::auth::Principal;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use serde_json::Value as Json;
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Writes a connection may have in flight before it stops reading.
+const MAX_PIPELINE: usize = 64;
+
+/// A response owed to the client, in request order.
+enum Owed {
+    /// Answered already (an error).
+    Ready(Json),
+    /// A write queued on the engine.
+    Write(Pending),
+}
 
 /// Serves one upgraded WebSocket until the client leaves, it idles out, or
 /// the server shuts down.
 ///
-/// Requests are answered one at a time in arrival order, so a client that
-/// pipelines `set` then `get` reads its own write. Pushes are only sent
-/// between responses; a subscribe's response therefore always precedes its
-/// first event.
+/// Responses go out in request order. Writes are queued on the engine as
+/// they arrive (up to [`MAX_PIPELINE`] at once), so a client pipelining
+/// writes shares commits between them; any other request first waits for
+/// the writes before it, so a client that pipelines `set` then `get` reads
+/// its own write. Pushes are only sent while no response is owed; a
+/// subscribe's response therefore always precedes its first event.
 pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal) {
     let (session, mut pushes) = Session::new(state.clone(), principal);
     let _open = OpenConnection::new(&state.metrics);
     let idle = idle_window(state.config.idle_timeout_secs);
     let mut deadline = Instant::now() + idle;
-    let close = loop {
+    let mut owed: VecDeque<Owed> = VecDeque::new();
+    const AWAY: Option<(u16, &str)> = Some((close_code::AWAY, "server shutting down"));
+    let close = 'conn: loop {
         tokio::select! {
-            () = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
-            () = tokio::time::sleep_until(deadline) => {
+            () = state.shutdown.cancelled() => break AWAY,
+            () = tokio::time::sleep_until(deadline), if owed.is_empty() => {
                 if session.has_subscriptions() {
                     // Keeps a quiet subscribed connection alive (and proves the client is there);
                     // any reply, the pong included, moves the deadline on.
@@ -38,12 +54,18 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                 }
                 break Some((close_code::NORMAL, "idle timeout"));
             }
-            Some(Push { subscription, message }) = pushes.recv() => {
+            r = resolve(&session, owed.front_mut()), if !owed.is_empty() => {
+                owed.pop_front();
+                if !send(&mut socket, &state, r).await {
+                    break None;
+                }
+            }
+            Some(Push { subscription, message }) = pushes.recv(), if owed.is_empty() => {
                 if session.is_active(subscription) && !send(&mut socket, &state, message).await {
                     break None;
                 }
             }
-            msg = socket.recv() => {
+            msg = socket.recv(), if owed.len() < MAX_PIPELINE => {
                 deadline = Instant::now() + idle;
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
@@ -51,9 +73,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                         Ok(t) => t,
                         Err(_) => {
                             let e = WsError::new("invalid_message", "binary message is not UTF-8 JSON text");
-                            if !send(&mut socket, &state, error(None, &e)).await {
-                                break None;
-                            }
+                            owed.push_back(Owed::Ready(error(None, &e)));
                             continue;
                         }
                     },
@@ -61,11 +81,33 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 };
-                let response = tokio::select! {
-                    r = session.handle(&text) => r,
-                    () = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
+                let mut p = match session.prepare(&text) {
+                    Prepared::Done(j) => {
+                        owed.push_back(Owed::Ready(j));
+                        continue;
+                    }
+                    Prepared::Write(p) => {
+                        owed.push_back(Owed::Write(p));
+                        continue;
+                    }
+                    Prepared::Other(p) => p,
                 };
-                if !send(&mut socket, &state, response).await {
+                // Everything before it is answered first, so it sees those writes.
+                while !owed.is_empty() {
+                    let r = tokio::select! {
+                        r = resolve(&session, owed.front_mut()) => r,
+                        () = state.shutdown.cancelled() => break 'conn AWAY,
+                    };
+                    owed.pop_front();
+                    if !send(&mut socket, &state, r).await {
+                        break 'conn None;
+                    }
+                }
+                let r = tokio::select! {
+                    r = session.finish(&mut p) => r,
+                    () = state.shutdown.cancelled() => break AWAY,
+                };
+                if !send(&mut socket, &state, r).await {
                     break None;
                 }
             }
@@ -95,6 +137,16 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
 fn idle_window(idle_timeout_secs: u64) -> Duration {
     let idle = Duration::from_secs(idle_timeout_secs.max(1));
     idle - (idle / 10).min(Duration::from_secs(5))
+}
+
+/// The response owed first. Cancel-safe: the write stays in `owed` until
+/// this completes.
+async fn resolve(session: &Session, first: Option<&mut Owed>) -> Json {
+    match first {
+        Some(Owed::Ready(j)) => std::mem::take(j),
+        Some(Owed::Write(p)) => session.finish(p).await,
+        None => Json::Null,
+    }
 }
 
 /// Sends one JSON message; false when the connection is gone or shutting down.

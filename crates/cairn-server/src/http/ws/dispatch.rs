@@ -1,11 +1,12 @@
 //! Running decoded requests against the engine and rendering responses.
 //! No socket here: [`dispatch`] maps one request object to one response object.
 
-use super::messages::{self, Limits, PutVerb, Request, WsError};
+use super::messages::{self, Limits, Request, WsError};
+use super::writes::{self, Start};
 use crate::AppState;
 use crate::auth::Principal;
 use base64::Engine as _;
-use cairn_core::{Applied, Command, Value, delete_result, incr_result, put_result};
+use cairn_core::Value;
 use serde_json::{Map, Value as Json, json};
 
 /// Runs one request message (a JSON value) and returns its response message.
@@ -82,7 +83,8 @@ pub fn error(id: Option<Json>, e: &WsError) -> Json {
     Json::Object(m)
 }
 
-/// Runs a request that needs no connection state (not subscribe/unsubscribe).
+/// Runs a request that needs no connection state (not subscribe/unsubscribe),
+/// waiting for a write to commit.
 ///
 /// # Errors
 /// Engine errors, by their code.
@@ -108,39 +110,9 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
                 }),
             }
         }
-        Request::Put {
-            verb,
-            store,
-            key,
-            value,
-            options,
-        } => {
-            let (cmd, key_text) = db.put_command(&store, key.as_bytes(), value, options)?;
-            let r = put_result(key_text, db.execute_async(cmd).await?)?;
-            let ty = match verb {
-                PutVerb::Set => "set_response",
-                PutVerb::Put => "put_response",
-            };
-            json!({"type": ty, "key": r.key, "success": r.success, "revision": r.revision, "created": r.created})
-        }
-        Request::Delete {
-            store,
-            key,
-            if_revision,
-        } => {
-            let (cmd, key_text) = db.delete_command(&store, key.as_bytes(), if_revision)?;
-            let r = delete_result(key_text, db.execute_async(cmd).await?)?;
-            json!({"type": "delete_response", "key": r.key, "success": r.success, "revision": r.revision})
-        }
         Request::Contains { store, key } => {
             json!({"type": "contains_response", "key": key, "exists": db.contains(&store, key.as_bytes())?})
         }
-        Request::Clear { store } => match db.execute_async(Command::Clear { store: store.clone() }).await? {
-            Applied::Cleared { removed, revision } => {
-                json!({"type": "clear_response", "store": store, "removed": removed, "revision": revision})
-            }
-            other => return Err(unexpected(&other)),
-        },
         Request::List { store, options } => {
             let db = db.clone();
             // A page can be 10,000 entries: keep it off the async workers.
@@ -148,30 +120,6 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
                 .await
                 .map_err(|e| WsError::new("internal", format!("list task failed: {e}")))??;
             json!({"type": "list_response", "items": page.items, "next_cursor": page.next_cursor})
-        }
-        Request::Incr { store, key, by } => {
-            let (cmd, key_text) = db.incr_command(&store, key.as_bytes(), by)?;
-            let r = incr_result(key_text, db.execute_async(cmd).await?)?;
-            json!({"type": "incr_response", "key": r.key, "value": r.value, "revision": r.revision})
-        }
-        Request::Batch { checks, ops } => match db.execute_async(Command::Write { checks, ops }).await? {
-            Applied::Write(w) if w.success => {
-                json!({"type": "batch_response", "success": true, "revision": w.revision})
-            }
-            Applied::Write(w) => json!({
-                "type": "batch_response", "success": false, "failed_check": w.failed_check,
-                "revision": w.current_revision,
-            }),
-            other => return Err(unexpected(&other)),
-        },
-        Request::StoreContent { data, algorithm } => {
-            match db.execute_async(Command::PutContent { algorithm, data }).await? {
-                Applied::Content { info, .. } => json!({
-                    "type": "store_content_response", "hash": info.hash, "algorithm": info.algorithm,
-                    "size": info.size, "stored": info.stored,
-                }),
-                other => return Err(unexpected(&other)),
-            }
         }
         Request::GetContent { hash } => {
             let db = db.clone();
@@ -193,10 +141,12 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
         Request::Subscribe { .. } | Request::Unsubscribe { .. } => {
             return Err(WsError::new("unsupported", "subscriptions need a WebSocket connection"));
         }
+        write => {
+            return match writes::start(state, write) {
+                Start::Submitted(f) => f.await,
+                Start::Failed(e) => Err(e),
+                Start::NotAWrite(_) => Err(WsError::new("internal", "request is neither a read nor a write")),
+            };
+        }
     })
-}
-
-fn unexpected(a: &Applied) -> WsError {
-    tracing::error!(applied = ?a, "unexpected engine result");
-    WsError::new("internal", "internal error")
 }

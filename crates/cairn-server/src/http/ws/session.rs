@@ -4,6 +4,7 @@
 
 use super::dispatch::{authorize, error, execute, respond};
 use super::messages::{self, Limits, Request, WsError};
+use super::writes::{self, InFlight, Start};
 use crate::AppState;
 use crate::auth::Principal;
 use cairn_core::{Event, Filter, Subscription};
@@ -24,6 +25,31 @@ const POLL_BATCH: usize = 256;
 
 /// Pushes queued per connection before subscription tasks stop polling.
 const PUSH_QUEUE: usize = 16;
+
+/// A decoded request on its way to a response.
+pub enum Prepared {
+    /// Already answered: malformed, refused, or a write the engine turned down.
+    Done(Json),
+    /// A write already queued on the engine; finish it to get the response.
+    /// Writes finish in the order they were prepared.
+    Write(Pending),
+    /// Anything else; finish it (after earlier writes, so it sees them).
+    Other(Pending),
+}
+
+/// A request started but not answered.
+pub struct Pending {
+    id: Option<Json>,
+    name: &'static str,
+    started: std::time::Instant,
+    work: Work,
+}
+
+enum Work {
+    Write(InFlight),
+    /// `None` once run.
+    Other(Option<Request>),
+}
 
 /// A message a subscription sends without being asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,30 +94,73 @@ impl Session {
         (s, rx)
     }
 
-    /// Answers one text message. Pushes for a new subscription go to the
-    /// receiver; send the response before draining it to keep their order.
+    /// Answers one text message, waiting for a write to commit. Pushes for
+    /// a new subscription go to the receiver; send the response before
+    /// draining it to keep their order.
     pub async fn handle(&self, text: &str) -> Json {
+        match self.prepare(text) {
+            Prepared::Done(j) => j,
+            Prepared::Write(mut p) | Prepared::Other(mut p) => self.finish(&mut p).await,
+        }
+    }
+
+    /// Decodes and authorizes a message and, when it is a write, queues it
+    /// on the engine's writer right away (see [`writes::start`]).
+    pub fn prepare(&self, text: &str) -> Prepared {
         let started = std::time::Instant::now();
         let m = match messages::parse_object(text, &self.limits) {
             Ok(m) => m,
             Err(e) => {
                 self.observe("invalid", Err(&e), started);
-                return error(None, &e);
+                return Prepared::Done(error(None, &e));
             }
         };
         let (id, req) = messages::decode(&m, &self.limits);
-        let (name, result) = match req {
-            Ok(req) => {
-                let name = req.name();
-                match authorize(&self.principal, &req) {
-                    Ok(()) => (name, self.run(req).await),
-                    Err(e) => (name, Err(e)),
-                }
-            }
-            Err(e) => (messages::type_name(&m), Err(e)),
+        let refused = |name, e: WsError| {
+            self.observe(name, Err(&e), started);
+            Prepared::Done(respond(id.clone(), Err(e)))
         };
-        self.observe(name, result.as_ref().map(|_| ()), started);
-        respond(id, result)
+        let req = match req {
+            Ok(req) => req,
+            Err(e) => return refused(messages::type_name(&m), e),
+        };
+        let name = req.name();
+        if let Err(e) = authorize(&self.principal, &req) {
+            return refused(name, e);
+        }
+        match writes::start(&self.state, req) {
+            Start::Submitted(f) => Prepared::Write(Pending {
+                id,
+                name,
+                started,
+                work: Work::Write(f),
+            }),
+            Start::Failed(e) => refused(name, e),
+            Start::NotAWrite(req) => Prepared::Other(Pending {
+                id,
+                name,
+                started,
+                work: Work::Other(Some(req)),
+            }),
+        }
+    }
+
+    /// Runs or completes a prepared request and renders its response.
+    ///
+    /// Cancel-safe for writes: if dropped before it completes, calling it
+    /// again on the same `Pending` picks up where it left off. Call it once
+    /// more after it completed and it answers an `internal` error.
+    pub async fn finish(&self, p: &mut Pending) -> Json {
+        let result = match &mut p.work {
+            Work::Write(f) => f.as_mut().await,
+            Work::Other(req) => match req.take() {
+                Some(req) => self.run(req).await,
+                None => Err(WsError::new("internal", "request already answered")),
+            },
+        };
+        p.work = Work::Other(None);
+        self.observe(p.name, result.as_ref().map(|_| ()), p.started);
+        respond(p.id.take(), result)
     }
 
     /// Counts the message in the server metrics (front end `ws`, route = message
