@@ -384,3 +384,20 @@ async fn a_client_that_stops_reading_never_blocks_writers() {
     assert_eq!(n, 200);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_message_over_the_hard_cap_closes_with_1009() {
+    // Over max_body_bytes: an error reply. Far over it (the WebSocket layer's cap): a close.
+    let t = start_with(|c, _| c.max_body_bytes = 4096).await;
+    let mut c = Client::connect(t.addr, None).await;
+    c.send_text(format!(r#"{{"type":"set","key":"k","value":"{}"}}"#, "x".repeat(5000)))
+        .await;
+    assert_eq!(c.recv().await["code"], "message_too_large");
+    c.send_text(format!(
+        r#"{{"type":"set","key":"k","value":"{}"}}"#,
+        "x".repeat(2 << 20)
+    ))
+    .await;
+    assert_eq!(expect_close(&mut c).await, CloseCode::Size);
+    t.server.shutdown().await;
+}

@@ -5,10 +5,33 @@
 //! messages get `{"type": "error", "id"?, "code", "message"}` and the
 //! connection stays open. See [`messages`] for the request shapes.
 //!
-//! - [`messages`]: text → [`messages::Request`], limits, field errors.
-//! - [`dispatch`]: a request → its response, against the engine; no socket.
+//! Responses and pushes (`value_changed`, `progress`):
+//!
+//! ```text
+//! {"type": "get_response", "id"?, "key", "value" (null when absent), "found", "revision"?, ...}
+//! {"type": "set_response"|"put_response", "id"?, "key", "success", "revision", "created"}
+//! {"type": "delete_response", "id"?, "key", "success", "revision"}
+//! {"type": "contains_response", "id"?, "key", "exists"}
+//! {"type": "clear_response", "id"?, "store", "removed", "revision"}
+//! {"type": "list_response", "id"?, "items": [entry, ...], "next_cursor"}
+//! {"type": "incr_response", "id"?, "key", "value", "revision"}
+//! {"type": "batch_response", "id"?, "success": true, "revision"} | {"success": false, "failed_check", "revision"}
+//! {"type": "subscribe_response", "id"?, "subscription", "revision"}
+//! {"type": "unsubscribe_response", "id"?, "subscription", "success"}
+//! {"type": "store_content_response", "id"?, "hash", "algorithm", "size", "stored"}
+//! {"type": "get_content_response", "id"?, "hash", "found", "content", "content_base64"?, "size"?}
+//! {"type": "value_changed", "subscription", "event": "created"|"updated"|..., "revision", "store",
+//!  "key", "value", "old_value"?, "new_value"?, "timestamp"}
+//! {"type": "progress", "subscription", "revision"}
+//! {"type": "error", "id"?, "subscription"?, "code", "message"}
+//! ```
+//!
+//! - [`messages`]: a message object → [`messages::Request`], with field errors.
+//! - `fields`: size and depth limits on raw text; typed field access.
+//! - [`dispatch`](mod@dispatch): a request → its response, against the engine; no socket.
+//! - [`writes`]: writes queued on the engine in arrival order, finished later.
 //! - [`session`]: a client's subscriptions ([`Session`]), usable without a socket.
-//! - [`conn`]: the socket loop: ordering, pushes, idle timeout, shutdown.
+//! - [`conn`]: the socket loop: ordering, pipelining, pushes, idle timeout, shutdown.
 
 pub mod conn;
 pub mod dispatch;

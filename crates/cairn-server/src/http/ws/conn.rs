@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Writes a connection may have in flight before it stops reading.
-const MAX_PIPELINE: usize = 64;
+pub const MAX_PIPELINE: usize = 64;
 
 /// A response owed to the client, in request order.
 enum Owed {
@@ -79,7 +79,13 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                     },
                     // The WebSocket layer answers pings itself.
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "WebSocket read failed");
+                        // Over the hard cap (see `hard_message_cap`): say so before closing.
+                        let too_big = e.to_string().contains("Space limit exceeded");
+                        break too_big.then_some((close_code::SIZE, "message too large"));
+                    }
                 };
                 let mut p = match session.prepare(&text) {
                     Prepared::Done(j) => {
