@@ -11,6 +11,20 @@
 //! This module owns the accept loop: a connection limit, and graceful
 //! shutdown on `state.shutdown` (stop accepting, let connections finish the
 //! commands they have read, then close them).
+//!
+//! # Where cairn differs from Redis
+//! - `SELECT 0` is the `default` store, `SELECT 1`..`15` stores named `"1"`..
+//!   `"15"` (created on first use), `SELECT name` any existing store.
+//! - Values are typed by the store: in an `any` store a UTF-8 string is a
+//!   JSON string; typed stores parse it and refuse with `-WRONGTYPE`.
+//!   `INCR` on a numeric string stores the result as a JSON number.
+//! - `EXEC` is one all-or-nothing engine batch: a write the engine refuses
+//!   aborts the whole transaction (`-EXECABORT ... nothing was written`)
+//!   where Redis would run the others; queued reads are answered after the
+//!   commit; conditional writes (`SET NX`, `SETNX`, `GETDEL`, ...) are refused
+//!   while queueing.
+//! - Connections never time out when idle (Redis's `timeout 0`).
+//! - Pub/sub subscribers that fall 16k messages behind are disconnected.
 
 mod cmd;
 mod conn;
