@@ -81,8 +81,27 @@ async fn string_commands_behave_like_redis() {
     assert_eq!(cmd::<i64>(&mut c, &["SETNX", "once", "4"]).await.unwrap(), 0);
     assert_eq!(c.get::<_, String>("once").await.unwrap(), "3");
     assert_eq!(cmd::<String>(&mut c, &["TYPE", "once"]).await.unwrap(), "string");
+    assert_eq!(cmd::<i64>(&mut c, &["STRLEN", "once"]).await.unwrap(), 1);
     assert_eq!(cmd::<String>(&mut c, &["TYPE", "nothing"]).await.unwrap(), "none");
 
+    assert_eq!(cmd::<i64>(&mut c, &["APPEND", "once", "45"]).await.unwrap(), 3);
+    assert_eq!(cmd::<i64>(&mut c, &["APPEND", "fresh", "ab"]).await.unwrap(), 2);
+    assert_eq!(
+        cmd::<String>(&mut c, &["GETEX", "once", "EX", "100"]).await.unwrap(),
+        "345"
+    );
+    assert!(c.ttl::<_, i64>("once").await.unwrap() > 0);
+    assert_eq!(
+        cmd::<String>(&mut c, &["GETEX", "once", "PERSIST"]).await.unwrap(),
+        "345"
+    );
+    assert_eq!(c.ttl::<_, i64>("once").await.unwrap(), -1);
+    let _: () = cmd(&mut c, &["RENAME", "once", "twice"]).await.unwrap();
+    assert_eq!(c.get::<_, Option<String>>("once").await.unwrap(), None);
+    assert_eq!(c.get::<_, String>("twice").await.unwrap(), "345");
+    assert_eq!(cmd::<i64>(&mut c, &["RENAMENX", "twice", "fresh"]).await.unwrap(), 0);
+    let err = cmd::<()>(&mut c, &["RENAME", "once", "x"]).await.unwrap_err();
+    assert!(err.to_string().contains("no such key"), "{err}");
     let err = cmd::<String>(&mut c, &["SET", "k", "v", "NX", "XX"]).await.unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
     let err = cmd::<String>(&mut c, &["GET"]).await.unwrap_err();

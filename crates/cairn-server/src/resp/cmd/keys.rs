@@ -125,6 +125,7 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
             .map(|e| Reply::Simple(if e { "string" } else { "none" }))
             .map_err(|e| engine_error(&e)),
         "persist" => persist(sh, sess, &args[1]).await,
+        "rename" | "renamenx" => rename(sh, sess, spec.name == "renamenx", &args[1], &args[2]).await,
         "dbsize" => count(sh, &store).await.map(|n| Reply::Int(n as i64)),
         "keys" => keys(sh, &store, &args[1]).await,
         "scan" => scan(sh, sess, args),
@@ -132,6 +133,48 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
         other => Err(Reply::err(format!("command '{other}' is not implemented"))),
     };
     r.unwrap_or_else(|e| e)
+}
+
+/// `RENAME src dst` / `RENAMENX`: moves the value and its expiry in one batch.
+async fn rename(sh: &Shared, sess: &Session, nx: bool, src: &[u8], dst: &[u8]) -> Result<Reply, Reply> {
+    let store = &sess.store;
+    for _ in 0..1000 {
+        let Some(e) = sh.app.db.get(store, src).map_err(|e| engine_error(&e))? else {
+            return Err(Reply::err("no such key"));
+        };
+        if src == dst {
+            return Ok(if nx { Reply::Int(0) } else { Reply::OK });
+        }
+        let check = |key: &[u8], cond| Check {
+            store: store.clone(),
+            key: key.to_vec(),
+            cond,
+        };
+        let mut checks = vec![check(src, Cond::Revision(e.revision))];
+        if nx {
+            checks.push(check(dst, Cond::Absent));
+        }
+        let ttl = e.expires_at.map_or(Ttl::Persist, Ttl::At);
+        let ops = vec![
+            Op::Delete {
+                store: store.clone(),
+                key: src.to_vec(),
+            },
+            Op::Put {
+                store: store.clone(),
+                key: dst.to_vec(),
+                value: e.value,
+                ttl,
+            },
+        ];
+        match sh.app.db.execute_async(Command::Write { checks, ops }).await {
+            Ok(Applied::Write(w)) if w.success => return Ok(if nx { Reply::Int(1) } else { Reply::OK }),
+            Ok(Applied::Write(w)) if nx && w.failed_check == Some(1) => return Ok(Reply::Int(0)),
+            Ok(_) => {}
+            Err(e) => return Err(engine_error(&e)),
+        }
+    }
+    Err(Reply::err("too much contention on this key, try again"))
 }
 
 /// PERSIST: `:1` only when the key had an expiry.

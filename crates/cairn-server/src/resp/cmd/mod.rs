@@ -90,6 +90,10 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("decrby", 3, true, P::Write, M::Op),
     c("incrbyfloat", 3, true, P::Write, M::Op),
     c("strlen", 2, false, P::Read, M::Read),
+    c("append", 3, false, P::Write, M::No),
+    c("getex", -2, false, P::Write, M::No),
+    c("rename", 3, false, P::Write, M::No),
+    c("renamenx", 3, false, P::Write, M::No),
     c("del", -2, true, P::Write, M::Op),
     c("unlink", -2, true, P::Write, M::Op),
     c("exists", -2, false, P::Read, M::Read),
@@ -264,8 +268,10 @@ pub(crate) fn plan_write(
 /// Runs any command to completion.
 pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>) -> Outcome {
     match spec.name {
-        "get" | "getdel" | "getset" | "mget" | "strlen" | "set" | "setnx" | "setex" | "psetex" | "mset" | "msetnx"
-        | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" => strings::run(sh, sess, spec, &args).await.into(),
+        "get" | "getdel" | "getset" | "getex" | "append" | "mget" | "strlen" | "set" | "setnx" | "setex" | "psetex"
+        | "mset" | "msetnx" | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" => {
+            strings::run(sh, sess, spec, &args).await.into()
+        }
         "multi" | "exec" | "discard" | "watch" | "unwatch" => multi::run(sh, sess, spec, &args).await.into(),
         "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
             pubsub::run(sh, sess, spec, &args)

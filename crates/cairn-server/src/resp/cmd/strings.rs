@@ -241,6 +241,8 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
             .collect::<Result<Vec<_>, _>>()
             .map(Reply::Array),
         "getdel" => getdel(sh, sess, &args[1]).await,
+        "getex" => getex(sh, sess, args).await,
+        "append" => append(sh, sess, &args[1], &args[2]).await,
         "getset" => {
             let mut a = args.to_vec();
             a.push(b"GET".to_vec());
@@ -288,6 +290,63 @@ async fn getdel(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Reply, Reply>
         };
         if cas(sh, sess, key, Some(e.revision), vec![op]).await? {
             return Ok(Reply::Bulk(e.value.to_raw()));
+        }
+    }
+    Err(busy())
+}
+
+/// `GETEX key [EX s | PX ms | EXAT ts | PXAT ms-ts | PERSIST]`: the value, and a new expiry.
+async fn getex(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let ttl = match args.len() {
+        2 => None,
+        3 if args[2].eq_ignore_ascii_case(b"PERSIST") => Some(Ttl::Persist),
+        4 => {
+            let (unit, abs) = match args[2].to_ascii_uppercase().as_slice() {
+                b"EX" => (1000, false),
+                b"PX" => (1, false),
+                b"EXAT" => (1000, true),
+                b"PXAT" => (1, true),
+                _ => return Err(syntax_error()),
+            };
+            Some(expiry(&args[3], unit, abs, "getex")?)
+        }
+        _ => return Err(syntax_error()),
+    };
+    let Some(e) = get_raw(sh, sess, &args[1])? else {
+        return Ok(Reply::Nil);
+    };
+    if let Some(ttl) = ttl {
+        let op = Op::Touch {
+            store: sess.store.clone(),
+            key: args[1].clone(),
+            ttl,
+        };
+        let r = super::execute(
+            sh,
+            Pending {
+                checks: Vec::new(),
+                ops: vec![op],
+                finish: Finish::Touched,
+            },
+        )
+        .await;
+        if r.is_error() {
+            return Err(r);
+        }
+    }
+    Ok(Reply::Bulk(e.value.to_raw()))
+}
+
+/// `APPEND key suffix`: the new length; the key keeps its expiry.
+async fn append(sh: &Shared, sess: &Session, key: &[u8], suffix: &[u8]) -> Result<Reply, Reply> {
+    for _ in 0..CAS_RETRIES {
+        let old = get_raw(sh, sess, key)?;
+        let mut raw = old.as_ref().map(|e| e.value.to_raw()).unwrap_or_default();
+        raw.extend_from_slice(suffix);
+        let len = raw.len() as i64;
+        let op = put(sess, key, value(sess, &raw)?, Ttl::Keep);
+        if cas(sh, sess, key, old.map(|e| e.revision), vec![op]).await? {
+            return Ok(Reply::Int(len));
         }
     }
     Err(busy())
