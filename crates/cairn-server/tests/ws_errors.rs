@@ -401,3 +401,16 @@ async fn a_message_over_the_hard_cap_closes_with_1009() {
     assert_eq!(expect_close(&mut c).await, CloseCode::Size);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered() {
+    let t = start().await;
+    let mut c = Client::connect(t.addr, None).await;
+    c.call(set("k", json!(1))).await;
+    c.ws.close(None).await.unwrap();
+    match tokio::time::timeout(support::WAIT, c.ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(_))) | None => {}
+        other => panic!("expected the closing handshake to complete, got {other:?}"),
+    }
+    t.server.shutdown().await;
+}

@@ -79,7 +79,12 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                     },
                     // The WebSocket layer answers pings itself.
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(Message::Close(_))) => {
+                        // The WebSocket layer queued the closing reply; reading once more sends it.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), socket.recv()).await;
+                        break None;
+                    }
+                    None => break None,
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "WebSocket read failed");
                         // Over the hard cap (see `hard_message_cap`): say so before closing.
