@@ -4,6 +4,21 @@
 //! Handlers parse requests into engine calls and render the results; the
 //! edge limits (body size, key size, JSON depth, connections, idle time)
 //! are enforced here before anything reaches the engine.
+//!
+//! | route | module | role |
+//! | --- | --- | --- |
+//! | `GET /v1/health`, `GET /openapi.json` | here, `openapi` | none |
+//! | `GET /metrics` | here | read, all stores |
+//! | `GET /v1/stores`, `GET\|PUT\|DELETE /v1/stores/{store}`, `POST .../clear` | `stores` | read / admin / write |
+//! | `GET\|PUT\|DELETE\|HEAD /v1/stores/{store}/keys/{key}`, `.../history`, `.../incr`, `GET .../keys` | `keys` | read / write |
+//! | `POST /v1/batch` | `batch` | read on checked stores, write on written ones |
+//! | `GET /v1/watch` (Server-Sent Events) | `watch` | read (all stores without `store=`) |
+//! | `POST /v1/content`, `GET\|HEAD\|DELETE /v1/content/{hash}` | `content` | write / read, all stores |
+//! | `GET /v1/ws` | [`ws`] | per message |
+//! | `POST /v1/admin/backup` | [`admin`] | admin, all stores |
+//!
+//! Errors are `{"error": {"code", "message"}}` ([`ApiError`]); connections are
+//! capped and timed out in `listener`; HTTPS is in [`tls`].
 
 pub mod admin;
 mod auth;
