@@ -135,3 +135,61 @@ fn encode_round_trips() {
     f.encode(&mut out);
     assert_eq!(Frame::parse(&out).unwrap(), (f, out.len()));
 }
+
+/// A deterministic smoke version of `fuzz/fuzz_targets/resp_frame.rs`:
+/// mutated valid frames never panic the parser, never make it claim bytes
+/// it was not given, and every proper prefix of an accepted frame is
+/// `Incomplete`.
+#[test]
+fn mutated_frames_keep_the_parser_contract() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let seeds: Vec<Vec<u8>> = vec![
+        bulk_args(&[b"SET", b"key", b"value"]),
+        b"*2\r\n*1\r\n:5\r\n$-1\r\n".to_vec(),
+        b"PING \"a\\x41\" 'b'\r\n".to_vec(),
+        b"+OK\r\n-ERR x\r\n:12\r\n".to_vec(),
+    ];
+    let limits = Limits {
+        max_bulk: 64,
+        max_array: 8,
+        max_inline: 32,
+        max_depth: 3,
+    };
+    for i in 0..20_000 {
+        let mut b = seeds[i % seeds.len()].clone();
+        for _ in 0..(rand() % 4) {
+            let pos = (rand() as usize) % b.len();
+            match rand() % 3 {
+                0 => b[pos] = rand() as u8,
+                1 => b.insert(pos, b"\r\n*$:-+0123456789"[(rand() % 17) as usize]),
+                _ => {
+                    b.remove(pos);
+                }
+            }
+            if b.is_empty() {
+                b.push(b'*');
+            }
+        }
+        if let Ok((f, n)) = Frame::parse_with(&b, &limits) {
+            assert!(n > 0 && n <= b.len());
+            for cut in 0..n {
+                assert_eq!(
+                    Frame::parse_with(&b[..cut], &limits),
+                    Err(FrameError::Incomplete),
+                    "{b:?} cut {cut}"
+                );
+            }
+            if !matches!(f, Frame::Inline(_)) {
+                let mut out = BytesMut::new();
+                f.encode(&mut out);
+                assert_eq!(Frame::parse_with(&out, &limits), Ok((f, out.len())));
+            }
+        }
+    }
+}
