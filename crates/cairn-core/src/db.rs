@@ -2,9 +2,10 @@
 
 use crate::cache::Cache;
 use crate::entry::Record;
+use crate::queue::WriteQueue;
 use crate::spec::{DEFAULT_STORE, StoreHandle};
 use crate::watch::Hub;
-use crate::writer::{Job, WriteQueue};
+use crate::writer::Job;
 use crate::{Config, Durability, Entry, Error, Key, Result, StoreSpec};
 use fjall::{Keyspace, KeyspaceCreateOptions};
 use parking_lot::{Mutex, RwLock};
@@ -276,7 +277,7 @@ impl Db {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("cairn-writer".into())
-                .spawn(move || crate::writer::run(&shared, &shared.queue))?
+                .spawn(move || crate::queue::run(&shared, &shared.queue))?
         };
         let maint = {
             let shared = shared.clone();

@@ -38,6 +38,7 @@ mod export;
 mod key;
 mod maintenance;
 mod ops;
+mod queue;
 mod spec;
 mod typed;
 mod value;
