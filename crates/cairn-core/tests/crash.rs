@@ -65,10 +65,10 @@ fn acknowledged_writes_survive_sigkill() {
             let mut acked = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some((k, r)) = line.split_once(' ') {
-                    if let Ok(r) = r.parse::<u64>() {
-                        acked.push((k.to_owned(), r));
-                    }
+                if let Some((k, r)) = line.split_once(' ')
+                    && let Ok(r) = r.parse::<u64>()
+                {
+                    acked.push((k.to_owned(), r));
                 }
             }
             acked
