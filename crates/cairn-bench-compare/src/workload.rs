@@ -45,7 +45,7 @@ pub struct Row {
     pub system: String,
     /// Round number, from 1.
     pub round: u32,
-    /// `ops_per_s`, `p50_us`, `p99_us`, `bytes` or `secs`.
+    /// `ops_per_s`, `p50_us`, `p99_us`, `bytes` or `ms`.
     pub metric: &'static str,
     /// The measured value.
     pub value: f64,
@@ -102,12 +102,15 @@ fn timed(max_ops: u64, limit: Duration, mut op: impl FnMut(u64)) -> (u64, Durati
     (n, start.elapsed())
 }
 
+/// Bytes allocated on disk under `dir` (like `du`): preallocated but unwritten
+/// journal space counts only once the filesystem has really reserved it.
 fn dir_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
+            Ok(m) => m.blocks() * 512,
             Err(_) => 0,
         })
         .sum()
@@ -168,7 +171,7 @@ pub fn run_round(system: &str, scratch: &Path, p: &Params, round: u32) -> Vec<Ro
     {
         let start = Instant::now();
         let e = open(system, &dir, false);
-        row("reopen_after_load", "secs", start.elapsed().as_secs_f64());
+        row("reopen_after_load", "ms", start.elapsed().as_secs_f64() * 1e3);
         let (n, d) = timed(p.ops, p.phase_time, |_| {
             let k = rng.below(p.keys);
             assert_eq!(e.get(&key(k)), Some(128), "{system}: loaded key {k} missing");
