@@ -414,3 +414,42 @@ async fn a_client_close_is_answered() {
     }
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_auth_only_local_browser_origins_may_connect() {
+    let t = start().await;
+    let url = format!("ws://{}/v1/ws", t.addr);
+    let with_origin = |o: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("origin", o.parse().unwrap());
+        req
+    };
+    match tokio_tungstenite::connect_async(with_origin("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(with_origin("http://localhost:5173"))
+        .await
+        .unwrap();
+    let mut c = Client { ws };
+    assert_eq!(
+        c.call(json!({"type": "contains", "key": "k"})).await["type"],
+        "contains_response"
+    );
+    t.server.shutdown().await;
+
+    // With tokens configured, the token is what counts, whatever the origin.
+    let t = start_with(|c, dir| c.auth_token_file = Some(token_file(dir))).await;
+    let mut req = format!("ws://{}/v1/ws?token=reader", t.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("origin", "https://app.example".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut c = Client { ws };
+    assert_eq!(
+        c.call(json!({"type": "contains", "key": "k"})).await["type"],
+        "contains_response"
+    );
+    t.server.shutdown().await;
+}
