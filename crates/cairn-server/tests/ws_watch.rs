@@ -208,3 +208,36 @@ async fn subscribe_errors() {
     assert_eq!(r["code"], "invalid_field");
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn expired_and_cleared_events_are_pushed() {
+    let t = start().await;
+    let mut c = Client::connect(t.addr, None).await;
+    let sub = c
+        .call(json!({"type": "subscribe", "store": "default", "key": "tmp"}))
+        .await["subscription"]
+        .clone();
+    c.call(json!({"type": "set", "key": "tmp", "value": "soon gone", "ttl": 0.2}))
+        .await;
+    let ev = events(&mut c, 2).await;
+    assert_eq!(ev[0]["event"], "created");
+    assert_eq!((&ev[1]["event"], &ev[1]["subscription"]), (&json!("expired"), &sub));
+    assert_eq!(
+        (&ev[1]["key"], &ev[1]["old_value"]),
+        (&json!("tmp"), &json!("soon gone"))
+    );
+    // A clear reaches a key filter too: every key of the store is gone.
+    c.call(set("other", json!(1))).await;
+    let r = c.call(json!({"type": "clear"})).await;
+    let (r, _) = if r["type"] == "clear_response" {
+        (r, vec![])
+    } else {
+        c.recv_until("clear_response").await
+    };
+    let ev = events(&mut c, 1).await;
+    assert_eq!(
+        (&ev[0]["event"], &ev[0]["key"], &ev[0]["revision"]),
+        (&json!("cleared"), &json!(null), &r["revision"])
+    );
+    t.server.shutdown().await;
+}
