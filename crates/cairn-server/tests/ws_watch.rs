@@ -241,3 +241,50 @@ async fn expired_and_cleared_events_are_pushed() {
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_and_subscribers_see_every_event_in_order() {
+    let t = start_with(|c, _| c.durability = cairn_core::Durability::Relaxed).await;
+    let mut all = Client::connect(t.addr, None).await;
+    let mut one = Client::connect(t.addr, None).await;
+    assert_eq!(
+        all.call(json!({"type": "subscribe"})).await["type"],
+        "subscribe_response"
+    );
+    assert_eq!(
+        one.call(json!({"type": "subscribe", "prefix": "w1-"})).await["type"],
+        "subscribe_response"
+    );
+    let (writers, per) = (4, 100);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let addr = t.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr, None).await;
+            for i in 0..per {
+                c.send(json!({"type": "set", "key": format!("w{w}-{i}"), "value": i}))
+                    .await;
+            }
+            for _ in 0..per {
+                assert_eq!(c.recv().await["success"], true);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for (c, n, prefix) in [(&mut all, writers * per, ""), (&mut one, per, "w1-")] {
+        let ev = events(c, n).await;
+        let revs: Vec<u64> = ev.iter().map(|e| e["revision"].as_u64().unwrap()).collect();
+        assert!(revs.windows(2).all(|w| w[0] < w[1]), "revision order, no duplicates");
+        assert!(ev.iter().all(|e| e["key"].as_str().unwrap().starts_with(prefix)));
+        // Each writer's keys arrive in the order that writer sent them.
+        let w1: Vec<_> = ev
+            .iter()
+            .filter(|e| e["key"].as_str().unwrap().starts_with("w1-"))
+            .collect();
+        let expect: Vec<_> = (0..per).map(|i| json!(format!("w1-{i}"))).collect();
+        assert_eq!(w1.iter().map(|e| e["key"].clone()).collect::<Vec<_>>(), expect);
+    }
+    t.server.shutdown().await;
+}
