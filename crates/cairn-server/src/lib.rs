@@ -96,6 +96,10 @@ pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
                 .into(),
         ));
     }
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        // Fail the start, not just the HTTP task, on an unusable certificate or key.
+        http::tls::load(cert, key).map_err(StartError::Config)?;
+    }
     let engine = config.engine().validate().map_err(StartError::Config)?;
     let dir = config.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || Db::builder(dir).config(engine).open())
