@@ -30,6 +30,7 @@ async fn seed_flow_set_get_delete_echoes_key_and_id() {
     assert_eq!(r["value"], json!({"name": "Ada"}));
     assert_eq!(r["found"], true);
     assert_eq!(r["revision"], rev);
+    assert_eq!((&r["created_revision"], &r["version"]), (&json!(rev), &json!(1)));
 
     let r = c.call(json!({"type": "delete", "id": [3], "key": "user:1"})).await;
     assert_eq!(r["type"], "delete_response");

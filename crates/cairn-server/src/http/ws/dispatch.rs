@@ -97,7 +97,8 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
                 Some(e) => {
                     let mut v = json!({
                         "type": "get_response", "key": key, "value": e.value.to_json(), "found": true,
-                        "revision": e.revision, "version": e.version, "updated_at": e.updated_at,
+                        "revision": e.revision, "created_revision": e.created_revision, "version": e.version,
+                        "updated_at": e.updated_at,
                     });
                     if let Some(t) = e.expires_at {
                         v["expires_at"] = json!(t);
