@@ -5,7 +5,7 @@ mod support;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
-use support::{Client, set, start};
+use support::{Client, set, start, start_with};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -349,5 +349,30 @@ async fn pipelined_writes_commit_in_request_order() {
         (&r["id"], &r["value"], &r["revision"]),
         (&json!("last"), &json!(200), &json!(prev_rev))
     );
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipelining_large_writes_is_bounded_but_complete() {
+    // Only about two of these fit in the in-flight budget (twice max_body_bytes).
+    let t = start_with(|c, _| {
+        c.max_body_bytes = 4096;
+        c.max_value_bytes = 4096;
+    })
+    .await;
+    let mut c = Client::connect(t.addr, None).await;
+    let big = "b".repeat(3000);
+    for i in 0..60 {
+        c.send(json!({"type": "set", "id": i, "key": format!("k{i}"), "value": big}))
+            .await;
+    }
+    c.send(json!({"type": "list", "id": "l", "keys_only": true, "limit": 1000}))
+        .await;
+    for i in 0..60 {
+        let r = c.recv().await;
+        assert_eq!((&r["id"], &r["success"]), (&json!(i), &json!(true)), "{r}");
+    }
+    let r = c.recv().await;
+    assert_eq!((&r["id"], r["items"].as_array().unwrap().len()), (&json!("l"), 60));
     t.server.shutdown().await;
 }

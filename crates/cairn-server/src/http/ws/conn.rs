@@ -19,15 +19,48 @@ pub const MAX_PIPELINE: usize = 64;
 enum Owed {
     /// Answered already (an error).
     Ready(Json),
-    /// A write queued on the engine.
-    Write(Pending),
+    /// A write queued on the engine, and the size of its message.
+    Write(Pending, usize),
+}
+
+/// The responses owed, and the message bytes of the writes among them: the
+/// engine holds those writes' values until they commit, so both are bounded.
+#[derive(Default)]
+struct Owing {
+    queue: VecDeque<Owed>,
+    bytes: usize,
+}
+
+impl Owing {
+    fn push(&mut self, o: Owed) {
+        if let Owed::Write(_, n) = &o {
+            self.bytes += n;
+        }
+        self.queue.push_back(o);
+    }
+
+    fn pop(&mut self) {
+        if let Some(Owed::Write(_, n)) = self.queue.pop_front() {
+            self.bytes -= n;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Room to read another message.
+    fn has_room(&self, max_bytes: usize) -> bool {
+        self.queue.len() < MAX_PIPELINE && self.bytes < max_bytes
+    }
 }
 
 /// Serves one upgraded WebSocket until the client leaves, it idles out, or
 /// the server shuts down.
 ///
 /// Responses go out in request order. Writes are queued on the engine as
-/// they arrive (up to [`MAX_PIPELINE`] at once), so a client pipelining
+/// they arrive (up to [`MAX_PIPELINE`] at once, holding at most twice
+/// `max_body_bytes` of messages), so a client pipelining
 /// writes shares commits between them; any other request first waits for
 /// the writes before it, so a client that pipelines `set` then `get` reads
 /// its own write. Pushes are only sent while no response is owed; a
@@ -37,7 +70,8 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
     let _open = OpenConnection::new(&state.metrics);
     let idle = idle_window(state.config.idle_timeout_secs);
     let mut deadline = Instant::now() + idle;
-    let mut owed: VecDeque<Owed> = VecDeque::new();
+    let mut owed = Owing::default();
+    let max_owed_bytes = state.config.max_body_bytes.saturating_mul(2);
     const AWAY: Option<(u16, &str)> = Some((close_code::AWAY, "server shutting down"));
     let close = 'conn: loop {
         tokio::select! {
@@ -54,8 +88,8 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                 }
                 break Some((close_code::NORMAL, "idle timeout"));
             }
-            r = resolve(&session, owed.front_mut()), if !owed.is_empty() => {
-                owed.pop_front();
+            r = resolve(&session, owed.queue.front_mut()), if !owed.is_empty() => {
+                owed.pop();
                 if !send(&mut socket, &state, r).await {
                     break None;
                 }
@@ -65,7 +99,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                     break None;
                 }
             }
-            msg = socket.recv(), if owed.len() < MAX_PIPELINE => {
+            msg = socket.recv(), if owed.has_room(max_owed_bytes) => {
                 deadline = Instant::now() + idle;
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
@@ -73,7 +107,7 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                         Ok(t) => t,
                         Err(_) => {
                             let e = WsError::new("invalid_message", "binary message is not UTF-8 JSON text");
-                            owed.push_back(Owed::Ready(error(None, &e)));
+                            owed.push(Owed::Ready(error(None, &e)));
                             continue;
                         }
                     },
@@ -94,11 +128,11 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                 };
                 let mut p = match session.prepare(&text) {
                     Prepared::Done(j) => {
-                        owed.push_back(Owed::Ready(j));
+                        owed.push(Owed::Ready(j));
                         continue;
                     }
                     Prepared::Write(p) => {
-                        owed.push_back(Owed::Write(p));
+                        owed.push(Owed::Write(p, text.len()));
                         continue;
                     }
                     Prepared::Other(p) => p,
@@ -106,10 +140,10 @@ pub async fn serve(mut socket: WebSocket, state: AppState, principal: Principal)
                 // Everything before it is answered first, so it sees those writes.
                 while !owed.is_empty() {
                     let r = tokio::select! {
-                        r = resolve(&session, owed.front_mut()) => r,
+                        r = resolve(&session, owed.queue.front_mut()) => r,
                         () = state.shutdown.cancelled() => break 'conn AWAY,
                     };
-                    owed.pop_front();
+                    owed.pop();
                     if !send(&mut socket, &state, r).await {
                         break 'conn None;
                     }
@@ -155,7 +189,7 @@ fn idle_window(idle_timeout_secs: u64) -> Duration {
 async fn resolve(session: &Session, first: Option<&mut Owed>) -> Json {
     match first {
         Some(Owed::Ready(j)) => std::mem::take(j),
-        Some(Owed::Write(p)) => session.finish(p).await,
+        Some(Owed::Write(p, _)) => session.finish(p).await,
         None => Json::Null,
     }
 }
