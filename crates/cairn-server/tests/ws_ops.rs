@@ -217,6 +217,38 @@ async fn named_stores_and_bytes_values() {
     );
     let r = c.call(json!({"type": "get", "store": "default", "key": "42"})).await;
     assert_eq!(r["found"], false, "stores are separate");
+
+    // Keys that are not UTF-8, in a bytes-keyed store.
+    let db = t.server.db().clone();
+    let spec = cairn_core::StoreSpec::new("raw").key_type(cairn_core::KeyType::Bytes);
+    tokio::task::spawn_blocking(move || db.create_store(spec))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = c
+        .call(json!({"type": "set", "store": "raw", "key_base64": "/wA=", "value": 7}))
+        .await;
+    assert_eq!(r["success"], true, "{r}");
+    assert_eq!(
+        t.server.db().get("raw", [0xff, 0x00]).unwrap().unwrap().value,
+        json!(7).into()
+    );
+    let r = c
+        .call(json!({"type": "get", "store": "raw", "key_base64": "/wA="}))
+        .await;
+    assert_eq!((&r["found"], &r["value"]), (&json!(true), &json!(7)));
+    let r = c
+        .call(json!({"type": "incr", "store": "raw", "key_base64": "/wA="}))
+        .await;
+    assert_eq!(r["value"], 8);
+    let r = c
+        .call(json!({"type": "get", "store": "raw", "key": "k", "key_base64": "aw=="}))
+        .await;
+    assert_eq!(r["code"], "invalid_field");
+    let r = c
+        .call(json!({"type": "delete", "store": "raw", "key_base64": "/wA="}))
+        .await;
+    assert_eq!(r["success"], true);
     t.server.shutdown().await;
 }
 

@@ -92,11 +92,11 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
     let db = &state.db;
     Ok(match req {
         Request::Get { store, key, default } => {
-            let found = db.get(&store, key.as_bytes())?;
+            let found = db.get(&store, &key)?;
             match found {
                 Some(e) => {
                     let mut v = json!({
-                        "type": "get_response", "key": key, "value": e.value.to_json(), "found": true,
+                        "type": "get_response", "key": e.key.to_string(), "value": e.value.to_json(), "found": true,
                         "revision": e.revision, "created_revision": e.created_revision, "version": e.version,
                         "updated_at": e.updated_at,
                     });
@@ -106,13 +106,14 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
                     v
                 }
                 None => json!({
-                    "type": "get_response", "key": key, "found": false,
+                    "type": "get_response", "key": String::from_utf8_lossy(&key), "found": false,
                     "value": default.as_ref().map_or(Json::Null, Value::to_json),
                 }),
             }
         }
         Request::Contains { store, key } => {
-            json!({"type": "contains_response", "key": key, "exists": db.contains(&store, key.as_bytes())?})
+            let exists = db.contains(&store, &key)?;
+            json!({"type": "contains_response", "key": String::from_utf8_lossy(&key), "exists": exists})
         }
         Request::List { store, options } => {
             let db = db.clone();

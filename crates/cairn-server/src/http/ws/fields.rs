@@ -3,6 +3,7 @@
 
 use super::messages::WsError;
 use crate::config::ServerConfig;
+use base64::Engine as _;
 use cairn_core::{DEFAULT_STORE, Value};
 use serde_json::{Map, Number, Value as Json};
 use std::time::Duration;
@@ -152,14 +153,25 @@ impl<'a> Fields<'a> {
         Ok(s)
     }
 
-    /// A key: a string, or an integer (for int-keyed stores).
-    pub(super) fn key(&self, limits: &Limits) -> Result<String, WsError> {
+    /// A key: `key` as a string (or an integer, for int-keyed stores), or
+    /// `key_base64` for bytes that are not UTF-8.
+    pub(super) fn key(&self, limits: &Limits) -> Result<Vec<u8>, WsError> {
         let name = self.name("key");
-        let k = match self.get("key") {
-            None => return Err(WsError::missing(&name)),
-            Some(Json::String(s)) => s.clone(),
-            Some(Json::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-            Some(_) => return Err(WsError::invalid(&name, "a string")),
+        let k = match (self.get("key"), self.get("key_base64")) {
+            (Some(_), Some(_)) => {
+                return Err(WsError::new(
+                    "invalid_field",
+                    format!("give either {name:?} or \"{name}_base64\", not both"),
+                ));
+            }
+            (None, None) => return Err(WsError::missing(&name)),
+            (Some(Json::String(s)), None) => s.clone().into_bytes(),
+            (Some(Json::Number(n)), None) if n.is_i64() || n.is_u64() => n.to_string().into_bytes(),
+            (Some(_), None) => return Err(WsError::invalid(&name, "a string")),
+            (None, Some(Json::String(b))) => base64::engine::general_purpose::STANDARD
+                .decode(b.as_bytes())
+                .map_err(|e| WsError::invalid(&format!("{name}_base64"), &format!("standard base64 ({e})")))?,
+            (None, Some(_)) => return Err(WsError::invalid(&format!("{name}_base64"), "a base64 string")),
         };
         if k.len() > limits.max_key_bytes {
             return Err(WsError::new(

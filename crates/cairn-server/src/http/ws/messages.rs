@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! {"type": "get",     "id"?, "store"?, "key", "default"?}
+//!   (everywhere: "key_base64" instead of "key" for keys that are not UTF-8)
 //! {"type": "set"|"put", "id"?, "store"?, "key", "value", "ttl"?, "if_revision"?, "if_absent"?, "if_present"?}
 //! {"type": "delete",  "id"?, "store"?, "key", "if_revision"?}
 //! {"type": "contains","id"?, "store"?, "key"}
@@ -82,8 +83,8 @@ pub enum Request {
     Get {
         /// Store name.
         store: String,
-        /// Key.
-        key: String,
+        /// Raw key.
+        key: Vec<u8>,
         /// Returned as `value` when the key is absent.
         default: Option<Value>,
     },
@@ -93,8 +94,8 @@ pub enum Request {
         verb: PutVerb,
         /// Store name.
         store: String,
-        /// Key.
-        key: String,
+        /// Raw key.
+        key: Vec<u8>,
         /// New value.
         value: Value,
         /// TTL and conditions.
@@ -104,8 +105,8 @@ pub enum Request {
     Delete {
         /// Store name.
         store: String,
-        /// Key.
-        key: String,
+        /// Raw key.
+        key: Vec<u8>,
         /// Only if the key has this revision.
         if_revision: Option<u64>,
     },
@@ -113,8 +114,8 @@ pub enum Request {
     Contains {
         /// Store name.
         store: String,
-        /// Key.
-        key: String,
+        /// Raw key.
+        key: Vec<u8>,
     },
     /// Remove every key of a store.
     Clear {
@@ -132,8 +133,8 @@ pub enum Request {
     Incr {
         /// Store name.
         store: String,
-        /// Key.
-        key: String,
+        /// Raw key.
+        key: Vec<u8>,
         /// Amount.
         by: Number,
     },
@@ -360,13 +361,13 @@ fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
         };
         checks.push(Check {
             store: c.store()?,
-            key: c.key(limits)?.into_bytes(),
+            key: c.key(limits)?,
             cond,
         });
     }
     let mut ops = Vec::new();
     for o in objects("ops")? {
-        let (store, key) = (o.store()?, o.key(limits)?.into_bytes());
+        let (store, key) = (o.store()?, o.key(limits)?);
         let op = match o.str_opt("op")?.as_deref() {
             Some("put" | "set") => {
                 let ttl = o

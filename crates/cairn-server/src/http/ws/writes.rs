@@ -30,7 +30,7 @@ pub fn start(state: &AppState, req: Request) -> Start {
     let db = &state.db;
     let built: Result<InFlight, cairn_core::Error> = match req {
         Request::Put { verb, store, key, value, options } => {
-            db.put_command(&store, key.as_bytes(), value, options).map(|(cmd, key_text)| {
+            db.put_command(&store, &key, value, options).map(|(cmd, key_text)| {
                 let applied = submit(db, cmd);
                 let ty = match verb {
                     PutVerb::Set => "set_response",
@@ -43,7 +43,7 @@ pub fn start(state: &AppState, req: Request) -> Start {
             })
         }
         Request::Delete { store, key, if_revision } => {
-            db.delete_command(&store, key.as_bytes(), if_revision).map(|(cmd, key_text)| {
+            db.delete_command(&store, &key, if_revision).map(|(cmd, key_text)| {
                 let applied = submit(db, cmd);
                 Box::pin(async move {
                     let r = delete_result(key_text, applied.await?)?;
@@ -51,7 +51,7 @@ pub fn start(state: &AppState, req: Request) -> Start {
                 }) as InFlight
             })
         }
-        Request::Incr { store, key, by } => db.incr_command(&store, key.as_bytes(), by).map(|(cmd, key_text)| {
+        Request::Incr { store, key, by } => db.incr_command(&store, &key, by).map(|(cmd, key_text)| {
             let applied = submit(db, cmd);
             Box::pin(async move {
                 let r = incr_result(key_text, applied.await?)?;
