@@ -453,3 +453,33 @@ async fn without_auth_only_local_browser_origins_may_connect() {
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_open_websockets_releases_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = cairn_server::start(cairn_server::ServerConfig::for_tests(dir.path()))
+        .await
+        .unwrap();
+    let mut watching = Client::connect(server.http_addr.unwrap(), None).await;
+    let mut idle = Client::connect(server.http_addr.unwrap(), None).await;
+    assert_eq!(
+        watching.call(json!({"type": "subscribe"})).await["type"],
+        "subscribe_response"
+    );
+    assert_eq!(idle.call(set("a", json!(1))).await["success"], true);
+    server.shutdown().await;
+    // Every connection task lets go of the engine: the data dir opens again.
+    // (Upgraded connections are not among what `Server::shutdown` awaits, so
+    // this may take the few milliseconds a task needs to send its close frame.)
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let db = loop {
+        match cairn_core::Db::open(dir.path()) {
+            Ok(db) => break db,
+            Err(cairn_core::Error::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("data dir still held after shutdown: {e}"),
+        }
+    };
+    assert_eq!(db.get("default", "a").unwrap().unwrap().value, json!(1).into());
+}
