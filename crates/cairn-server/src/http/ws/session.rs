@@ -1,6 +1,8 @@
 //! One client's protocol state: its principal and subscriptions. Usable
 //! without a socket: [`Session::handle`] answers a message, and subscription
-//! pushes arrive on the receiver [`Session::new`] returns.
+//! pushes arrive on the receiver [`Session::new`] returns. The connection
+//! loop uses the two halves of `handle`: [`Session::prepare`] (decode,
+//! authorize, queue a write on the engine) and [`Session::finish`].
 
 use super::dispatch::{authorize, error, execute, respond};
 use super::messages::{self, Limits, Request, WsError};
