@@ -45,6 +45,7 @@ def resp_cmd(*args):
 class Resp:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
     def _line(self):
@@ -117,6 +118,13 @@ def load(system, port, n):
             res = http_json(conn, "POST", "/v3/kv/txn", {"success": ops})
             if not res.get("succeeded"):
                 raise RuntimeError("etcd txn not applied: %r" % res)
+    elif system == "nats":
+        from nats_kv import Nats
+
+        nats = Nats(port)
+        nats.ensure_bucket()
+        for lo in range(0, n, BATCH):
+            nats.put_many([(key(i).replace(b":", b"_"), VALUE) for i in range(lo, min(lo + BATCH, n))])
     else:
         raise SystemExit("load: unknown system %r" % system)
     secs = time.perf_counter() - start
@@ -133,6 +141,13 @@ def probe_once(system, port):
             r = Resp(port)
             ok = r.call("GET", probe_key) is not None
             r.sock.close()
+            return ok
+        if system == "nats":
+            from nats_kv import Nats
+
+            nats = Nats(port, timeout=5)
+            ok = nats.get(probe_key.replace(b":", b"_")) is not None
+            nats.sock.close()
             return ok
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         if system == "cairn":
@@ -169,8 +184,10 @@ if __name__ == "__main__":
     a.add_argument("--system", required=True)
     a.add_argument("--port", type=int, required=True)
     a.add_argument("--timeout", type=float, default=120)
+    a = sub.add_parser("bucket")
+    a.add_argument("--port", type=int, required=True)
     a = sub.add_parser("watch")
-    a.add_argument("--system", required=True, choices=["cairn", "etcd"])
+    a.add_argument("--system", required=True, choices=["cairn", "etcd", "nats"])
     a.add_argument("--port", type=int, required=True)
     a.add_argument("--watchers", type=int, required=True)
     a.add_argument("--rate", type=float, required=True)
@@ -178,6 +195,10 @@ if __name__ == "__main__":
     args = ap.parse_args()
     if args.cmd == "load":
         load(args.system, args.port, args.keys)
+    elif args.cmd == "bucket":
+        from nats_kv import Nats
+
+        Nats(args.port, timeout=5).ensure_bucket()
     elif args.cmd == "probe":
         probe(args.system, args.port, args.timeout)
     else:

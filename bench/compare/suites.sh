@@ -114,8 +114,10 @@ run_watch() {
             continue
         fi
         [ "$got" = "$want" ] || say "warning: $sys $n watchers: $got of $want events arrived"
-        emit watch "$n watchers" "$sys" "$r" p50_ms "$p50"
-        emit watch "$n watchers" "$sys" "$r" p99_ms "$p99"
+        local w="$n watchers"
+        [ "$n" = 1 ] && w="1 watcher"
+        emit watch "$w" "$sys" "$r" p50_ms "$p50"
+        emit watch "$w" "$sys" "$r" p99_ms "$p99"
     done
 }
 
@@ -126,11 +128,17 @@ suite_watch() {
         start_cairn sync
         run_watch cairn "$CAIRN_HTTP" "$r"
         stop_pid "$CAIRN_PID"
-        [ "$HAVE_ETCD" = 1 ] || continue
-        say "watch round $r/$ROUNDS: etcd (gateway watch)"
-        start_etcd
-        run_watch etcd "$ETCD_PORT" "$r"
-        stop_pid "$ETCD_PID"
+        if [ "$HAVE_ETCD" = 1 ]; then
+            say "watch round $r/$ROUNDS: etcd (gateway watch)"
+            start_etcd
+            run_watch etcd "$ETCD_PORT" "$r"
+            stop_pid "$ETCD_PID"
+        fi
+        [ "$HAVE_NATS" = 1 ] || continue
+        say "watch round $r/$ROUNDS: nats (KV push consumer)"
+        start_nats
+        run_watch nats "$NATS_PORT" "$r"
+        stop_pid "$NATS_PID"
     done
 }
 
@@ -151,6 +159,7 @@ cost_one() {
         cairn) start_cairn sync; pid=$CAIRN_PID dir=$CAIRN_DIR load_port=$CAIRN_RESP probe_port=$CAIRN_HTTP ;;
         redis) start_redis always; pid=$REDIS_PID dir=$REDIS_DIR load_port=$REDIS_PORT probe_port=$REDIS_PORT ;;
         etcd) start_etcd; pid=$ETCD_PID dir=$ETCD_DIR load_port=$ETCD_PORT probe_port=$ETCD_PORT ;;
+        nats) start_nats; pid=$NATS_PID dir=$NATS_DIR load_port=$NATS_PORT probe_port=$NATS_PORT ;;
     esac
     rate=$("${CLIENTS[@]}" load --system "$sys" --port "$load_port" --keys "$COST_KEYS" 2>>"$OUT/logs/cost.log") ||
         { say "warning: loading $sys failed (logs/cost.log)"; stop_pid "$pid"; return 0; }
@@ -167,6 +176,7 @@ cost_one() {
         cairn) spawn_cairn sync "$dir"; pid=$CAIRN_PID ;;
         redis) spawn_redis always "$dir"; pid=$REDIS_PID ;;
         etcd) spawn_etcd "$dir"; pid=$ETCD_PID ;;
+        nats) spawn_nats "$dir"; pid=$NATS_PID ;;
     esac
     if wait "$probe_pid"; then
         t1=$(cat "$probe_out")
@@ -185,6 +195,7 @@ suite_cost() {
     local r sys systems=(cairn)
     [ "$HAVE_REDIS" = 1 ] && systems+=(redis)
     [ "$HAVE_ETCD" = 1 ] && systems+=(etcd)
+    [ "$HAVE_NATS" = 1 ] && systems+=(nats)
     for r in $(seq "$ROUNDS"); do
         for sys in "${systems[@]}"; do
             say "cost round $r/$ROUNDS: $sys ($COST_KEYS keys)"

@@ -11,6 +11,7 @@ publish an event only after the write is fsynced.
 import base64
 import http.client
 import json
+import os
 import selectors
 import socket
 import statistics
@@ -107,7 +108,37 @@ def etcd_parse(stream, body):
     return seqs, text[pos:].encode()
 
 
+class NatsStream:
+    """One NATS KV watcher: its own connection and ephemeral push consumer."""
+
+    def __init__(self, port, i):
+        from nats_kv import Nats
+
+        self.conn = Nats(port)
+        # Unique per process: an ephemeral consumer of an earlier run may outlive its connection by seconds.
+        self.conn.watch("_INBOX.watch.%d.%d" % (os.getpid(), i))
+        self.sock = self.conn.sock
+        self.sock.setblocking(False)
+        self.headers_done = self.ready = True
+
+    def feed(self, data):
+        self.conn.buf += data
+        seqs = []
+        while True:
+            item = self.conn.parse()
+            if item is None:
+                return seqs
+            kind, msg = item
+            if kind == "MSG" and msg[0].startswith("$KV.bench.wl_"):
+                seqs.append(int(msg[0].rsplit("_", 1)[1]))
+
+
 def open_watchers(system, port, n):
+    if system == "nats":
+        from nats_kv import Nats
+
+        Nats(port).ensure_bucket()
+        return [NatsStream(port, i) for i in range(n)]
     if system == "cairn":
         req = (
             b"GET /v1/watch?store=default&prefix=wl%%3A HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
@@ -125,7 +156,12 @@ def open_watchers(system, port, n):
 
 
 def writer(system, port, rate, secs, sent, stop):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    if system == "nats":
+        from nats_kv import Nats
+
+        nats = Nats(port)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     value = b"v" * 128
     n = int(rate * secs)
     t0 = time.perf_counter()
@@ -135,6 +171,10 @@ def writer(system, port, rate, secs, sent, stop):
         if due > now:
             time.sleep(due - now)
         k = wkey(seq)
+        if system == "nats":
+            sent[seq] = time.perf_counter()
+            nats.put(k.replace(b":", b"_"), value)
+            continue
         if system == "cairn":
             body = json.dumps(value.decode()).encode()
             path = "/v1/stores/default/keys/" + k.decode()

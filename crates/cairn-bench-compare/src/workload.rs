@@ -89,14 +89,23 @@ fn scatter_multiplier(n: u64) -> u64 {
 }
 
 /// Runs `op` until `max_ops` operations or `limit` elapsed; returns (ops, elapsed).
+/// The clock is read every 64 operations while they are fast, every one once
+/// they are slow (fsyncs), so a phase overruns its limit by little either way.
 fn timed(max_ops: u64, limit: Duration, mut op: impl FnMut(u64)) -> (u64, Duration) {
     let start = Instant::now();
     let mut n = 0;
+    let mut every = 64;
     while n < max_ops {
         op(n);
         n += 1;
-        if n.is_multiple_of(64) && start.elapsed() >= limit {
-            break;
+        if n.is_multiple_of(every) {
+            let elapsed = start.elapsed();
+            if elapsed >= limit {
+                break;
+            }
+            if elapsed > Duration::from_micros(50) * u32::try_from(n).unwrap_or(u32::MAX) {
+                every = 1;
+            }
         }
     }
     (n, start.elapsed())
