@@ -173,7 +173,7 @@ write_machine_info() {
         [ "$HAVE_ETCD" = 1 ] && echo "etcd: $(etcd --version | sed -n 's/^etcd Version: //p') (single member, v3 JSON gateway, linearizable reads)"
         [ "$HAVE_HEY" = 1 ] && echo "hey: $(dpkg-query -W -f '${Version}' hey 2>/dev/null)"
         echo "redis-benchmark: -c 50, -r 10000 (16-byte keys), -d 128; $RB_N1 requests per test at -P 1, $RB_N16 at -P 16 (MSET, 10 keys a request: a fifth of that)"
-        echo "hey: ${HEY_SECS}s per run; watch: ${WATCH_RATE} writes/s for ${WATCH_SECS}s; embedded: ${EMB_ARGS[*]}; cost: $COST_KEYS keys"
+        echo "sizes: hey ${HEY_SECS}s per run; watch: ${WATCH_RATE} writes/s for ${WATCH_SECS}s; embedded: ${EMB_ARGS[*]}; cost: $COST_KEYS keys"
         if [ "$HAVE_NATS" = 1 ]; then
             echo "nats: $(nats-server --version 2>&1 | sed 's/^nats-server: //') (JetStream file store, one KV bucket; spoken to by bench/compare/nats_kv.py, a raw-protocol client, as Debian packages no NATS client; in the watch and cost suites only, as NATS has no HTTP or RESP front end)"
         fi

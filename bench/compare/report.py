@@ -93,7 +93,7 @@ def ratio(adv):
 
 def label(metric):
     unit = UNITS.get(metric, ("", 1))[0]
-    name = {"ops_per_s": "throughput", "keys_per_s": "rate", "rss_kb": "peak RSS", "bytes": "size", "secs": "time"}
+    name = {"ops_per_s": "throughput", "keys_per_s": "rate", "rss_kb": "peak RSS", "bytes": "size", "secs": "time", "ms": "time"}
     return f"{name.get(metric, metric.split('_')[0])} ({unit}) {'↑' if metric in HIGHER_BETTER else '↓'}"
 
 
