@@ -72,6 +72,25 @@ SUITE_TITLES = OrderedDict(
     ]
 )
 
+SUITE_NOTES = {
+    "resp": "redis-benchmark `-c 50 -r 10000 -d 128`, with `-P 1` and `-P 16`. *buffered*: cairn `--durability "
+    "relaxed` against Redis `appendfsync everysec`. *fsync*: cairn `sync` against Redis `appendfsync always`. "
+    "MSET sets 10 keys per request.",
+    "http": "hey with 1 and 64 connections. cairn: `PUT`/`GET /v1/stores/default/keys/{key}` with `sync`. etcd: "
+    "`POST /v3/kv/put` and `/v3/kv/range` through its JSON gateway, with base64 keys and values.",
+    "watch": "One writer puts a new key under one prefix 100 times a second; N watchers follow that prefix. "
+    "cairn: SSE `GET /v1/watch?prefix=`. etcd: gateway `POST /v3/watch`. NATS: a KV push consumer. Latency runs "
+    "from just before the write request is sent to the watcher's socket read; the helper takes the time before "
+    "it parses.",
+    "embedded": "One process, one thread unless stated; keys are `user:` + 12 digits, values 128 bytes. *durable*: "
+    "cairn `sync`, fjall `PersistMode::SyncAll`, redb `Durability::Immediate`, sled `flush()`. *buffered*: cairn "
+    "`relaxed`, fjall `Buffer`, redb `Durability::None`, sled's default. The load runs in batches of 1000 in "
+    "scattered key order; reads and buffered puts run after a reopen.",
+    "cost": "Each system's bulk path, 500 keys per request: RESP MSET (cairn, Redis), an etcd txn, or NATS publishes "
+    "pipelined with acks. cairn runs `sync`, Redis `appendfsync always`. RSS is the server's VmHWM; disk is `du` "
+    "of its data dir after a clean stop; restart runs from spawn to the first answered GET of a loaded key.",
+}
+
 
 def fmt(v, metric):
     unit, scale = UNITS.get(metric, ("", 1))
@@ -264,7 +283,10 @@ def main():
         if not lines:
             continue
         all_ratios += ratios
-        md += [f"## {title}", ""] + lines + [""]
+        md += [f"## {title}", ""]
+        if suite in SUITE_NOTES:
+            md += [SUITE_NOTES[suite], ""]
+        md += lines + [""]
         for p in PLOTS:
             if p[0] != suite:
                 continue
