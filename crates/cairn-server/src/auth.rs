@@ -60,7 +60,10 @@ impl Principal {
     /// The caller when auth is off: admin on everything.
     #[must_use]
     pub fn anonymous_admin() -> Principal {
-        Principal { role: Role::Admin, glob: "*".into() }
+        Principal {
+            role: Role::Admin,
+            glob: "*".into(),
+        }
     }
 
     /// Checks the caller may act with `need` on `store` (`None`: not store-scoped,
@@ -73,7 +76,11 @@ impl Principal {
             Some(s) => glob_match(&self.glob, s),
             None => self.glob == "*",
         };
-        if self.role >= need && scoped { Ok(()) } else { Err(Denied::Forbidden) }
+        if self.role >= need && scoped {
+            Ok(())
+        } else {
+            Err(Denied::Forbidden)
+        }
     }
 }
 
@@ -95,7 +102,8 @@ impl Auth {
     /// # Errors
     /// A message naming the file and line that is malformed.
     pub fn from_file(path: &Path) -> Result<Auth, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
         Auth::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -117,7 +125,11 @@ impl Auth {
                 _ => return Err(format!("line {}: expected `TOKEN ROLE [STORE_GLOB]`", i + 1)),
             };
             let role = role.parse().map_err(|e| format!("line {}: {e}", i + 1))?;
-            grants.push(Grant { token: token.to_owned(), role, glob: glob.to_owned() });
+            grants.push(Grant {
+                token: token.to_owned(),
+                role,
+                glob: glob.to_owned(),
+            });
         }
         if grants.is_empty() {
             return Err("no tokens in token file".into());
@@ -130,12 +142,17 @@ impl Auth {
     /// # Errors
     /// [`Denied::Unauthenticated`] when tokens are on and `token` is missing or unknown.
     pub fn authenticate(&self, token: Option<&str>) -> Result<Principal, Denied> {
-        let Some(grants) = &self.grants else { return Ok(Principal::anonymous_admin()) };
+        let Some(grants) = &self.grants else {
+            return Ok(Principal::anonymous_admin());
+        };
         let token = token.ok_or(Denied::Unauthenticated)?;
         grants
             .iter()
             .find(|g| constant_time_eq(g.token.as_bytes(), token.as_bytes()))
-            .map(|g| Principal { role: g.role, glob: g.glob.clone() })
+            .map(|g| Principal {
+                role: g.role,
+                glob: g.glob.clone(),
+            })
             .ok_or(Denied::Unauthenticated)
     }
 }

@@ -19,7 +19,9 @@ impl std::str::FromStr for Listen {
         if s.eq_ignore_ascii_case("off") {
             return Ok(Listen::Off);
         }
-        s.parse().map(Listen::At).map_err(|_| format!("{s:?} is not an address like 127.0.0.1:7070 (or \"off\")"))
+        s.parse()
+            .map(Listen::At)
+            .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:7070 (or \"off\")"))
     }
 }
 

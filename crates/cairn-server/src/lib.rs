@@ -77,7 +77,10 @@ fn needs_auth(l: Listen) -> bool {
 async fn bind(l: Listen) -> Result<Option<TcpListener>, StartError> {
     match l.addr() {
         None => Ok(None),
-        Some(addr) => TcpListener::bind(addr).await.map(Some).map_err(|source| StartError::Bind { addr, source }),
+        Some(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| StartError::Bind { addr, source }),
     }
 }
 
@@ -114,15 +117,26 @@ pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
         metrics: Arc::new(metrics::Metrics::default()),
         shutdown: CancellationToken::new(),
     };
-    let mut server = Server { http_addr: None, resp_addr: None, state: state.clone(), tasks: Vec::new() };
+    let mut server = Server {
+        http_addr: None,
+        resp_addr: None,
+        state: state.clone(),
+        tasks: Vec::new(),
+    };
     if let Some(l) = http {
-        let addr = l.local_addr().map_err(|source| StartError::Bind { addr: config_addr(&state, true), source })?;
+        let addr = l.local_addr().map_err(|source| StartError::Bind {
+            addr: config_addr(&state, true),
+            source,
+        })?;
         tracing::info!(%addr, "HTTP listening");
         server.http_addr = Some(addr);
         server.tasks.push(tokio::spawn(http::serve(l, state.clone())));
     }
     if let Some(l) = resp {
-        let addr = l.local_addr().map_err(|source| StartError::Bind { addr: config_addr(&state, false), source })?;
+        let addr = l.local_addr().map_err(|source| StartError::Bind {
+            addr: config_addr(&state, false),
+            source,
+        })?;
         tracing::info!(%addr, "RESP listening");
         server.resp_addr = Some(addr);
         server.tasks.push(tokio::spawn(resp::serve(l, state.clone())));
