@@ -19,7 +19,7 @@ fi
 echo "==> cargo test (workspace: unit, integration, crash, model, doc tests)"
 # Benches are compiled (and linted) by `cargo clippy --all-targets` in CI,
 # not run here: they are measurements, not tests.
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 if [ -f scripts/redis_clients_test.sh ]; then
   echo "==> real Redis clients against cairn (redis-cli, redis-py, redis-benchmark)"

@@ -206,10 +206,20 @@ struct Sled {
 impl Sled {
     fn open(dir: &Path, durable: bool) -> Self {
         // Default config: buffered writes are flushed every 500 ms.
-        Sled {
-            db: sled::Config::new().path(dir).open().expect("open sled"),
-            durable,
-        }
+        // sled lets go of its directory lock only when its background flusher
+        // thread has dropped the previous handle, a moment after `drop`: a
+        // reopen right after closing retries briefly instead of failing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("open sled: {e:?}"),
+            }
+        };
+        Sled { db, durable }
     }
     fn sync(&self) {
         if self.durable {
