@@ -10,6 +10,10 @@ use cairn_bench_compare::{Params, Row, SYSTEMS, run_round};
 use std::io::Write as _;
 use std::time::Duration;
 
+/// The allocator the `cairn` binary ships with, for every engine alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     params: Params,
     rounds: u32,

@@ -8,6 +8,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+/// The same allocator as the `cairn` binary, for every engine measured here.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn n_keys() -> u64 {
     std::env::var("CAIRN_BENCH_KEYS")
         .ok()

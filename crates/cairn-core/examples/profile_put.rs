@@ -3,6 +3,10 @@
 
 use cairn_core::{Config, Db, Durability, Value};
 
+/// The same allocator as the `cairn` binary, for every engine measured here.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let dir = tempfile::tempdir().expect("tempdir");

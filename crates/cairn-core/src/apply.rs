@@ -98,15 +98,18 @@ impl Writer<'_> {
             let (store, raw) = op.target();
             let h = self.store(store)?;
             let (key, skey) = crate::db::storage_key(&self.shared.config, &h, raw)?;
+            let mut enc = None;
             if let Op::Put { value, .. } = &op {
-                let len = value.size_hint();
+                let e = value.encode();
+                let len = e.len() - 1;
                 if len > limits.max_value_bytes {
                     return Err(Error::ValueTooLarge {
                         len,
                         max: limits.max_value_bytes,
                     });
                 }
-                h.check_value(&key.to_string(), value)?;
+                h.check_value(&key, value)?;
+                enc = Some(e);
             }
             if let Op::Incr { .. } = &op {
                 let vt = h.spec.value_type;
@@ -121,7 +124,7 @@ impl Writer<'_> {
                     });
                 }
             }
-            resolved_ops.push((h, key, skey, op));
+            resolved_ops.push((h, key, skey, op, enc));
         }
         for (i, (skey, cond)) in resolved_checks.iter().enumerate() {
             let cur = self.current(g, skey)?.filter(|r| !r.is_expired(now));
@@ -145,14 +148,15 @@ impl Writer<'_> {
         // Latest state of keys this command already changed: index into `changes`.
         let mut latest: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut outcomes = Vec::with_capacity(resolved_ops.len());
-        for (h, key, skey, op) in resolved_ops {
+        for (h, key, skey, op, enc) in resolved_ops {
             let old_raw = match latest.get(&skey) {
                 Some(&i) => changes[i].new.clone().map(Arc::new),
                 None => self.current(g, &skey)?,
             };
             let old = old_raw.as_deref().filter(|r| !r.is_expired(now));
-            let fresh = |value: Value, expires_at: Option<u64>| Record {
+            let fresh = |value: Value, enc: Vec<u8>, expires_at: Option<u64>| Record {
                 value,
+                enc,
                 revision: rev,
                 created_revision: old.map_or(rev, |o| o.created_revision),
                 version: old.map_or(1, |o| o.version + 1),
@@ -163,7 +167,7 @@ impl Writer<'_> {
                 Op::Put { value, ttl, .. } => {
                     let exp = resolve_ttl(ttl, old, h.spec.default_ttl, now);
                     (
-                        Some(fresh(value, exp)),
+                        Some(fresh(value, enc.unwrap_or_default(), exp)),
                         "set",
                         OpOutcome::Put { created: old.is_none() },
                     )
@@ -179,13 +183,14 @@ impl Writer<'_> {
                     let int_only = h.spec.value_type == crate::ValueType::Int;
                     let sum = add(&h.spec.name, &key, old.map(|o| &o.value), &by, int_only)?;
                     let value = Value::Json(serde_json::Value::Number(sum.clone()));
-                    h.check_value(&key.to_string(), &value)?;
+                    h.check_value(&key, &value)?;
                     let exp = match old {
                         Some(o) => o.expires_at,
                         None => resolve_ttl(Ttl::Default, None, h.spec.default_ttl, now),
                     };
                     let name = if sum.is_f64() { "incrbyfloat" } else { "incrby" };
-                    (Some(fresh(value, exp)), name, OpOutcome::Incr { value: sum })
+                    let enc = value.encode();
+                    (Some(fresh(value, enc, exp)), name, OpOutcome::Incr { value: sum })
                 }
                 Op::Touch { ttl, .. } => {
                     let Some(o) = old else {
@@ -196,7 +201,7 @@ impl Writer<'_> {
                     let exp = resolve_ttl(ttl, Some(o), None, now);
                     let name = if exp.is_some() { "expire" } else { "persist" };
                     (
-                        Some(fresh(o.value.clone(), exp)),
+                        Some(fresh(o.value.clone(), o.enc.clone(), exp)),
                         name,
                         OpOutcome::Touch { existed: true },
                     )

@@ -44,13 +44,16 @@ impl Cache {
 
     /// The generation to pass to [`Cache::fill`] after reading storage.
     pub fn generation(&self, key: &[u8]) -> u64 {
+        if self.map.is_none() {
+            return 0;
+        }
         *self.stripe(key).lock()
     }
 
     /// Caches what a reader found in storage, unless a write raced it.
     pub fn fill(&self, key: &[u8], generation: u64, slot: Slot) {
         let Some(map) = &self.map else { return };
-        if slot.as_ref().is_some_and(|r| r.value.size_hint() > MAX_CACHED_VALUE) {
+        if slot.as_ref().is_some_and(|r| r.value_len() > MAX_CACHED_VALUE) {
             return;
         }
         let g = self.stripe(key).lock();
@@ -64,7 +67,7 @@ impl Cache {
         let mut g = self.stripe(key).lock();
         *g += 1;
         if let Some(map) = &self.map {
-            if slot.as_ref().is_some_and(|r| r.value.size_hint() > MAX_CACHED_VALUE) {
+            if slot.as_ref().is_some_and(|r| r.value_len() > MAX_CACHED_VALUE) {
                 map.remove(key);
             } else {
                 map.insert(key.to_vec(), slot);

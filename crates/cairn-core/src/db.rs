@@ -390,7 +390,11 @@ impl Db {
         Ok(self
             .read_record(&skey)?
             .filter(|r| !r.is_expired(now_ms()))
-            .map(|r| Record::clone(&r).into_entry(key)))
+            .map(|r| match Arc::try_unwrap(r) {
+                // Read from storage and not cached: no copy needed.
+                Ok(r) => r.into_entry(key),
+                Err(shared) => shared.to_entry(key),
+            }))
     }
 
     /// Gets a key's value, or `default` when absent.

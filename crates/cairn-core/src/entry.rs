@@ -24,9 +24,14 @@ pub struct Entry {
 }
 
 /// The metadata and value of a record, without its key.
+///
+/// `enc` is the value's storage encoding, made once when the value enters
+/// the engine: the record, its change-log events, the cache's size check and
+/// the limits all reuse it instead of serializing the value again.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Record {
     pub value: Value,
+    pub enc: Vec<u8>,
     pub revision: u64,
     pub created_revision: u64,
     pub version: u64,
@@ -39,7 +44,7 @@ const HEADER: usize = 1 + 8 * 5;
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + 1 + self.value.size_hint());
+        let mut out = Vec::with_capacity(HEADER + self.enc.len());
         out.push(RECORD_VERSION);
         for n in [
             self.revision,
@@ -50,7 +55,7 @@ impl Record {
         ] {
             out.extend_from_slice(&n.to_le_bytes());
         }
-        self.value.encode_into(&mut out);
+        out.extend_from_slice(&self.enc);
         out
     }
 
@@ -72,6 +77,7 @@ impl Record {
         let expires = n(4);
         Ok(Record {
             value,
+            enc: b[HEADER..].to_vec(),
             revision: n(0),
             created_revision: n(1),
             version: n(2),
@@ -82,6 +88,24 @@ impl Record {
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at.is_some_and(|t| t <= now_ms)
+    }
+
+    /// Length of the value's storage encoding.
+    pub fn value_len(&self) -> usize {
+        self.enc.len()
+    }
+
+    /// The entry, copying the value (for records shared with the cache).
+    pub fn to_entry(&self, key: Key) -> Entry {
+        Entry {
+            key,
+            value: self.value.clone(),
+            revision: self.revision,
+            created_revision: self.created_revision,
+            version: self.version,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+        }
     }
 
     pub fn into_entry(self, key: Key) -> Entry {
@@ -103,8 +127,10 @@ mod tests {
 
     #[test]
     fn record_round_trip() {
+        let value = Value::Json(serde_json::json!([1, "two"]));
         let r = Record {
-            value: Value::Json(serde_json::json!([1, "two"])),
+            enc: value.encode(),
+            value,
             revision: 9,
             created_revision: 3,
             version: 4,

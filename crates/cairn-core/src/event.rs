@@ -95,8 +95,26 @@ fn op_tag(op: &str) -> u8 {
 
 impl Event {
     /// Storage encoding for the change log.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let old = self.old_value.as_ref().map(Value::encode);
+        let new = self.new_value.as_ref().map(Value::encode);
+        self.encode_with(old.as_deref(), new.as_deref())
+    }
+
+    /// Storage encoding for the change log, given the values' storage
+    /// encodings (the writer has them already; values are not re-serialized).
+    pub(crate) fn encode_with(&self, old: Option<&[u8]>, new: Option<&[u8]>) -> Vec<u8> {
+        debug_assert_eq!(old.is_some(), self.old_value.is_some());
+        debug_assert_eq!(new.is_some(), self.new_value.is_some());
+        let key_len = self.key.as_ref().map_or(0, String::len);
+        let mut out = Vec::with_capacity(
+            32 + self.store.len()
+                + self.raw_key.len()
+                + key_len
+                + old.map_or(0, <[u8]>::len)
+                + new.map_or(0, <[u8]>::len),
+        );
         out.push(1); // format version
         out.push(self.kind.tag());
         out.push(op_tag(self.op));
@@ -110,11 +128,11 @@ impl Event {
             }
             None => out.push(0),
         }
-        for v in [&self.old_value, &self.new_value] {
+        for v in [old, new] {
             match v {
                 Some(v) => {
                     out.push(1);
-                    put_bytes(&mut out, &v.encode());
+                    put_bytes(&mut out, v);
                 }
                 None => out.push(0),
             }

@@ -140,10 +140,10 @@ pub(crate) struct StoreHandle {
 
 impl StoreHandle {
     /// Checks a value against the store's type and schema.
-    pub fn check_value(&self, key: &str, v: &Value) -> Result<()> {
+    pub fn check_value(&self, key: &impl std::fmt::Display, v: &Value) -> Result<()> {
         let bad = |reason: String| Error::InvalidValue {
             store: self.spec.name.clone(),
-            key: key.to_owned(),
+            key: key.to_string(),
             reason,
         };
         self.spec.value_type.check(v).map_err(bad)?;

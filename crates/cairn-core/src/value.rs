@@ -14,6 +14,19 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// Counts bytes written (sizes a JSON value without allocating).
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 const TAG_JSON: u8 = 0;
 const TAG_BYTES: u8 = 1;
 
@@ -36,7 +49,13 @@ impl Value {
     /// The storage encoding.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size_hint() + 1);
+        let cap = match self {
+            Value::Bytes(b) => b.len() + 1,
+            Value::Json(serde_json::Value::String(s)) => s.len() + 3,
+            // Growing is cheaper than serializing twice to size it.
+            Value::Json(_) => 128,
+        };
+        let mut out = Vec::with_capacity(cap);
         self.encode_into(&mut out);
         out
     }
@@ -62,7 +81,12 @@ impl Value {
         match self {
             Value::Bytes(b) => b.len(),
             Value::Json(serde_json::Value::String(s)) => s.len() + 2,
-            Value::Json(v) => serde_json::to_vec(v).map(|v| v.len()).unwrap_or(0),
+            Value::Json(v) => {
+                let mut n = Counter(0);
+                // Writing into a counter cannot fail.
+                let _ = serde_json::to_writer(&mut n, v);
+                n.0
+            }
         }
     }
 

@@ -109,11 +109,20 @@ pub(crate) struct Group {
     content: HashMap<Vec<u8>, Option<Vec<u8>>>,
     stores: Vec<(String, Option<Vec<u8>>)>,
     pub events: Vec<Event>,
+    /// The change-log encoding of `events[i]`, made while staging.
+    log: Vec<Vec<u8>>,
     catalog: Vec<CatalogOp>,
     next_store_id: Option<u32>,
     clear_cache: bool,
     changed: bool,
     replies: Vec<(oneshot::Sender<Result<Applied>>, Result<Applied>)>,
+}
+
+impl Group {
+    fn push_event(&mut self, e: Event, old: Option<&[u8]>, new: Option<&[u8]>) {
+        self.log.push(e.encode_with(old, new));
+        self.events.push(e);
+    }
 }
 
 pub(crate) struct Writer<'a> {
@@ -285,17 +294,21 @@ impl Writer<'_> {
         }
         let revision = self.bump(g);
         g.clear_cache = true;
-        g.events.push(Event {
-            revision,
-            store: h.spec.name.clone(),
-            key: None,
-            kind,
-            old_value: None,
-            new_value: None,
-            timestamp: now_ms(),
-            raw_key: Vec::new(),
-            op,
-        });
+        g.push_event(
+            Event {
+                revision,
+                store: h.spec.name.clone(),
+                key: None,
+                kind,
+                old_value: None,
+                new_value: None,
+                timestamp: now_ms(),
+                raw_key: Vec::new(),
+                op,
+            },
+            None,
+            None,
+        );
         Ok(removed)
     }
 
@@ -368,43 +381,43 @@ impl Writer<'_> {
             let store = c.handle.spec.name.clone();
             let key_text = c.key.to_string();
             let raw_key = c.key.to_raw();
-            let event = |kind, old_value, new_value, op| Event {
-                revision,
-                store: store.clone(),
-                key: Some(key_text.clone()),
-                kind,
-                old_value,
-                new_value,
-                timestamp: now,
-                raw_key: raw_key.clone(),
-                op,
+            let event = |kind, old: Option<&Record>, new: Option<&Record>, op| {
+                let e = Event {
+                    revision,
+                    store: store.clone(),
+                    key: Some(key_text.clone()),
+                    kind,
+                    old_value: old.map(|r| r.value.clone()),
+                    new_value: new.map(|r| r.value.clone()),
+                    timestamp: now,
+                    raw_key: raw_key.clone(),
+                    op,
+                };
+                let log = e.encode_with(old.map(|r| r.enc.as_slice()), new.map(|r| r.enc.as_slice()));
+                (e, log)
             };
             // A key whose TTL passed but was not yet collected expires first.
             if let Some(o) = old_expired {
-                g.events
-                    .push(event(EventKind::Expired, Some(o.value.clone()), None, "expired"));
+                let (e, log) = event(EventKind::Expired, Some(o), None, "expired");
+                g.events.push(e);
+                g.log.push(log);
             }
-            match (&c.new, old_live) {
-                (Some(n), None) => g
-                    .events
-                    .push(event(EventKind::Created, None, Some(n.value.clone()), c.op)),
-                (Some(n), Some(o)) => {
-                    g.events.push(event(
-                        EventKind::Updated,
-                        Some(o.value.clone()),
-                        Some(n.value.clone()),
-                        c.op,
-                    ));
-                }
+            let staged = match (&c.new, old_live) {
+                (Some(n), None) => Some(event(EventKind::Created, None, Some(n), c.op)),
+                (Some(n), Some(o)) => Some(event(EventKind::Updated, Some(o), Some(n), c.op)),
                 (None, Some(o)) => {
                     let kind = if c.op == "expired" {
                         EventKind::Expired
                     } else {
                         EventKind::Deleted
                     };
-                    g.events.push(event(kind, Some(o.value.clone()), None, c.op));
+                    Some(event(kind, Some(o), None, c.op))
                 }
-                (None, None) => {}
+                (None, None) => None,
+            };
+            if let Some((e, log)) = staged {
+                g.events.push(e);
+                g.log.push(log);
             }
             // Expiry index.
             let old_t = c.old_raw.as_ref().and_then(|r| r.expires_at);
@@ -543,12 +556,12 @@ impl Writer<'_> {
         }
         let mut idx: u32 = 0;
         let mut last_rev = 0;
-        for e in &g.events {
+        for (e, log) in g.events.iter().zip(&g.log) {
             if e.revision != last_rev {
                 idx = 0;
                 last_rev = e.revision;
             }
-            b.insert(&ks.changelog, changelog_key(e.revision, idx), e.encode());
+            b.insert(&ks.changelog, changelog_key(e.revision, idx), log.as_slice());
             idx += 1;
         }
         b.insert(&ks.meta, META_REVISION, self.revision().to_le_bytes());
