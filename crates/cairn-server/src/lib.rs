@@ -39,6 +39,9 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Long-lived sessions the listeners do not track themselves (WebSockets):
+    /// shutdown waits for them before it releases the engine.
+    pub sessions: tokio_util::task::TaskTracker,
 }
 
 /// Why the server could not start.
@@ -116,6 +119,7 @@ pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
         config: Arc::new(config),
         metrics: Arc::new(metrics::Metrics::default()),
         shutdown: CancellationToken::new(),
+        sessions: tokio_util::task::TaskTracker::new(),
     };
     let mut server = Server {
         http_addr: None,
@@ -170,6 +174,8 @@ impl Server {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.state.sessions.close();
+        self.state.sessions.wait().await;
         let db = self.state.db.clone();
         drop(self.state);
         // Dropping the last handle joins the engine's threads and fsyncs.
