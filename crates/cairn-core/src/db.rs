@@ -101,6 +101,25 @@ impl Drop for Runtime {
         if let Err(e) = self.shared.fj.persist(fjall::PersistMode::SyncAll) {
             tracing::error!(error = %e, "final fsync failed");
         }
+        // Write the memtables out as tables so the journals can go: the next
+        // open has nothing to replay (restart time) and the disk holds no
+        // journal copies of the data. Everything is already durable above,
+        // so a failure here only costs replay time on the next open.
+        let ks = &self.shared.ks;
+        for k in [
+            &ks.data,
+            &ks.changelog,
+            &ks.history,
+            &ks.expiry,
+            &ks.content,
+            &ks.meta,
+            &ks.stores,
+        ] {
+            if let Err(e) = k.rotate_memtable_and_wait() {
+                tracing::warn!(error = %e, "flushing memtables on close failed");
+                break;
+            }
+        }
     }
 }
 
@@ -229,12 +248,18 @@ impl Db {
             .cache_size(config.block_cache_bytes)
             .open()?;
         let opts = KeyspaceCreateOptions::default;
+        // Written once, read rarely (watch replay, history): compressed at
+        // every level, where fjall's default leaves L0 and L1 uncompressed.
+        let cold = || {
+            KeyspaceCreateOptions::default()
+                .data_block_compression_policy(fjall::config::CompressionPolicy::all(fjall::CompressionType::Lz4))
+        };
         let ks = Keyspaces {
             meta: fj.keyspace("meta", opts)?,
             stores: fj.keyspace("stores", opts)?,
             data: fj.keyspace("data", opts)?,
-            changelog: fj.keyspace("changelog", opts)?,
-            history: fj.keyspace("history", opts)?,
+            changelog: fj.keyspace("changelog", cold)?,
+            history: fj.keyspace("history", cold)?,
             expiry: fj.keyspace("expiry", opts)?,
             content: fj.keyspace("content", opts)?,
         };

@@ -104,17 +104,15 @@ async fn upgrade(
         return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     }
     let cap = hard_message_cap(state.config.max_body_bytes);
-    ws.max_message_size(cap)
-        .max_frame_size(cap)
-        .on_upgrade(move |socket| {
-            // Upgraded connections outlive the HTTP server's own connection
-            // tracking; this token makes `Server::shutdown` wait for them.
-            let alive = state.sessions.token();
-            async move {
-                conn::serve(socket, state, principal).await;
-                drop(alive);
-            }
-        })
+    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| {
+        // Upgraded connections outlive the HTTP server's own connection
+        // tracking; this token makes `Server::shutdown` wait for them.
+        let alive = state.sessions.token();
+        async move {
+            conn::serve(socket, state, principal).await;
+            drop(alive);
+        }
+    })
 }
 
 /// True for `scheme://localhost`, `scheme://127.x.x.x` and `scheme://[::1]`
