@@ -29,7 +29,11 @@ ensure_pkg() {
     fi
     local p
     for p in "$@"; do
-        if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        # Read the whole answer first: `grep -q` closing the pipe early makes
+        # apt-cache die of SIGPIPE, which pipefail turns into "no package".
+        local policy
+        policy=$(apt-cache policy "$p" 2>/dev/null || true)
+        if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
             SKIPPED+=("$p: no such Debian package here")
             return 1
         fi
