@@ -144,7 +144,8 @@ impl Writer<'_> {
             }
         }
         let rev = self.next_rev;
-        let mut changes: Vec<Change> = Vec::new();
+        let multi = resolved_ops.len() > 1;
+        let mut changes: Vec<Change> = Vec::with_capacity(resolved_ops.len());
         // Latest state of keys this command already changed: index into `changes`.
         let mut latest: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut outcomes = Vec::with_capacity(resolved_ops.len());
@@ -210,7 +211,9 @@ impl Writer<'_> {
             outcomes.push(outcome);
             // A key written twice in one command yields two changes; the
             // second starts from the first's result, so events chain.
-            latest.insert(skey.clone(), changes.len());
+            if multi {
+                latest.insert(skey.clone(), changes.len());
+            }
             changes.push(Change {
                 handle: h,
                 key,

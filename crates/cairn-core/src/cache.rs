@@ -63,14 +63,14 @@ impl Cache {
     }
 
     /// Records a committed write (called by the writer only).
-    pub fn store(&self, key: &[u8], slot: Slot) {
-        let mut g = self.stripe(key).lock();
+    pub fn store(&self, key: Vec<u8>, slot: Slot) {
+        let mut g = self.stripe(&key).lock();
         *g += 1;
         if let Some(map) = &self.map {
             if slot.as_ref().is_some_and(|r| r.value_len() > MAX_CACHED_VALUE) {
-                map.remove(key);
+                map.remove(&key);
             } else {
-                map.insert(key.to_vec(), slot);
+                map.insert(key, slot);
             }
         }
     }

@@ -378,19 +378,18 @@ impl Writer<'_> {
         for c in changes {
             let old_live = c.old_raw.as_ref().filter(|r| !r.is_expired(now));
             let old_expired = c.old_raw.as_ref().filter(|r| r.is_expired(now));
-            let store = c.handle.spec.name.clone();
-            let key_text = c.key.to_string();
-            let raw_key = c.key.to_raw();
+            // Usually one event per change; the names are built per event
+            // rather than built once and cloned.
             let event = |kind, old: Option<&Record>, new: Option<&Record>, op| {
                 let e = Event {
                     revision,
-                    store: store.clone(),
-                    key: Some(key_text.clone()),
+                    store: c.handle.spec.name.clone(),
+                    key: Some(c.key.to_string()),
                     kind,
                     old_value: old.map(|r| r.value.clone()),
                     new_value: new.map(|r| r.value.clone()),
                     timestamp: now,
-                    raw_key: raw_key.clone(),
+                    raw_key: c.key.to_raw(),
                     op,
                 };
                 let log = e.encode_with(old.map(|r| r.enc.as_slice()), new.map(|r| r.enc.as_slice()));
@@ -499,7 +498,7 @@ impl Writer<'_> {
                 self.shared.cache.clear();
             }
             for (k, slot) in g.data.drain() {
-                self.shared.cache.store(&k, slot);
+                self.shared.cache.store(k, slot);
             }
             let revision = self.revision();
             self.shared.hub.publish(std::mem::take(&mut g.events), revision);
