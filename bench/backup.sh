@@ -37,4 +37,5 @@ row backup "$tmp/b.cairn" "$BIN" backup "$tmp/b.cairn" --data-dir "$tmp/src"
 row check "$tmp/b.cairn" "$BIN" check --backup "$tmp/b.cairn"
 row restore "$tmp/b.cairn" "$BIN" restore "$tmp/b.cairn" --data-dir "$tmp/restored"
 row export "$tmp/e.ndjson" "$BIN" export --data-dir "$tmp/src" -o "$tmp/e.ndjson"
+KEEP=1 target/release/examples/load_restart 0 "$tmp/imported" >/dev/null  # an empty database
 row import "$tmp/e.ndjson" "$BIN" import "$tmp/e.ndjson" --data-dir "$tmp/imported"
