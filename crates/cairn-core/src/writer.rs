@@ -380,7 +380,7 @@ impl Writer<'_> {
             let old_expired = c.old_raw.as_ref().filter(|r| r.is_expired(now));
             // Usually one event per change; the names are built per event
             // rather than built once and cloned.
-            let event = |kind, old: Option<&Record>, new: Option<&Record>, op| {
+            let mut emit = |kind, old: Option<&Record>, new: Option<&Record>, op| {
                 let e = Event {
                     revision,
                     store: c.handle.spec.name.clone(),
@@ -392,31 +392,24 @@ impl Writer<'_> {
                     raw_key: c.key.to_raw(),
                     op,
                 };
-                let log = e.encode_with(old.map(|r| r.enc.as_slice()), new.map(|r| r.enc.as_slice()));
-                (e, log)
+                g.push_event(e, old.map(|r| r.enc.as_slice()), new.map(|r| r.enc.as_slice()));
             };
             // A key whose TTL passed but was not yet collected expires first.
             if let Some(o) = old_expired {
-                let (e, log) = event(EventKind::Expired, Some(o), None, "expired");
-                g.events.push(e);
-                g.log.push(log);
+                emit(EventKind::Expired, Some(o), None, "expired");
             }
-            let staged = match (&c.new, old_live) {
-                (Some(n), None) => Some(event(EventKind::Created, None, Some(n), c.op)),
-                (Some(n), Some(o)) => Some(event(EventKind::Updated, Some(o), Some(n), c.op)),
+            match (&c.new, old_live) {
+                (Some(n), None) => emit(EventKind::Created, None, Some(n), c.op),
+                (Some(n), Some(o)) => emit(EventKind::Updated, Some(o), Some(n), c.op),
                 (None, Some(o)) => {
                     let kind = if c.op == "expired" {
                         EventKind::Expired
                     } else {
                         EventKind::Deleted
                     };
-                    Some(event(kind, Some(o), None, c.op))
+                    emit(kind, Some(o), None, c.op);
                 }
-                (None, None) => None,
-            };
-            if let Some((e, log)) = staged {
-                g.events.push(e);
-                g.log.push(log);
+                (None, None) => {}
             }
             // Expiry index.
             let old_t = c.old_raw.as_ref().and_then(|r| r.expires_at);
