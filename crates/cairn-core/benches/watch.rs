@@ -57,7 +57,7 @@ fn run(subscribers: usize, rate: u64, secs: u64) {
                 }
                 let now = base.elapsed().as_micros() as u64;
                 for e in &evs {
-                    if let Some(Value::Json(v)) = &e.new_value {
+                    if let Some(Value::Json(v)) = e.new_value.as_deref() {
                         lat.push(now.saturating_sub(v.as_u64().unwrap_or(now)));
                     }
                 }

@@ -155,7 +155,7 @@ impl Writer<'_> {
                 None => self.current(g, &skey)?,
             };
             let old = old_raw.as_deref().filter(|r| !r.is_expired(now));
-            let fresh = |value: Value, enc: Vec<u8>, expires_at: Option<u64>| Record {
+            let fresh = |value: Arc<Value>, enc: Vec<u8>, expires_at: Option<u64>| Record {
                 value,
                 enc,
                 revision: rev,
@@ -168,7 +168,7 @@ impl Writer<'_> {
                 Op::Put { value, ttl, .. } => {
                     let exp = resolve_ttl(ttl, old, h.spec.default_ttl, now);
                     (
-                        Some(fresh(value, enc.unwrap_or_default(), exp)),
+                        Some(fresh(Arc::new(value), enc.unwrap_or_default(), exp)),
                         "set",
                         OpOutcome::Put { created: old.is_none() },
                     )
@@ -182,7 +182,7 @@ impl Writer<'_> {
                 }
                 Op::Incr { by, .. } => {
                     let int_only = h.spec.value_type == crate::ValueType::Int;
-                    let sum = add(&h.spec.name, &key, old.map(|o| &o.value), &by, int_only)?;
+                    let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only)?;
                     let value = Value::Json(serde_json::Value::Number(sum.clone()));
                     h.check_value(&key, &value)?;
                     let exp = match old {
@@ -191,7 +191,7 @@ impl Writer<'_> {
                     };
                     let name = if sum.is_f64() { "incrbyfloat" } else { "incrby" };
                     let enc = value.encode();
-                    (Some(fresh(value, enc, exp)), name, OpOutcome::Incr { value: sum })
+                    (Some(fresh(Arc::new(value), enc, exp)), name, OpOutcome::Incr { value: sum })
                 }
                 Op::Touch { ttl, .. } => {
                     let Some(o) = old else {
@@ -202,7 +202,7 @@ impl Writer<'_> {
                     let exp = resolve_ttl(ttl, Some(o), None, now);
                     let name = if exp.is_some() { "expire" } else { "persist" };
                     (
-                        Some(fresh(o.value.clone(), o.enc.clone(), exp)),
+                        Some(fresh(Arc::clone(&o.value), o.enc.clone(), exp)),
                         name,
                         OpOutcome::Touch { existed: true },
                     )

@@ -2,6 +2,7 @@
 
 use crate::{Error, Key, Result, Value};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A stored value with its metadata.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,7 +31,8 @@ pub struct Entry {
 /// the limits all reuse it instead of serializing the value again.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Record {
-    pub value: Value,
+    /// Shared with the change events that carry it.
+    pub value: Arc<Value>,
     pub enc: Vec<u8>,
     pub revision: u64,
     pub created_revision: u64,
@@ -76,7 +78,7 @@ impl Record {
         let value = Value::decode(&b[HEADER..]).map_err(|e| bad(&e))?;
         let expires = n(4);
         Ok(Record {
-            value,
+            value: Arc::new(value),
             enc: b[HEADER..].to_vec(),
             revision: n(0),
             created_revision: n(1),
@@ -99,7 +101,7 @@ impl Record {
     pub fn to_entry(&self, key: Key) -> Entry {
         Entry {
             key,
-            value: self.value.clone(),
+            value: Value::clone(&self.value),
             revision: self.revision,
             created_revision: self.created_revision,
             version: self.version,
@@ -111,7 +113,7 @@ impl Record {
     pub fn into_entry(self, key: Key) -> Entry {
         Entry {
             key,
-            value: self.value,
+            value: Arc::unwrap_or_clone(self.value),
             revision: self.revision,
             created_revision: self.created_revision,
             version: self.version,
@@ -130,7 +132,7 @@ mod tests {
         let value = Value::Json(serde_json::json!([1, "two"]));
         let r = Record {
             enc: value.encode(),
-            value,
+            value: Arc::new(value),
             revision: 9,
             created_revision: 3,
             version: 4,

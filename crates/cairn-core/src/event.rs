@@ -2,6 +2,7 @@
 
 use crate::{Error, Result, Value};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What happened to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
@@ -62,10 +63,10 @@ pub struct Event {
     pub kind: EventKind,
     /// Value before the change (updated, deleted, expired).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub old_value: Option<Value>,
+    pub old_value: Option<Arc<Value>>,
     /// Value after the change (created, updated).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub new_value: Option<Value>,
+    pub new_value: Option<Arc<Value>>,
     /// Commit time, milliseconds since the Unix epoch.
     pub timestamp: u64,
     /// The key as raw bytes (what RESP clients sent); not serialized.
@@ -97,8 +98,8 @@ impl Event {
     /// Storage encoding for the change log.
     #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let old = self.old_value.as_ref().map(Value::encode);
-        let new = self.new_value.as_ref().map(Value::encode);
+        let old = self.old_value.as_deref().map(Value::encode);
+        let new = self.new_value.as_deref().map(Value::encode);
         self.encode_with(old.as_deref(), new.as_deref())
     }
 
@@ -158,7 +159,7 @@ impl Event {
         let mut vals = [None, None];
         for slot in &mut vals {
             if r.u8().ok_or_else(bad)? == 1 {
-                *slot = Some(Value::decode(r.bytes().ok_or_else(bad)?).map_err(|_| bad())?);
+                *slot = Some(Arc::new(Value::decode(r.bytes().ok_or_else(bad)?).map_err(|_| bad())?));
             }
         }
         let [old_value, new_value] = vals;
@@ -215,8 +216,8 @@ mod tests {
             store: "default".into(),
             key: Some("k".into()),
             kind: EventKind::Updated,
-            old_value: Some(Value::Json(serde_json::json!(1))),
-            new_value: Some(Value::Bytes(vec![1, 2])),
+            old_value: Some(Arc::new(Value::Json(serde_json::json!(1)))),
+            new_value: Some(Arc::new(Value::Bytes(vec![1, 2]))),
             timestamp: 123,
             raw_key: b"k".to_vec(),
             op: "incrby",

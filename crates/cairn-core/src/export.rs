@@ -210,7 +210,7 @@ impl Db {
                 let line = ExportLine {
                     store: p.spec.name.clone(),
                     key: key_to_json(&key),
-                    value: r.value,
+                    value: std::sync::Arc::unwrap_or_clone(r.value),
                     revision: r.revision,
                     created_revision: r.created_revision,
                     version: r.version,

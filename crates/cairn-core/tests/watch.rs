@@ -175,10 +175,10 @@ fn expiry_delete_and_clear_produce_events_with_values() {
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
     use EventKind::*;
     assert_eq!(kinds, [Created, Created, Updated, Deleted, Expired]);
-    assert_eq!(events[2].old_value, Some(Value::Json(json!(1))));
-    assert_eq!(events[2].new_value, Some(Value::Json(json!(2))));
-    assert_eq!(events[3].old_value, Some(Value::Json(json!(2))));
-    assert_eq!(events[4].old_value, Some(Value::Json(json!("s1"))));
+    assert_eq!(events[2].old_value.as_deref(), Some(&Value::Json(json!(1))));
+    assert_eq!(events[2].new_value.as_deref(), Some(&Value::Json(json!(2))));
+    assert_eq!(events[3].old_value.as_deref(), Some(&Value::Json(json!(2))));
+    assert_eq!(events[4].old_value.as_deref(), Some(&Value::Json(json!("s1"))));
     assert!(events.iter().all(|e| e.timestamp > 1_600_000_000_000));
     db.put("default", "y", Value::Json(json!(1))).unwrap();
     db.clear("default").unwrap();

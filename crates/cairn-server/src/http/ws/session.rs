@@ -252,7 +252,7 @@ fn value_changed(subscription: u64, e: &Event) -> Json {
     m.insert("key".into(), json!(e.key));
     m.insert(
         "value".into(),
-        e.new_value.as_ref().map_or(Json::Null, cairn_core::Value::to_json),
+        e.new_value.as_deref().map_or(Json::Null, cairn_core::Value::to_json),
     );
     if let Some(v) = &e.old_value {
         m.insert("old_value".into(), v.to_json());
