@@ -191,7 +191,11 @@ impl Writer<'_> {
                     };
                     let name = if sum.is_f64() { "incrbyfloat" } else { "incrby" };
                     let enc = value.encode();
-                    (Some(fresh(Arc::new(value), enc, exp)), name, OpOutcome::Incr { value: sum })
+                    (
+                        Some(fresh(Arc::new(value), enc, exp)),
+                        name,
+                        OpOutcome::Incr { value: sum },
+                    )
                 }
                 Op::Touch { ttl, .. } => {
                     let Some(o) = old else {

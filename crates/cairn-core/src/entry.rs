@@ -41,51 +41,141 @@ pub(crate) struct Record {
     pub expires_at: Option<u64>,
 }
 
-const RECORD_VERSION: u8 = 1;
-const HEADER: usize = 1 + 8 * 5;
+/// Version 1: five fixed little-endian u64s (revision, created revision,
+/// version, updated_at, expires_at or 0). Still read; no longer written.
+const RECORD_V1: u8 = 1;
+const V1_HEADER: usize = 1 + 8 * 5;
+/// Version 2: LEB128 varints — revision, revision − created revision,
+/// version, updated_at, expires_at or 0 — about 14 bytes instead of 41,
+/// which keeps more records per cached block.
+const RECORD_V2: u8 = 2;
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// A record's metadata, decoded without its value.
+struct Header {
+    revision: u64,
+    created_revision: u64,
+    version: u64,
+    updated_at: u64,
+    expires_at: Option<u64>,
+    /// Where the value's encoding starts.
+    value_at: usize,
+}
+
+impl Header {
+    fn decode(b: &[u8]) -> Result<Header> {
+        let bad = |why: &str| Error::CorruptRecord(format!("entry record: {why}"));
+        let h = match b.first() {
+            Some(&RECORD_V2) => {
+                let mut pos = 1;
+                let mut next = || get_varint(b, &mut pos).ok_or_else(|| bad("truncated header"));
+                let revision = next()?;
+                let age = next()?;
+                let version = next()?;
+                let updated_at = next()?;
+                let expires = next()?;
+                Header {
+                    revision,
+                    created_revision: revision.checked_sub(age).ok_or_else(|| bad("created after updated"))?,
+                    version,
+                    updated_at,
+                    expires_at: (expires != 0).then_some(expires),
+                    value_at: pos,
+                }
+            }
+            Some(&RECORD_V1) if b.len() > V1_HEADER => {
+                let n = |i: usize| {
+                    let start = 1 + i * 8;
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(&b[start..start + 8]);
+                    u64::from_le_bytes(a)
+                };
+                let expires = n(4);
+                Header {
+                    revision: n(0),
+                    created_revision: n(1),
+                    version: n(2),
+                    updated_at: n(3),
+                    expires_at: (expires != 0).then_some(expires),
+                    value_at: V1_HEADER,
+                }
+            }
+            Some(&RECORD_V1) | None => return Err(bad("too short")),
+            Some(_) => return Err(bad("unknown record version")),
+        };
+        if h.value_at >= b.len() {
+            return Err(bad("no value"));
+        }
+        Ok(h)
+    }
+}
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.enc.len());
-        out.push(RECORD_VERSION);
-        for n in [
-            self.revision,
-            self.created_revision,
-            self.version,
-            self.updated_at,
-            self.expires_at.unwrap_or(0),
-        ] {
-            out.extend_from_slice(&n.to_le_bytes());
-        }
+        let mut out = Vec::with_capacity(24 + self.enc.len());
+        out.push(RECORD_V2);
+        put_varint(&mut out, self.revision);
+        debug_assert!(self.created_revision <= self.revision);
+        put_varint(&mut out, self.revision.saturating_sub(self.created_revision));
+        put_varint(&mut out, self.version);
+        put_varint(&mut out, self.updated_at);
+        put_varint(&mut out, self.expires_at.unwrap_or(0));
         out.extend_from_slice(&self.enc);
         out
     }
 
     pub fn decode(b: &[u8]) -> Result<Record> {
-        let bad = |why: &str| Error::CorruptRecord(format!("entry record: {why}"));
-        if b.len() < HEADER + 1 {
-            return Err(bad("too short"));
-        }
-        if b[0] != RECORD_VERSION {
-            return Err(bad("unknown record version"));
-        }
-        let n = |i: usize| {
-            let start = 1 + i * 8;
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[start..start + 8]);
-            u64::from_le_bytes(a)
-        };
-        let value = Value::decode(&b[HEADER..]).map_err(|e| bad(&e))?;
-        let expires = n(4);
+        let h = Header::decode(b)?;
+        let enc = &b[h.value_at..];
+        let value = Value::decode(enc).map_err(|e| Error::CorruptRecord(format!("entry record: {e}")))?;
         Ok(Record {
             value: Arc::new(value),
-            enc: b[HEADER..].to_vec(),
-            revision: n(0),
-            created_revision: n(1),
-            version: n(2),
-            updated_at: n(3),
-            expires_at: (expires != 0).then_some(expires),
+            enc: enc.to_vec(),
+            revision: h.revision,
+            created_revision: h.created_revision,
+            version: h.version,
+            updated_at: h.updated_at,
+            expires_at: h.expires_at,
         })
+    }
+
+    /// The record's metadata with a null value, for keys-only listings.
+    pub fn decode_without_value(b: &[u8]) -> Result<Record> {
+        let h = Header::decode(b)?;
+        Ok(Record {
+            value: Arc::new(Value::Json(serde_json::Value::Null)),
+            enc: Vec::new(),
+            revision: h.revision,
+            created_revision: h.created_revision,
+            version: h.version,
+            updated_at: h.updated_at,
+            expires_at: h.expires_at,
+        })
+    }
+
+    /// True when the stored record `b` has expired, without decoding its value.
+    pub fn stored_is_expired(b: &[u8], now_ms: u64) -> Result<bool> {
+        Ok(Header::decode(b)?.expires_at.is_some_and(|t| t <= now_ms))
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
@@ -139,7 +229,43 @@ mod tests {
             updated_at: 1_700_000_000_000,
             expires_at: Some(1_800_000_000_000),
         };
-        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        let enc = r.encode();
+        assert!(
+            enc.len() < 20 + r.enc.len(),
+            "compact header: {} bytes",
+            enc.len() - r.enc.len()
+        );
+        assert_eq!(Record::decode(&enc).unwrap(), r);
         assert!(Record::decode(&[1, 2, 3]).is_err());
+        assert!(Record::decode(&[2, 0x80]).is_err(), "truncated varint");
+        assert!(Record::decode(&[9; 50]).is_err(), "unknown version");
+        assert!(!Record::stored_is_expired(&enc, 1_700_000_000_000).unwrap());
+        assert!(Record::stored_is_expired(&enc, 1_800_000_000_000).unwrap());
+    }
+
+    #[test]
+    fn version_1_records_still_read() {
+        let value = Value::Json(serde_json::json!({"a": 1}));
+        let mut v1 = vec![1u8];
+        for n in [9u64, 3, 4, 1_700_000_000_000, 0] {
+            v1.extend_from_slice(&n.to_le_bytes());
+        }
+        v1.extend_from_slice(&value.encode());
+        let r = Record::decode(&v1).unwrap();
+        assert_eq!((r.revision, r.created_revision, r.version), (9, 3, 4));
+        assert_eq!((r.updated_at, r.expires_at), (1_700_000_000_000, None));
+        assert_eq!(*r.value, value);
+        assert!(Record::decode(&v1[..30]).is_err());
+    }
+
+    #[test]
+    fn varints_round_trip_at_the_edges() {
+        for n in [0, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, n);
+            let mut pos = 0;
+            assert_eq!(get_varint(&out, &mut pos), Some(n));
+            assert_eq!(pos, out.len());
+        }
     }
 }

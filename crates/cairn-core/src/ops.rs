@@ -312,7 +312,11 @@ impl Db {
             };
             for kv in iter {
                 let (k, v) = kv.into_inner()?;
-                let rec = Record::decode(&v)?;
+                let rec = if o.keys_only {
+                    Record::decode_without_value(&v)?
+                } else {
+                    Record::decode(&v)?
+                };
                 if rec.is_expired(now) {
                     continue;
                 }
@@ -321,11 +325,7 @@ impl Db {
                     break;
                 }
                 let key = Key::decode(h.spec.key_type, &k[4..]).map_err(Error::CorruptRecord)?;
-                let mut e = rec.into_entry(key);
-                if o.keys_only {
-                    e.value = Value::Json(serde_json::Value::Null);
-                }
-                items.push(e);
+                items.push(rec.into_entry(key));
             }
         }
         Ok(ListPage { items, next_cursor })
@@ -350,7 +350,7 @@ impl Db {
         let mut n = 0;
         for kv in self.shared.ks.data.prefix(&p) {
             let (_, v) = kv.into_inner()?;
-            if !Record::decode(&v)?.is_expired(now) {
+            if !Record::stored_is_expired(&v, now)? {
                 n += 1;
             }
         }

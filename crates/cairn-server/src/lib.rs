@@ -26,9 +26,20 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// What every front end shares.
+/// What every front end shares: one allocation, so the per-request clones
+/// the router makes cost one reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct AppShared {
     /// The engine.
     pub db: Db,
     /// Tokens.
@@ -113,14 +124,14 @@ pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
         .map_err(|e| StartError::Config(format!("engine open panicked: {e}")))??;
     let http = bind(config.http).await?;
     let resp = bind(config.resp).await?;
-    let state = AppState {
+    let state = AppState(Arc::new(AppShared {
         db,
         auth: Arc::new(auth),
         config: Arc::new(config),
         metrics: Arc::new(metrics::Metrics::default()),
         shutdown: CancellationToken::new(),
         sessions: tokio_util::task::TaskTracker::new(),
-    };
+    }));
     let mut server = Server {
         http_addr: None,
         resp_addr: None,
