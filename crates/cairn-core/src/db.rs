@@ -443,6 +443,21 @@ impl Db {
             }))
     }
 
+    /// Gets a key's value without its metadata, shared with the read cache
+    /// (no copy): the fast path for front ends that answer with the value
+    /// alone. `None` when absent or expired.
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn get_value(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Arc<crate::Value>>> {
+        let h = self.store(store)?;
+        let (_, skey) = self.storage_key(&h, key.as_ref())?;
+        Ok(self
+            .read_record(&skey)?
+            .filter(|r| !r.is_expired(now_ms()))
+            .map(|r| Arc::clone(&r.value)))
+    }
+
     /// Gets a key's value, or `default` when absent.
     ///
     /// # Errors

@@ -355,5 +355,33 @@ fn ttl_hides_keys_and_the_collector_removes_them() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(db.get("default", "t").unwrap().is_none());
+    assert_eq!(
+        db.get_value("default", "t").unwrap(),
+        None,
+        "the value-only path hides expired keys too"
+    );
     assert_eq!(db.count("default", None).unwrap(), 1);
+}
+
+#[test]
+fn get_value_answers_like_get_without_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    assert_eq!(db.get_value("default", "v").unwrap(), None);
+    db.put("default", "v", j(json!({"n": 1}))).unwrap();
+    // Twice: once from storage or the writer's cache entry, once cached.
+    for _ in 0..2 {
+        assert_eq!(
+            db.get_value("default", "v").unwrap().as_deref(),
+            Some(&j(json!({"n": 1})))
+        );
+    }
+    db.put("default", "v", j(json!({"n": 2}))).unwrap();
+    assert_eq!(
+        db.get_value("default", "v").unwrap().as_deref(),
+        Some(&j(json!({"n": 2})))
+    );
+    db.delete("default", "v").unwrap();
+    assert_eq!(db.get_value("default", "v").unwrap(), None);
+    assert!(matches!(db.get_value("nope", "v"), Err(Error::UnknownStore { .. })));
 }

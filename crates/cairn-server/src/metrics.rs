@@ -62,6 +62,27 @@ impl Metrics {
         series(&self.latency, (frontend, route)).observe(elapsed);
     }
 
+    /// Records many requests of one front end, taking each lock once.
+    pub fn observe_many(&self, frontend: &'static str, items: &[(&'static str, u16, Duration)]) {
+        let counts = self.counts.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let latency = self.latency.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut missing = Vec::new();
+        for &(route, status, elapsed) in items {
+            match (counts.get(&(frontend, route, status)), latency.get(&(frontend, route))) {
+                (Some(c), Some(h)) => {
+                    c.fetch_add(1, Ordering::Relaxed);
+                    h.observe(elapsed);
+                }
+                _ => missing.push((route, status, elapsed)),
+            }
+        }
+        drop((counts, latency));
+        // First use of a series: the slow path creates it.
+        for (route, status, elapsed) in missing {
+            self.observe(frontend, route, status, elapsed);
+        }
+    }
+
     /// Counts a connection opened (`delta` 1) or closed (-1).
     pub fn connection(&self, frontend: &'static str, delta: i64) {
         series(&self.connections, frontend).fetch_add(delta, Ordering::Relaxed);
@@ -189,5 +210,29 @@ mod tests {
         assert!(text.contains("cairn_request_duration_seconds_bucket{frontend=\"http\",route=\"/a\",le=\"0.005\"} 2"));
         assert!(text.contains("cairn_request_duration_seconds_bucket{frontend=\"http\",route=\"/a\",le=\"+Inf\"} 3"));
         assert!(text.contains("cairn_revision "));
+    }
+
+    #[test]
+    fn observe_many_counts_like_observe() {
+        let m = Metrics::default();
+        m.observe("resp", "get", 0, Duration::from_micros(20));
+        // Existing and new series, errors apart from successes.
+        let batch = [
+            ("get", 0, Duration::from_micros(30)),
+            ("get", 0, Duration::from_millis(2)),
+            ("set", 0, Duration::from_micros(40)),
+            ("set", 1, Duration::from_micros(40)),
+        ];
+        m.observe_many("resp", &batch);
+        let dir = tempfile::tempdir().unwrap();
+        let db = cairn_core::Db::open(dir.path()).unwrap();
+        let text = m.render(&db);
+        assert!(text.contains("cairn_requests_total{frontend=\"resp\",route=\"get\",status=\"0\"} 3"));
+        assert!(text.contains("cairn_requests_total{frontend=\"resp\",route=\"set\",status=\"0\"} 1"));
+        assert!(text.contains("cairn_requests_total{frontend=\"resp\",route=\"set\",status=\"1\"} 1"));
+        assert!(
+            text.contains("cairn_request_duration_seconds_bucket{frontend=\"resp\",route=\"get\",le=\"0.0001\"} 2")
+        );
+        assert!(text.contains("cairn_request_duration_seconds_bucket{frontend=\"resp\",route=\"set\",le=\"+Inf\"} 2"));
     }
 }

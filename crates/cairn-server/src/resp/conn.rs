@@ -63,6 +63,9 @@ struct Conn<S> {
     sess: Session,
     sh: Shared,
     seg: Segment,
+    /// Observations of answered commands, recorded once per read batch so a
+    /// pipeline does not touch the shared counters once per command.
+    observed: Vec<(&'static str, u16, std::time::Duration)>,
 }
 
 /// Serves one client over any byte stream until it quits, breaks the
@@ -79,6 +82,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: 
         sess,
         sh: sh.clone(),
         seg: Segment::default(),
+        observed: Vec::new(),
     };
     c.run().await;
     sh.hub.remove(id);
@@ -119,6 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         loop {
             let close = self.process().await;
             self.flush_segment().await;
+            self.record_observed();
             if self.write_out().await.is_err() || close {
                 return;
             }
@@ -181,8 +186,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             if self.seg.entries.len() >= MAX_IN_FLIGHT {
                 self.flush_segment().await;
             }
-            if self.wbuf.len() >= MAX_BUFFERED && self.seg.entries.is_empty() && self.write_out().await.is_err() {
-                return true;
+            if self.wbuf.len() >= MAX_BUFFERED && self.seg.entries.is_empty() {
+                self.record_observed();
+                if self.write_out().await.is_err() {
+                    return true;
+                }
             }
         }
         false
@@ -209,12 +217,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
     }
 
-    fn observe(&self, name: &'static str, err: bool, started: Instant) {
-        self.sh.stats.commands.fetch_add(1, Ordering::Relaxed);
+    fn observe(&mut self, name: &'static str, err: bool, started: Instant) {
+        self.observed.push((name, u16::from(err), started.elapsed()));
+    }
+
+    /// Publishes the batch's observations (before its replies are written,
+    /// so a client that has its answer also sees it counted).
+    fn record_observed(&mut self) {
+        if self.observed.is_empty() {
+            return;
+        }
         self.sh
-            .app
-            .metrics
-            .observe("resp", name, u16::from(err), started.elapsed());
+            .stats
+            .commands
+            .fetch_add(self.observed.len() as u64, Ordering::Relaxed);
+        self.sh.app.metrics.observe_many("resp", &self.observed);
+        self.observed.clear();
     }
 
     /// Hands a write to the engine's writer now (so it joins the next group

@@ -220,6 +220,11 @@ pub(super) fn plan(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>], p
     }
 }
 
+/// The value alone, shared with the engine's cache.
+fn get_value(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Option<std::sync::Arc<cairn_core::Value>>, Reply> {
+    sh.app.db.get_value(&sess.store, key).map_err(|e| engine_error(&e))
+}
+
 fn get_raw(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Option<cairn_core::Entry>, Reply> {
     sh.app.db.get(&sess.store, key).map_err(|e| engine_error(&e))
 }
@@ -227,12 +232,12 @@ fn get_raw(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Option<cairn_core:
 /// Runs a string command to completion.
 pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Reply {
     let r = match spec.name {
-        "get" => get_raw(sh, sess, &args[1]).map(|e| e.map_or(Reply::Nil, |e| Reply::Bulk(e.value.to_raw()))),
-        "strlen" => get_raw(sh, sess, &args[1]).map(|e| Reply::Int(e.map_or(0, |e| e.value.to_raw().len() as i64))),
+        "get" => get_value(sh, sess, &args[1]).map(|v| v.map_or(Reply::Nil, |v| Reply::Bulk(v.to_raw()))),
+        "strlen" => get_value(sh, sess, &args[1]).map(|v| Reply::Int(v.map_or(0, |v| v.to_raw().len() as i64))),
         "mget" => args[1..]
             .iter()
-            .map(|k| match sh.app.db.get(&sess.store, k) {
-                Ok(Some(e)) => Ok(Reply::Bulk(e.value.to_raw())),
+            .map(|k| match sh.app.db.get_value(&sess.store, k) {
+                Ok(Some(v)) => Ok(Reply::Bulk(v.to_raw())),
                 Ok(None) => Ok(Reply::Nil),
                 // Redis answers nil for keys that cannot hold a string.
                 Err(e) if e.is_client_error() => Ok(Reply::Nil),
