@@ -76,9 +76,9 @@ pub struct Stats {
     /// Storage commits (each shares one fsync in `sync` mode).
     pub commits: AtomicU64,
     /// Gets answered from the read cache.
-    pub cache_hits: AtomicU64,
+    pub cache_hits: crate::Counter,
     /// Gets that went to storage.
-    pub cache_misses: AtomicU64,
+    pub cache_misses: crate::Counter,
     /// Keys removed by the TTL collector.
     pub expired: AtomicU64,
 }
@@ -393,6 +393,18 @@ impl Db {
             .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })
     }
 
+    /// The storage key of `raw` in store `name`, resolved under the catalog's
+    /// read lock without cloning the store's handle: the read paths' lookup,
+    /// which must not bounce a shared reference count between cores.
+    fn resolve(&self, name: &str, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
+        let catalog = self.shared.catalog.read();
+        let h = catalog
+            .by_name
+            .get(name)
+            .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })?;
+        self.storage_key(h, raw)
+    }
+
     /// The spec of a store.
     ///
     /// # Errors
@@ -431,8 +443,7 @@ impl Db {
     /// # Errors
     /// [`Error::UnknownStore`], [`Error::InvalidKey`], storage errors.
     pub fn get(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Entry>> {
-        let h = self.store(store)?;
-        let (key, skey) = self.storage_key(&h, key.as_ref())?;
+        let (key, skey) = self.resolve(store, key.as_ref())?;
         Ok(self
             .read_record(&skey)?
             .filter(|r| !r.is_expired(now_ms()))
@@ -450,8 +461,7 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn get_value(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Arc<crate::Value>>> {
-        let h = self.store(store)?;
-        let (_, skey) = self.storage_key(&h, key.as_ref())?;
+        let (_, skey) = self.resolve(store, key.as_ref())?;
         Ok(self
             .read_record(&skey)?
             .filter(|r| !r.is_expired(now_ms()))
@@ -471,8 +481,7 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn contains(&self, store: &str, key: impl AsRef<[u8]>) -> Result<bool> {
-        let h = self.store(store)?;
-        let (_, skey) = self.storage_key(&h, key.as_ref())?;
+        let (_, skey) = self.resolve(store, key.as_ref())?;
         Ok(self.read_record(&skey)?.is_some_and(|r| !r.is_expired(now_ms())))
     }
 
@@ -532,10 +541,10 @@ pub(crate) fn storage_key(config: &Config, h: &StoreHandle, raw: &[u8]) -> Resul
 
 pub(crate) fn read_record(shared: &Shared, skey: &[u8]) -> Result<Option<Arc<Record>>> {
     if let Some(slot) = shared.cache.get(skey) {
-        shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        shared.stats.cache_hits.add(1);
         return Ok(slot);
     }
-    shared.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+    shared.stats.cache_misses.add(1);
     let generation = shared.cache.generation(skey);
     let slot = match shared.ks.data.get(skey)? {
         Some(v) => Some(Arc::new(Record::decode(&v)?)),

@@ -30,6 +30,7 @@ mod cache;
 mod command;
 mod config;
 mod content;
+mod counter;
 mod db;
 mod entry;
 mod error;
@@ -49,6 +50,7 @@ pub use backup::{BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupInfo, CheckReport, r
 pub use command::{Check, Command, Cond, Op, OpOutcome, Ttl, WriteOutcome};
 pub use config::{Config, Durability, Limits};
 pub use content::{Algorithm, ContentHash, ContentInfo};
+pub use counter::Counter;
 pub use db::{Builder, Db, Stats};
 pub use entry::Entry;
 pub use error::{Error, Result};
