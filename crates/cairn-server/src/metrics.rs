@@ -58,15 +58,14 @@ impl Metrics {
     /// Records one request. `route` is a pattern (`/v1/stores/{store}`) or a
     /// command name, never raw user input, so the series stay bounded.
     pub fn observe(&self, frontend: &'static str, route: &'static str, status: u16, elapsed: Duration) {
-        series(&self.counts, (frontend, route, status)).fetch_add(1, Ordering::Relaxed);
-        series(&self.latency, (frontend, route)).observe(elapsed);
+        self.observe_many(frontend, &[(route, status, elapsed)]);
     }
 
     /// Records many requests of one front end, taking each lock once.
     pub fn observe_many(&self, frontend: &'static str, items: &[(&'static str, u16, Duration)]) {
         let counts = self.counts.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let latency = self.latency.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut missing = Vec::new();
+        let mut missing = Vec::new(); // allocates only on a series' first use
         for &(route, status, elapsed) in items {
             match (counts.get(&(frontend, route, status)), latency.get(&(frontend, route))) {
                 (Some(c), Some(h)) => {
@@ -79,7 +78,8 @@ impl Metrics {
         drop((counts, latency));
         // First use of a series: the slow path creates it.
         for (route, status, elapsed) in missing {
-            self.observe(frontend, route, status, elapsed);
+            series(&self.counts, (frontend, route, status)).fetch_add(1, Ordering::Relaxed);
+            series(&self.latency, (frontend, route)).observe(elapsed);
         }
     }
 
