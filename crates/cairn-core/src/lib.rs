@@ -27,6 +27,7 @@
 mod apply;
 mod backup;
 mod cache;
+mod changelog;
 mod command;
 mod config;
 mod content;
@@ -43,6 +44,7 @@ mod queue;
 mod spec;
 mod typed;
 mod value;
+mod varint;
 mod watch;
 mod writer;
 

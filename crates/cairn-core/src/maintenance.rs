@@ -2,7 +2,7 @@
 //! `relaxed` mode, the periodic fsync.
 
 use crate::db::{META_OLDEST, Shared};
-use crate::writer::{Job, changelog_key};
+use crate::writer::Job;
 use crate::{Command, Durability, Key};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -116,7 +116,8 @@ pub(crate) fn trim_changelog(shared: &Shared) -> crate::Result<()> {
     // report `Compacted` rather than silently skipping what is deleted next.
     shared.oldest.store(new_oldest, Ordering::Release);
     shared.ks.meta.insert(META_OLDEST, new_oldest.to_le_bytes())?;
-    let end = changelog_key(new_oldest, 0);
+    // Everything before the entry holding `new_oldest` (a chunk may start earlier).
+    let end = crate::changelog::seek(&shared.ks.changelog, new_oldest)?;
     loop {
         let keys: Vec<_> = shared
             .ks

@@ -6,8 +6,8 @@
 //! slows writers and never loses events; when it comes back it reads what it
 //! missed from the ring, or from the change log if the ring moved on.
 
+use crate::changelog;
 use crate::db::Shared;
-use crate::writer::changelog_key;
 use crate::{Error, Event, Result};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::VecDeque;
@@ -197,25 +197,27 @@ impl Subscription {
     }
 
     fn poll_log(&mut self, max: usize, current: u64, out: &mut Vec<Arc<Event>>) -> Result<()> {
-        let start = changelog_key(self.next, 0);
-        let end = changelog_key(current, u32::MAX);
+        let log = &self.shared.ks.changelog;
+        let start = changelog::seek(log, self.next)?;
+        let end = changelog::key(current, u32::MAX);
         let mut last = self.next - 1;
         let mut stopped = false;
-        for kv in self.shared.ks.changelog.range(start..=end) {
+        'entries: for kv in log.range(start..=end) {
             let (k, v) = kv.into_inner()?;
-            let rev = u64::from_be_bytes(
-                k[..8]
-                    .try_into()
-                    .map_err(|_| Error::CorruptRecord("change log key".into()))?,
-            );
-            if out.len() >= max && rev != last {
-                stopped = true;
-                break;
-            }
-            last = rev;
-            let e = Event::decode(rev, &v)?;
-            if self.filter.matches(&e) {
-                out.push(Arc::new(e));
+            let first = changelog::key_revision(&k)?;
+            for (rev, bytes) in changelog::events(first, &v)? {
+                if rev < self.next {
+                    continue;
+                }
+                if rev > current || (out.len() >= max && rev != last) {
+                    stopped = true;
+                    break 'entries;
+                }
+                last = rev;
+                let e = Event::decode(rev, bytes)?;
+                if self.filter.matches(&e) {
+                    out.push(Arc::new(e));
+                }
             }
         }
         // Retention may have removed what we were reading: never hand out a gap.

@@ -109,8 +109,8 @@ pub(crate) struct Group {
     content: HashMap<Vec<u8>, Option<Vec<u8>>>,
     stores: Vec<(String, Option<Vec<u8>>)>,
     pub events: Vec<Event>,
-    /// The change-log encoding of `events[i]`, made while staging.
-    log: Vec<Vec<u8>>,
+    /// The change-log chunks of `events`, made while staging.
+    log: crate::changelog::Chunks,
     catalog: Vec<CatalogOp>,
     next_store_id: Option<u32>,
     clear_cache: bool,
@@ -120,7 +120,7 @@ pub(crate) struct Group {
 
 impl Group {
     fn push_event(&mut self, e: Event, old: Option<&[u8]>, new: Option<&[u8]>) {
-        self.log.push(e.encode_with(old, new));
+        self.log.push(e.revision, &e.encode_with(old, new));
         self.events.push(e);
     }
 }
@@ -546,15 +546,8 @@ impl Writer<'_> {
         if let Some(id) = g.next_store_id {
             b.insert(&ks.meta, META_NEXT_STORE, u64::from(id).to_le_bytes());
         }
-        let mut idx: u32 = 0;
-        let mut last_rev = 0;
-        for (e, log) in g.events.iter().zip(&g.log) {
-            if e.revision != last_rev {
-                idx = 0;
-                last_rev = e.revision;
-            }
-            b.insert(&ks.changelog, changelog_key(e.revision, idx), log.as_slice());
-            idx += 1;
+        for (k, chunk) in g.log.entries() {
+            b.insert(&ks.changelog, k, chunk);
         }
         b.insert(&ks.meta, META_REVISION, self.revision().to_le_bytes());
         b.commit()?;
@@ -566,13 +559,6 @@ pub(crate) fn expiry_key(t: u64, skey: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + skey.len());
     k.extend_from_slice(&t.to_be_bytes());
     k.extend_from_slice(skey);
-    k
-}
-
-pub(crate) fn changelog_key(revision: u64, idx: u32) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..8].copy_from_slice(&revision.to_be_bytes());
-    k[8..].copy_from_slice(&idx.to_be_bytes());
     k
 }
 

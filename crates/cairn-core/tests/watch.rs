@@ -3,6 +3,7 @@
 
 use cairn_core::{Config, Db, Error, EventKind, Filter, PutOptions, Subscription, Value};
 use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 fn drain_until(sub: &mut Subscription, revision: u64) -> Vec<(u64, String, EventKind)> {
@@ -184,4 +185,56 @@ fn expiry_delete_and_clear_produce_events_with_values() {
     db.clear("default").unwrap();
     let rest = drain_until(&mut sub, db.revision());
     assert_eq!(rest.last().map(|e| e.2), Some(Cleared));
+}
+
+#[test]
+fn catch_up_reads_multi_revision_chunks_resumes_inside_them_and_survives_trimming() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        event_buffer: 16,
+        changelog_retention: 1000,
+        expiry_interval_ms: 20,
+        durability: cairn_core::Durability::Relaxed,
+        ..Default::default()
+    };
+    let db = Db::builder(dir.path()).config(cfg).open().unwrap();
+    // Concurrent writers share commits, so one change-log entry holds many revisions.
+    std::thread::scope(|s| {
+        for w in 0..16 {
+            let db = db.clone();
+            s.spawn(move || {
+                for i in 0..250 {
+                    db.put("default", format!("w{w}-{}", i % 10), Value::Json(json!(i)))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let stats = db.stats();
+    let (commands, commits) = (stats.commands.load(Relaxed), stats.commits.load(Relaxed));
+    assert!(commits < commands, "no shared commits ({commits} of {commands})");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.oldest_revision() <= 1 {
+        assert!(Instant::now() < deadline, "retention never trimmed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (oldest, last) = (db.oldest_revision(), db.revision());
+    assert!(
+        last - oldest >= 999,
+        "trimmed inside the retention window: {oldest}..{last}"
+    );
+    // From the floor and from inside the log, in pages of 7 (which end inside chunks).
+    for from in [oldest, oldest + 123, last - 3] {
+        let mut sub = db.subscribe(Filter::default(), Some(from)).unwrap();
+        let mut revs = Vec::new();
+        loop {
+            let page = sub.poll(7).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 7);
+            revs.extend(page.iter().map(|e| e.revision));
+        }
+        assert_eq!(revs, (from..=last).collect::<Vec<_>>(), "replay from {from}");
+    }
 }

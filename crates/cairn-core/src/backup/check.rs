@@ -177,38 +177,48 @@ fn check_entry(
 }
 
 fn check_changelog(snap: &fjall::Snapshot, ks: &crate::db::Keyspaces, rep: &mut CheckReport) -> Result<()> {
+    // (revision, index) of the previous entry's last event; index is only
+    // meaningful for old one-event entries.
     let mut last: Option<(u64, u32)> = None;
     for kv in snap.iter(&ks.changelog) {
         let (k, v) = kv.into_inner()?;
-        rep.events += 1;
         if k.len() != 12 {
             rep.problem("change-log key is not 12 bytes".into());
             continue;
         }
         let rev = u64::from_be_bytes(k[..8].try_into().unwrap_or_default());
         let idx = u32::from_be_bytes(k[8..].try_into().unwrap_or_default());
-        if rev > rep.revision {
-            rep.problem(format!(
-                "change log holds revision {rev}, after the db revision {}",
-                rep.revision
-            ));
-        }
+        let chunk = crate::changelog::is_chunk(&v);
         let expected_idx = match last {
-            Some((r, i)) if r == rev => i + 1,
+            Some((r, i)) if r == rev && !chunk => i + 1,
             _ => 0,
         };
-        if idx != expected_idx {
-            rep.problem(format!(
-                "change log revision {rev}: event index {idx}, expected {expected_idx}"
-            ));
+        if idx != expected_idx || last.is_some_and(|(r, _)| chunk && r >= rev) {
+            rep.problem(format!("change log revision {rev}: entry {idx} out of order"));
         }
-        // Entries below `oldest` may linger until the trimmer deletes them; only retained ones must decode.
-        if rev >= rep.oldest
-            && let Err(e) = crate::Event::decode(rev, &v)
-        {
-            rep.problem(format!("change log revision {rev}: {e}"));
+        let events = match crate::changelog::events(rev, &v) {
+            Ok(events) => events,
+            Err(e) => {
+                rep.problem(e.to_string());
+                continue;
+            }
+        };
+        for (r, bytes) in events {
+            rep.events += 1;
+            if r > rep.revision {
+                rep.problem(format!(
+                    "change log holds revision {r}, after the db revision {}",
+                    rep.revision
+                ));
+            }
+            // Entries below `oldest` may linger until the trimmer deletes them; only retained ones must decode.
+            if r >= rep.oldest
+                && let Err(e) = crate::Event::decode(r, bytes)
+            {
+                rep.problem(format!("change log revision {r}: {e}"));
+            }
+            last = Some((r, idx));
         }
-        last = Some((rev, idx));
     }
     Ok(())
 }
