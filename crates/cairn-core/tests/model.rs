@@ -1,10 +1,15 @@
 //! Random command sequences, with reopens in between, checked against an
-//! in-memory model (a BTreeMap plus the revision counter).
+//! in-memory model (a BTreeMap, the revision counter and the change events
+//! every step must produce). Bursts submit several writes at once so they
+//! share commits, and so change-log chunks that hold many revisions.
 
-use cairn_core::{Db, ListOptions, PutOptions, Value};
+use cairn_core::{Applied, Db, EventKind, Filter, ListOptions, OpOutcome, PutOptions, Value};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -15,6 +20,8 @@ enum Step {
     Incr(u8, i64),
     Clear,
     Reopen,
+    /// Puts submitted together (async), applied in submission order.
+    Burst(Vec<(u8, i64)>),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -26,13 +33,82 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0u8..12, -1000i64..1000).prop_map(|(k, v)| Step::Incr(k, v)),
         1 => Just(Step::Clear),
         1 => Just(Step::Reopen),
+        2 => proptest::collection::vec((0u8..12, any::<i32>()).prop_map(|(k, v)| (k, i64::from(v))), 2..40).prop_map(Step::Burst),
     ]
 }
+
+/// `(revision, key, kind, new value)` of one change event.
+type Ev = (u64, Option<String>, EventKind, Option<i64>);
 
 #[derive(Default)]
 struct Model {
     map: BTreeMap<String, (i64, u64)>,
     revision: u64,
+    events: Vec<Ev>,
+}
+
+impl Model {
+    /// A key written with `v` at the next revision.
+    fn write(&mut self, k: String, v: i64) {
+        self.revision += 1;
+        let kind = if self.map.contains_key(&k) {
+            EventKind::Updated
+        } else {
+            EventKind::Created
+        };
+        self.events.push((self.revision, Some(k.clone()), kind, Some(v)));
+        self.map.insert(k, (v, self.revision));
+    }
+}
+
+/// Submits every put before waiting for any, so the writer groups them.
+fn burst(db: &Db, puts: &[(u8, i64)]) -> Vec<Applied> {
+    let mut futs: Vec<_> = puts
+        .iter()
+        .map(|&(k, v)| {
+            let (cmd, _) = db
+                .put_command(
+                    "default",
+                    key(k).as_bytes(),
+                    Value::Json(json!(v)),
+                    PutOptions::default(),
+                )
+                .unwrap();
+            Box::pin(db.execute_async(cmd))
+        })
+        .collect();
+    // The first poll of each sends its command to the writer, in order.
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut done: Vec<Option<Applied>> = futs
+        .iter_mut()
+        .map(|f| match f.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => Some(r.unwrap()),
+            Poll::Pending => None,
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for (f, slot) in futs.into_iter().zip(&mut done) {
+        if slot.is_none() {
+            *slot = Some(rt.block_on(f).unwrap());
+        }
+    }
+    done.into_iter().map(Option::unwrap).collect()
+}
+
+/// Every event from `from` to the current revision, read back in pages.
+fn replay(db: &Db, from: u64) -> Vec<Ev> {
+    let mut sub = db.subscribe(Filter::default(), Some(from)).unwrap();
+    let mut out = Vec::new();
+    while sub.next_revision() <= db.revision() {
+        for e in sub.poll(5).unwrap() {
+            let v = e.new_value.as_deref().map(|v| match v {
+                Value::Json(j) => j.as_i64().unwrap(),
+                Value::Bytes(_) => panic!("bytes"),
+            });
+            out.push((e.revision, e.key.clone(), e.kind, v));
+        }
+    }
+    out
 }
 
 fn key(k: u8) -> String {
@@ -49,13 +125,13 @@ proptest! {
         let open = || Db::builder(dir.path()).config(cfg.clone()).open().unwrap();
         let mut db = open();
         let mut m = Model { revision: db.revision(), ..Default::default() };
+        let first = m.revision + 1;
         for s in steps {
             match s {
                 Step::Put(k, v) => {
                     let r = db.put("default", key(k), Value::Json(json!(v))).unwrap();
-                    m.revision += 1;
                     prop_assert_eq!(r.created, !m.map.contains_key(&key(k)));
-                    m.map.insert(key(k), (v, m.revision));
+                    m.write(key(k), v);
                 }
                 Step::PutIfRevision(k, v, right) => {
                     let cur = m.map.get(&key(k)).map(|e| e.1);
@@ -65,8 +141,7 @@ proptest! {
                     let should = cur == Some(guess);
                     prop_assert_eq!(r.success, should);
                     if should {
-                        m.revision += 1;
-                        m.map.insert(key(k), (v, m.revision));
+                        m.write(key(k), v);
                     } else {
                         prop_assert_eq!(r.revision, cur);
                     }
@@ -76,8 +151,7 @@ proptest! {
                     let r = db.put_with("default", key(k), Value::Json(json!(v)), o).unwrap();
                     prop_assert_eq!(r.success, !m.map.contains_key(&key(k)));
                     if r.success {
-                        m.revision += 1;
-                        m.map.insert(key(k), (v, m.revision));
+                        m.write(key(k), v);
                     }
                 }
                 Step::Delete(k) => {
@@ -86,26 +160,35 @@ proptest! {
                     prop_assert_eq!(r.success, existed);
                     if existed {
                         m.revision += 1;
+                        m.events.push((m.revision, Some(key(k)), EventKind::Deleted, None));
                     }
                 }
                 Step::Incr(k, by) => {
                     let r = db.incr("default", key(k), by.into()).unwrap();
                     let v = m.map.get(&key(k)).map_or(0, |e| e.0) + by;
-                    m.revision += 1;
                     prop_assert_eq!(r.value.as_i64(), Some(v));
-                    m.map.insert(key(k), (v, m.revision));
+                    m.write(key(k), v);
                 }
                 Step::Clear => {
                     let n = db.clear("default").unwrap();
                     prop_assert_eq!(n as usize, m.map.len());
                     if !m.map.is_empty() {
                         m.revision += 1;
+                        m.events.push((m.revision, None, EventKind::Cleared, None));
                     }
                     m.map.clear();
                 }
                 Step::Reopen => {
                     drop(db);
                     db = open();
+                }
+                Step::Burst(puts) => {
+                    for (&(k, v), applied) in puts.iter().zip(burst(&db, &puts)) {
+                        let Applied::Write(w) = applied else { panic!("not a write: {applied:?}") };
+                        prop_assert_eq!(&w.ops, &[OpOutcome::Put { created: !m.map.contains_key(&key(k)) }]);
+                        m.write(key(k), v);
+                        prop_assert_eq!(w.revision, m.revision, "bursts apply in submission order");
+                    }
                 }
             }
             prop_assert_eq!(db.revision(), m.revision);
@@ -118,6 +201,9 @@ proptest! {
             .collect();
         let want: Vec<(String, i64, u64)> = m.map.iter().map(|(k, (v, r))| (k.clone(), *v, *r)).collect();
         prop_assert_eq!(got, want);
+        // The change log holds exactly the model's events, across reopens
+        // and whatever grouping the writer chose.
+        prop_assert_eq!(replay(&db, first), m.events);
     }
 }
 
