@@ -8,7 +8,6 @@ use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 #[derive(Debug, Clone)]
