@@ -461,11 +461,26 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn get_value(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Arc<crate::Value>>> {
-        let (_, skey) = self.resolve(store, key.as_ref())?;
-        Ok(self
-            .read_record(&skey)?
-            .filter(|r| !r.is_expired(now_ms()))
-            .map(|r| Arc::clone(&r.value)))
+        Ok(self.live_record(store, key.as_ref())?.map(|r| Arc::clone(&r.value)))
+    }
+
+    /// Runs `f` on a key's value in place (no copy, no extra reference);
+    /// `None` when absent or expired. For answers that only serialize it.
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn with_value<R>(
+        &self,
+        store: &str,
+        key: impl AsRef<[u8]>,
+        f: impl FnOnce(&crate::Value) -> R,
+    ) -> Result<Option<R>> {
+        Ok(self.live_record(store, key.as_ref())?.map(|r| f(&r.value)))
+    }
+
+    fn live_record(&self, store: &str, key: &[u8]) -> Result<Option<Arc<Record>>> {
+        let (_, skey) = self.resolve(store, key)?;
+        Ok(self.read_record(&skey)?.filter(|r| !r.is_expired(now_ms())))
     }
 
     /// Gets a key's value, or `default` when absent.

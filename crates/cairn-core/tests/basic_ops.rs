@@ -381,7 +381,12 @@ fn get_value_answers_like_get_without_metadata() {
         db.get_value("default", "v").unwrap().as_deref(),
         Some(&j(json!({"n": 2})))
     );
+    assert_eq!(
+        db.with_value("default", "v", Value::to_raw).unwrap(),
+        Some(b"{\"n\":2}".to_vec())
+    );
     db.delete("default", "v").unwrap();
     assert_eq!(db.get_value("default", "v").unwrap(), None);
+    assert_eq!(db.with_value("default", "v", Value::to_raw).unwrap(), None);
     assert!(matches!(db.get_value("nope", "v"), Err(Error::UnknownStore { .. })));
 }

@@ -220,9 +220,14 @@ pub(super) fn plan(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>], p
     }
 }
 
-/// The value alone, shared with the engine's cache.
-fn get_value(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Option<std::sync::Arc<cairn_core::Value>>, Reply> {
-    sh.app.db.get_value(&sess.store, key).map_err(|e| engine_error(&e))
+/// `f` applied to the value in place, without copying it out of the cache.
+fn with_value<R>(
+    sh: &Shared,
+    sess: &Session,
+    key: &[u8],
+    f: impl FnOnce(&cairn_core::Value) -> R,
+) -> Result<Option<R>, Reply> {
+    sh.app.db.with_value(&sess.store, key, f).map_err(|e| engine_error(&e))
 }
 
 fn get_raw(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Option<cairn_core::Entry>, Reply> {
@@ -232,17 +237,19 @@ fn get_raw(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Option<cairn_core:
 /// Runs a string command to completion.
 pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Reply {
     let r = match spec.name {
-        "get" => get_value(sh, sess, &args[1]).map(|v| v.map_or(Reply::Nil, |v| Reply::Bulk(v.to_raw()))),
-        "strlen" => get_value(sh, sess, &args[1]).map(|v| Reply::Int(v.map_or(0, |v| v.to_raw().len() as i64))),
+        "get" => with_value(sh, sess, &args[1], cairn_core::Value::to_raw).map(|v| v.map_or(Reply::Nil, Reply::Bulk)),
+        "strlen" => with_value(sh, sess, &args[1], |v| v.to_raw().len() as i64).map(|n| Reply::Int(n.unwrap_or(0))),
         "mget" => args[1..]
             .iter()
-            .map(|k| match sh.app.db.get_value(&sess.store, k) {
-                Ok(Some(v)) => Ok(Reply::Bulk(v.to_raw())),
-                Ok(None) => Ok(Reply::Nil),
-                // Redis answers nil for keys that cannot hold a string.
-                Err(e) if e.is_client_error() => Ok(Reply::Nil),
-                Err(e) => Err(engine_error(&e)),
-            })
+            .map(
+                |k| match sh.app.db.with_value(&sess.store, k, cairn_core::Value::to_raw) {
+                    Ok(Some(v)) => Ok(Reply::Bulk(v)),
+                    Ok(None) => Ok(Reply::Nil),
+                    // Redis answers nil for keys that cannot hold a string.
+                    Err(e) if e.is_client_error() => Ok(Reply::Nil),
+                    Err(e) => Err(engine_error(&e)),
+                },
+            )
             .collect::<Result<Vec<_>, _>>()
             .map(Reply::Array),
         "getdel" => getdel(sh, sess, &args[1]).await,
