@@ -92,7 +92,7 @@ pub async fn serve(listener: TcpListener, state: AppState) {
 
 /// The whole HTTP API as an axum router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/stores", get(stores::list_stores))
         .route(
@@ -128,9 +128,16 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), track));
+    // Per-request spans and logs only when the log filter asks for them
+    // (`CAIRN_LOG=tower_http=debug`): building spans even to discard them
+    // cost 3–10% of a small PUT at 64 connections.
+    let router = if tracing::enabled!(target: "tower_http::trace::make_span", tracing::Level::DEBUG) {
+        router.layer(TraceLayer::new_for_http())
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// Liveness and the current revision; open even when auth is on.
