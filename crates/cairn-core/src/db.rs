@@ -443,15 +443,12 @@ impl Db {
     /// # Errors
     /// [`Error::UnknownStore`], [`Error::InvalidKey`], storage errors.
     pub fn get(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Entry>> {
-        let (key, skey) = self.resolve(store, key.as_ref())?;
-        Ok(self
-            .read_record(&skey)?
-            .filter(|r| !r.is_expired(now_ms()))
-            .map(|r| match Arc::try_unwrap(r) {
-                // Read from storage and not cached: no copy needed.
-                Ok(r) => r.into_entry(key),
-                Err(shared) => shared.to_entry(key),
-            }))
+        let (key, rec) = self.live_record(store, key.as_ref())?;
+        Ok(rec.map(|r| match Arc::try_unwrap(r) {
+            // Read from storage and not cached: no copy needed.
+            Ok(r) => r.into_entry(key),
+            Err(shared) => shared.to_entry(key),
+        }))
     }
 
     /// Gets a key's value without its metadata, shared with the read cache
@@ -461,7 +458,7 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn get_value(&self, store: &str, key: impl AsRef<[u8]>) -> Result<Option<Arc<crate::Value>>> {
-        Ok(self.live_record(store, key.as_ref())?.map(|r| Arc::clone(&r.value)))
+        Ok(self.live_record(store, key.as_ref())?.1.map(|r| Arc::clone(&r.value)))
     }
 
     /// Runs `f` on a key's value in place (no copy, no extra reference);
@@ -475,12 +472,13 @@ impl Db {
         key: impl AsRef<[u8]>,
         f: impl FnOnce(&crate::Value) -> R,
     ) -> Result<Option<R>> {
-        Ok(self.live_record(store, key.as_ref())?.map(|r| f(&r.value)))
+        Ok(self.live_record(store, key.as_ref())?.1.map(|r| f(&r.value)))
     }
 
-    fn live_record(&self, store: &str, key: &[u8]) -> Result<Option<Arc<Record>>> {
-        let (_, skey) = self.resolve(store, key)?;
-        Ok(self.read_record(&skey)?.filter(|r| !r.is_expired(now_ms())))
+    /// The parsed key and its record, unless absent or expired: every point read.
+    fn live_record(&self, store: &str, key: &[u8]) -> Result<(Key, Option<Arc<Record>>)> {
+        let (key, skey) = self.resolve(store, key)?;
+        Ok((key, self.read_record(&skey)?.filter(|r| !r.is_expired(now_ms()))))
     }
 
     /// Gets a key's value, or `default` when absent.
@@ -496,8 +494,7 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn contains(&self, store: &str, key: impl AsRef<[u8]>) -> Result<bool> {
-        let (_, skey) = self.resolve(store, key.as_ref())?;
-        Ok(self.read_record(&skey)?.is_some_and(|r| !r.is_expired(now_ms())))
+        Ok(self.live_record(store, key.as_ref())?.1.is_some())
     }
 
     /// Submits a command to the writer and waits for its result.

@@ -108,6 +108,18 @@ impl Header {
         }
         Ok(h)
     }
+
+    fn into_record(self, value: Value, enc: Vec<u8>) -> Record {
+        Record {
+            value: Arc::new(value),
+            enc,
+            revision: self.revision,
+            created_revision: self.created_revision,
+            version: self.version,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 impl Record {
@@ -128,29 +140,12 @@ impl Record {
         let h = Header::decode(b)?;
         let enc = &b[h.value_at..];
         let value = Value::decode(enc).map_err(|e| Error::CorruptRecord(format!("entry record: {e}")))?;
-        Ok(Record {
-            value: Arc::new(value),
-            enc: enc.to_vec(),
-            revision: h.revision,
-            created_revision: h.created_revision,
-            version: h.version,
-            updated_at: h.updated_at,
-            expires_at: h.expires_at,
-        })
+        Ok(h.into_record(value, enc.to_vec()))
     }
 
     /// The record's metadata with a null value, for keys-only listings.
     pub fn decode_without_value(b: &[u8]) -> Result<Record> {
-        let h = Header::decode(b)?;
-        Ok(Record {
-            value: Arc::new(Value::Json(serde_json::Value::Null)),
-            enc: Vec::new(),
-            revision: h.revision,
-            created_revision: h.created_revision,
-            version: h.version,
-            updated_at: h.updated_at,
-            expires_at: h.expires_at,
-        })
+        Ok(Header::decode(b)?.into_record(Value::Json(serde_json::Value::Null), Vec::new()))
     }
 
     /// True when the stored record `b` has expired, without decoding its value.
