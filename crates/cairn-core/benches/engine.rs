@@ -1,7 +1,8 @@
 //! Engine benchmarks, with raw fjall beside cairn so overhead is a ratio.
 //!
 //! `cargo bench -p cairn-core --bench engine` (set `CAIRN_BENCH_KEYS` to
-//! change the data set size, default 1,000,000).
+//! change the data set size, default 1,000,000, and `CAIRN_BENCH_CACHE_MB`
+//! the block cache of every database, default 64 as in `Config`).
 
 use cairn_core::{Config, Db, Durability, ListOptions, Op, Ttl, Value};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -17,6 +18,14 @@ fn n_keys() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000)
+}
+
+/// Block cache bytes for every database here, cairn and raw fjall alike.
+fn block_cache() -> u64 {
+    std::env::var("CAIRN_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(Config::default().block_cache_bytes, |mb| mb << 20)
 }
 
 fn key(i: u64) -> String {
@@ -59,7 +68,7 @@ fn loaded_fjall(dir: &std::path::Path, n: u64) -> (fjall::Database, fjall::Keysp
     let open = || {
         let fj = fjall::Database::builder(dir)
             .manual_journal_persist(true)
-            .cache_size(64 << 20)
+            .cache_size(block_cache())
             .open()
             .unwrap();
         let ks = fj.keyspace("data", fjall::KeyspaceCreateOptions::default).unwrap();
@@ -92,6 +101,7 @@ fn gets(c: &mut Criterion) {
         n,
         Config {
             cache_entries: 100_000,
+            block_cache_bytes: block_cache(),
             ..Config::default()
         },
     );
@@ -100,6 +110,7 @@ fn gets(c: &mut Criterion) {
         n,
         Config {
             cache_entries: 0,
+            block_cache_bytes: block_cache(),
             ..Config::default()
         },
     );

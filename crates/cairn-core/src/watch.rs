@@ -158,6 +158,12 @@ impl Subscription {
         self.shared.revision.load(Ordering::Acquire)
     }
 
+    /// Skips every committed event not yet seen, without reading them: for
+    /// a subscriber that has nobody to pass them to right now.
+    pub fn skip_to_current(&mut self) {
+        self.next = self.next.max(self.current_revision() + 1);
+    }
+
     /// Returns committed events not yet seen (up to about `max`; whole
     /// revisions are never split), without blocking. Empty when caught up.
     ///

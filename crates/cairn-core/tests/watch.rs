@@ -238,3 +238,21 @@ fn catch_up_reads_multi_revision_chunks_resumes_inside_them_and_survives_trimmin
         assert_eq!(revs, (from..=last).collect::<Vec<_>>(), "replay from {from}");
     }
 }
+
+#[test]
+fn skip_to_current_drops_the_backlog_and_keeps_later_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let mut sub = db.subscribe(Filter::default(), None).unwrap();
+    for i in 0..3 {
+        db.put("default", format!("old{i}"), Value::Json(json!(i))).unwrap();
+    }
+    sub.skip_to_current();
+    assert_eq!(sub.next_revision(), db.revision() + 1);
+    assert!(sub.poll(100).unwrap().is_empty(), "the backlog was skipped");
+    db.put("default", "new", Value::Json(json!(1))).unwrap();
+    let got = sub.poll(100).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].key.as_deref(), Some("new"));
+    assert_eq!(got[0].revision, db.revision());
+}

@@ -386,11 +386,15 @@ pub async fn run_keyspace_feed(db: Db, hub: Arc<Hub>, shutdown: CancellationToke
             () = sub.changed() => {}
             () = shutdown.cancelled() => return,
         }
+        // With notifications off or nobody subscribed there is nobody to
+        // notify: skip the events instead of collecting them.
+        let off = hub.notify_flags() & (flags::KEYSPACE | flags::KEYEVENT) == 0;
+        if off || hub.lock().is_empty() {
+            sub.skip_to_current();
+            continue;
+        }
         match sub.poll(4096) {
             Ok(events) => {
-                if hub.lock().is_empty() {
-                    continue;
-                }
                 for e in events {
                     hub.keyspace_event(&e);
                 }
