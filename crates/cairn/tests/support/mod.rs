@@ -13,6 +13,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 pub struct Server {
     child: Option<Child>,
     pub url: String,
+    /// RESP address, when started with [`Server::start_with_resp`].
+    pub resp: Option<String>,
     pub dir: PathBuf,
 }
 
@@ -28,12 +30,21 @@ impl Server {
         Server::start_at(dir, "127.0.0.1:0", extra)
     }
 
+    /// As [`Server::start`], with RESP on a free port too.
+    pub fn start_with_resp(dir: &Path) -> Server {
+        Server::spawn(dir, "127.0.0.1:0", "127.0.0.1:0", &[])
+    }
+
     /// As [`Server::start_with`], HTTP on `http`.
     pub fn start_at(dir: &Path, http: &str, extra: &[&str]) -> Server {
+        Server::spawn(dir, http, "off", extra)
+    }
+
+    fn spawn(dir: &Path, http: &str, resp: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(dir)
-            .args(["--http", http, "--resp", "off"])
+            .args(["--http", http, "--resp", resp])
             .args(extra)
             .env("CAIRN_LOG", "info")
             .env_remove("CAIRN_SERVER")
@@ -43,22 +54,37 @@ impl Server {
             .expect("spawn cairn serve");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut seen = Vec::new();
-        let addr = loop {
+        let (mut addr, mut resp_addr) = (None, None);
+        // The log names each listener; "cairn ready" comes after both.
+        while addr.is_none() || (resp != "off" && resp_addr.is_none()) {
             let Some(Ok(line)) = lines.next() else {
                 panic!("cairn serve exited before listening; its log:\n{}", seen.join("\n"));
             };
-            if let Some(rest) = line.split("HTTP listening addr=").nth(1) {
-                break rest.split_whitespace().next().expect("address").to_owned();
-            }
+            let after = |tag: &str| {
+                line.split(tag)
+                    .nth(1)
+                    .map(|rest| rest.split_whitespace().next().expect("address").to_owned())
+            };
+            addr = addr.or_else(|| after("HTTP listening addr="));
+            resp_addr = resp_addr.or_else(|| after("RESP listening addr="));
             seen.push(line);
-        };
+        }
+        let addr = addr.expect("HTTP address");
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Server {
             child: Some(child),
             url: format!("http://{addr}"),
+            resp: resp_addr,
             dir: dir.to_owned(),
         }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no flush) and reaps it.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
     }
 
     /// Runs a client command against this server.
