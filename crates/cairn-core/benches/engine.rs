@@ -63,7 +63,9 @@ fn loaded_db(dir: &std::path::Path, n: u64, config: Config) -> Db {
 }
 
 /// Raw fjall with the same data, reopened like the cairn databases so both
-/// read from the same state (tables on disk, not a warm memtable).
+/// read from the same state: cairn writes its memtables out as tables when
+/// it closes, so raw fjall does too (otherwise reopening would replay its
+/// journal into a memtable and part of its reads would never touch a table).
 fn loaded_fjall(dir: &std::path::Path, n: u64) -> (fjall::Database, fjall::Keyspace) {
     let open = || {
         let fj = fjall::Database::builder(dir)
@@ -84,6 +86,7 @@ fn loaded_fjall(dir: &std::path::Path, n: u64) -> (fjall::Database, fjall::Keysp
             b.commit().unwrap();
         }
         fj.persist(fjall::PersistMode::SyncAll).unwrap();
+        ks.rotate_memtable_and_wait().unwrap();
     }
     open()
 }
