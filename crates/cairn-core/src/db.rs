@@ -63,7 +63,12 @@ pub(crate) struct Shared {
     pub oldest: AtomicU64,
     pub cache: Cache,
     pub hub: Hub,
+    /// Set once writes are refused; `fault` says why.
     pub poisoned: AtomicBool,
+    pub fault: Mutex<Option<String>>,
+    /// Device and inode of the lock file this process holds, to notice the
+    /// data directory being removed or replaced under it.
+    pub lock_id: Option<(u64, u64)>,
     pub stats: Stats,
     pub queue: WriteQueue,
 }
@@ -315,6 +320,8 @@ impl Db {
             revision: AtomicU64::new(revision),
             oldest: AtomicU64::new(oldest),
             poisoned: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            lock_id: crate::fault::file_id(&lock),
             stats: Stats::default(),
             queue: WriteQueue::new(revision),
         });
@@ -355,6 +362,17 @@ impl Db {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// Why the database refuses writes, or `None` while it takes them.
+    ///
+    /// Once a commit fails or the data directory is removed or replaced
+    /// under the open database, every write is answered with
+    /// [`Error::Unavailable`] until the database is reopened; reads go on.
+    /// Front ends report this in their health checks.
+    #[must_use]
+    pub fn fault(&self) -> Option<String> {
+        self.shared.fault.lock().clone()
     }
 
     /// The last committed revision.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the engine.
 ///
 /// Variants that describe bad input (`InvalidKey`, `ValueTooLarge`, ...) leave
-/// the database untouched. `Storage`, `Io` and `Poisoned` mean the engine itself
+/// the database untouched. `Storage`, `Io`, `Closed` and `Unavailable` mean the engine itself
 /// is in trouble.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -131,6 +131,14 @@ pub enum Error {
     /// The engine was shut down.
     #[error("the database is closed")]
     Closed,
+    /// The engine refuses writes because it can no longer make them durable
+    /// (a commit failed, or the data directory was removed). Reads go on;
+    /// a restart, once the cause is fixed, clears it.
+    #[error("writes are refused: {reason}")]
+    Unavailable {
+        /// What went wrong, for the operator.
+        reason: String,
+    },
     /// The storage library failed.
     #[error("storage error: {0}")]
     Storage(#[from] fjall::Error),
@@ -165,6 +173,7 @@ impl Error {
             Error::Corrupted { .. } | Error::CorruptRecord(_) => "corrupted",
             Error::Compacted { .. } => "compacted",
             Error::Closed => "closed",
+            Error::Unavailable { .. } => "unavailable",
             Error::Storage(_) | Error::Io(_) => "internal",
         }
     }
@@ -179,6 +188,7 @@ impl Error {
                 | Error::Corrupted { .. }
                 | Error::CorruptRecord(_)
                 | Error::Closed
+                | Error::Unavailable { .. }
                 | Error::Locked { .. }
         )
     }

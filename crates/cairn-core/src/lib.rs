@@ -37,6 +37,7 @@ mod entry;
 mod error;
 mod event;
 mod export;
+mod fault;
 mod key;
 mod maintenance;
 mod ops;

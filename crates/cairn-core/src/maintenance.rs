@@ -28,6 +28,7 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
+        shared.check_data_dir();
         if shared.poisoned.load(Ordering::Acquire) {
             continue;
         }

@@ -141,9 +141,15 @@ fn is_barrier(cmd: &Command) -> bool {
 impl Writer<'_> {
     pub fn process(&mut self, jobs: Vec<Job>) {
         let mut group = Group::default();
+        if self.shared.config.durability == crate::Durability::Sync {
+            // A stat per group, next to an fsync per group: no write is
+            // acknowledged as durable into a directory that is already gone.
+            // (`relaxed` leaves this to the maintenance thread's tick.)
+            self.shared.check_data_dir();
+        }
         for job in jobs {
             if self.shared.poisoned.load(Ordering::Acquire) {
-                let _ = job.reply.send(Err(Error::Closed));
+                let _ = job.reply.send(Err(self.shared.unavailable()));
                 continue;
             }
             if is_barrier(&job.cmd) {
@@ -466,8 +472,8 @@ impl Writer<'_> {
     fn commit(&mut self, mut g: Group) {
         if g.changed {
             if let Err(e) = self.write_batch(&g) {
-                tracing::error!(error = %e, "commit failed; the database refuses further writes");
-                self.shared.poisoned.store(true, Ordering::Release);
+                self.shared
+                    .refuse_writes(format!("a commit failed ({e}); restart once the cause is fixed"));
                 for (tx, _) in g.replies.drain(..) {
                     let _ = tx.send(Err(Error::Io(std::io::Error::other(format!("commit failed: {e}")))));
                 }

@@ -180,6 +180,12 @@ impl Metrics {
                 "Oldest revision in the change log.",
                 db.oldest_revision(),
             ),
+            (
+                "cairn_write_fault",
+                "gauge",
+                "1 while the engine refuses writes (see /v1/health for why), else 0.",
+                u64::from(db.fault().is_some()),
+            ),
         ];
         for (name, kind, help, v) in engine {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");

@@ -96,7 +96,7 @@ impl From<cairn_core::Error> for ApiError {
             E::StoreExists { .. } => StatusCode::CONFLICT,
             E::Compacted { .. } => StatusCode::GONE,
             E::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            E::Closed | E::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             E::Corrupted { .. } | E::CorruptRecord(_) => {
                 // Integrity failures are the operator's business: say what broke.
                 tracing::error!(error = %e, "data corruption detected");

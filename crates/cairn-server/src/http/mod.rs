@@ -140,13 +140,28 @@ pub fn router(state: AppState) -> Router {
     router.with_state(state)
 }
 
-/// Liveness and the current revision; open even when auth is on.
-#[utoipa::path(get, path = "/v1/health", responses((status = 200, body = types::HealthOut)), tag = "server")]
-async fn health(State(state): State<AppState>) -> axum::Json<types::HealthOut> {
-    axum::Json(types::HealthOut {
-        status: "ok",
-        revision: state.db.revision(),
-    })
+/// Liveness and the current revision; open even when auth is on. `503`
+/// while the engine refuses writes (a failed commit, a removed data
+/// directory), with the reason, so a load balancer or orchestrator sees it.
+#[utoipa::path(get, path = "/v1/health", responses(
+    (status = 200, body = types::HealthOut),
+    (status = 503, body = types::HealthOut, description = "The engine refuses writes; `reason` says why"),
+), tag = "server")]
+async fn health(State(state): State<AppState>) -> (StatusCode, axum::Json<types::HealthOut>) {
+    let reason = state.db.fault();
+    let (code, status) = match reason {
+        None => (StatusCode::OK, "ok"),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let revision = state.db.revision();
+    (
+        code,
+        axum::Json(types::HealthOut {
+            status,
+            revision,
+            reason,
+        }),
+    )
 }
 
 /// Prometheus metrics (needs a read token for all stores when auth is on).

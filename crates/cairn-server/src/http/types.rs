@@ -212,11 +212,14 @@ pub struct ContentDeletedOut {
     pub revision: u64,
 }
 
-/// Liveness.
+/// Liveness, and whether the engine takes writes.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthOut {
-    /// `ok`.
+    /// `ok`, or `unavailable` (status 503) while the engine refuses writes.
     pub status: &'static str,
     /// The database's current revision.
     pub revision: u64,
+    /// Why writes are refused (only when `unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

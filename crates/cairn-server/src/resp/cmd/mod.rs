@@ -297,6 +297,8 @@ pub(crate) fn engine_error(e: &Error) -> Reply {
         Error::NotANumber { .. } => Reply::err("value is not an integer or out of range"),
         Error::Overflow { .. } => Reply::err("increment or decrement would overflow"),
         Error::Closed => Reply::err("the server is shutting down"),
+        // Redis's answer when it cannot persist and stops taking writes.
+        Error::Unavailable { .. } => Reply::Error(format!("MISCONF {e}")),
         e if e.is_client_error() => Reply::err(e),
         e => {
             tracing::error!(error = %e, "RESP command failed");
