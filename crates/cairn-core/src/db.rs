@@ -542,7 +542,11 @@ impl Db {
     /// # Errors
     /// Storage errors.
     pub fn sync(&self) -> Result<()> {
-        Ok(self.shared.fj.persist(fjall::PersistMode::SyncAll)?)
+        self.shared.fj.persist(fjall::PersistMode::SyncAll).map_err(|e| {
+            self.shared
+                .refuse_writes(format!("an fsync failed ({e}); restart once the cause is fixed"));
+            Error::from(e)
+        })
     }
 
     #[doc(hidden)]

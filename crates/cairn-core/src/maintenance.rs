@@ -29,14 +29,22 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
             _ => return,
         }
         shared.check_data_dir();
-        if shared.poisoned.load(Ordering::Acquire) {
-            continue;
-        }
+        // The periodic sync goes on after a fault: writes acknowledged
+        // before it still get to disk where the disk allows.
         if cfg.durability == Durability::Relaxed && last_sync.elapsed() >= sync_every {
             last_sync = Instant::now();
             if let Err(e) = shared.fj.persist(fjall::PersistMode::SyncData) {
-                tracing::error!(error = %e, "periodic fsync failed");
+                // Writes acknowledged since the last good sync may not be on
+                // disk, and a retried fsync can report success without
+                // writing them (Linux drops the error once reported): stop
+                // acknowledging writes rather than lose them quietly.
+                shared.refuse_writes(format!(
+                    "the periodic fsync failed ({e}); restart once the cause is fixed"
+                ));
             }
+        }
+        if shared.poisoned.load(Ordering::Acquire) {
+            continue;
         }
         if last_expiry.elapsed() >= expiry_every {
             last_expiry = Instant::now();

@@ -474,8 +474,12 @@ impl Writer<'_> {
             if let Err(e) = self.write_batch(&g) {
                 self.shared
                     .refuse_writes(format!("a commit failed ({e}); restart once the cause is fixed"));
+                // Part of the batch may have reached the journal before the
+                // error (a full disk fails mid-write), so say so instead of
+                // promising it was not stored.
+                let reason = format!("this write's commit failed ({e}); it may or may not be found after a restart");
                 for (tx, _) in g.replies.drain(..) {
-                    let _ = tx.send(Err(Error::Io(std::io::Error::other(format!("commit failed: {e}")))));
+                    let _ = tx.send(Err(Error::Unavailable { reason: reason.clone() }));
                 }
                 return;
             }
