@@ -42,6 +42,7 @@ fn add(
     old: Option<&Value>,
     by: &serde_json::Number,
     int_only: bool,
+    integer: bool,
 ) -> Result<serde_json::Number> {
     let nan = || Error::NotANumber {
         store: store.to_owned(),
@@ -52,6 +53,12 @@ fn add(
         None => &zero,
         Some(v) => v.as_number().ok_or_else(nan)?,
     };
+    if integer && (cur.as_i64().is_none() || by.as_i64().is_none()) {
+        return Err(Error::NotAnInteger {
+            store: store.to_owned(),
+            key: key.to_string(),
+        });
+    }
     if let (Some(a), Some(b)) = (cur.as_i64(), by.as_i64()) {
         return a
             .checked_add(b)
@@ -180,9 +187,9 @@ impl Writer<'_> {
                     }
                     (None, "del", OpOutcome::Delete { existed: old.is_some() })
                 }
-                Op::Incr { by, .. } => {
+                Op::Incr { by, integer, .. } => {
                     let int_only = h.spec.value_type == crate::ValueType::Int;
-                    let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only)?;
+                    let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only, integer)?;
                     let value = Value::Json(serde_json::Value::Number(sum.clone()));
                     h.check_value(&key, &value)?;
                     let exp = match old {

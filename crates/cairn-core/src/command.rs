@@ -108,6 +108,11 @@ pub enum Op {
         key: Vec<u8>,
         /// Amount.
         by: serde_json::Number,
+        /// Only on an integer (or absent) value, as Redis's `INCR` family:
+        /// a fractional number is refused with [`crate::Error::NotAnInteger`]
+        /// and nothing is written. `false`: JSON arithmetic (3.5 + 1 = 4.5).
+        #[serde(default)]
+        integer: bool,
     },
     /// Change only a key's expiry.
     Touch {

@@ -70,6 +70,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An integer-only increment ([`crate::Op::Incr`] with `integer`) met a
+    /// value that is not an integer.
+    #[error("value of key {key:?} in store {store:?} is not an integer")]
+    NotAnInteger {
+        /// Store name.
+        store: String,
+        /// Key (text form).
+        key: String,
+    },
     /// `incr` on a value that is not a number.
     #[error("value of key {key:?} in store {store:?} is not a number")]
     NotANumber {
@@ -165,6 +174,7 @@ impl Error {
             Error::ValueTooLarge { .. } => "value_too_large",
             Error::InvalidValue { .. } => "invalid_value",
             Error::NotANumber { .. } => "not_a_number",
+            Error::NotAnInteger { .. } => "not_an_integer",
             Error::Overflow { .. } => "overflow",
             Error::BatchTooLarge { .. } => "batch_too_large",
             Error::InvalidCursor { .. } => "invalid_cursor",

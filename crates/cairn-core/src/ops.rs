@@ -240,6 +240,7 @@ impl Db {
                     store: store.to_owned(),
                     key: key.to_vec(),
                     by,
+                    integer: false,
                 }],
             },
             k.to_string(),

@@ -127,6 +127,7 @@ fn batch_is_all_or_nothing_and_names_the_failed_check() {
                 store: "default".into(),
                 key: b"n".to_vec(),
                 by: 3.into(),
+                integer: false,
             },
         ]
     };
@@ -180,6 +181,7 @@ fn batch_is_all_or_nothing_and_names_the_failed_check() {
             store: "default".into(),
             key: b"b".to_vec(),
             by: 1.into(),
+            integer: false,
         },
     ];
     db.put("default", "b", j(json!("not a number"))).unwrap();

@@ -38,6 +38,42 @@ async fn string_commands_behave_like_redis() {
         err.to_string().contains("value is not an integer or out of range"),
         "{err}"
     );
+    // A fractional number (INCRBYFLOAT stores one; so can HTTP) is not an
+    // integer: the integer family refuses it and leaves it as it was.
+    let _: String = cmd(&mut c, &["INCRBYFLOAT", "price", "3.5"]).await.unwrap();
+    let _: () = t
+        .with_db(|db| {
+            db.put("default", "whole-float", Value::Json(json!(2.0))).unwrap();
+        })
+        .await;
+    for op in [
+        &["INCR", "price"][..],
+        &["DECR", "price"],
+        &["INCRBY", "price", "2"],
+        &["DECRBY", "price", "2"],
+        &["INCR", "whole-float"],
+    ] {
+        let err = cmd::<i64>(&mut c, op).await.unwrap_err();
+        assert!(
+            err.to_string().contains("value is not an integer or out of range"),
+            "{op:?}: {err}"
+        );
+    }
+    let (price, whole, rev) = t
+        .with_db(|db| {
+            let p = db.get("default", "price").unwrap().unwrap();
+            let w = db.get("default", "whole-float").unwrap().unwrap();
+            (p.value, w.value, p.version)
+        })
+        .await;
+    assert_eq!(price, Value::Json(json!(3.5)));
+    assert_eq!(whole, Value::Json(json!(2.0)));
+    assert_eq!(rev, 1, "a refused INCR wrote a new version");
+    assert_eq!(
+        cmd::<String>(&mut c, &["INCRBYFLOAT", "price", "1"]).await.unwrap(),
+        "4.5"
+    );
+
     let err = cmd::<i64>(&mut c, &["INCRBY", "n", "x"]).await.unwrap_err();
     assert!(
         err.to_string().contains("value is not an integer or out of range"),

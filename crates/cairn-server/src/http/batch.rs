@@ -157,6 +157,7 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
                         store,
                         key: key.into_bytes(),
                         by,
+                        integer: false,
                     });
                     touch
                 } else {
@@ -164,6 +165,7 @@ pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Bo
                         store,
                         key: key.into_bytes(),
                         by,
+                        integer: false,
                     }
                 }
             }

@@ -294,7 +294,7 @@ pub(crate) fn engine_error(e: &Error) -> Reply {
         Error::InvalidValue { .. } => Reply::Error(format!(
             "WRONGTYPE Operation against a key holding the wrong kind of value: {e}"
         )),
-        Error::NotANumber { .. } => Reply::err("value is not an integer or out of range"),
+        Error::NotANumber { .. } | Error::NotAnInteger { .. } => Reply::err("value is not an integer or out of range"),
         Error::Overflow { .. } => Reply::err("increment or decrement would overflow"),
         Error::Closed => Reply::err("the server is shutting down"),
         // Redis's answer when it cannot persist and stops taking writes.

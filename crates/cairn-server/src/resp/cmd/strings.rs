@@ -189,6 +189,7 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pendi
                     store: sess.store.clone(),
                     key: args[1].clone(),
                     by,
+                    integer: !float,
                 }],
                 Finish::Incr { float },
             )
@@ -395,6 +396,7 @@ async fn incr_cas(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
                 store: sess.store.clone(),
                 key: key.clone(),
                 by,
+                integer: !float,
             };
             let p = Pending {
                 checks: Vec::new(),
