@@ -137,6 +137,14 @@ impl Db {
     /// # Errors
     /// Unknown store or bad key.
     pub fn put_command(&self, store: &str, key: &[u8], value: Value, o: PutOptions) -> Result<(Command, String)> {
+        // Conditions no key can meet are a mistake in the request, not a
+        // failed condition to report as a 409 with success: false.
+        if o.if_absent && (o.if_present || o.if_revision.is_some()) {
+            let other = if o.if_present { "if_present" } else { "if_revision" };
+            return Err(Error::InvalidArgument(format!(
+                "if_absent and {other} cannot both be set: no key can be absent and present"
+            )));
+        }
         let h = self.store(store)?;
         let (k, _) = storage_key(&self.shared.config, &h, key)?;
         let cond = |c| Check {

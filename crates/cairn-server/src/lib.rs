@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+mod json_scan;
 pub mod metrics;
 pub mod resp;
 

@@ -162,6 +162,43 @@ async fn bad_messages_get_errors_and_the_connection_stays_usable() {
             "md5",
         ),
         (r#"{"type":"get_content"}"#.into(), "missing_field", None, "\"hash\""),
+        // A misspelt condition must not turn into an unconditional write.
+        (
+            r#"{"type":"put","id":9,"key":"k","value":5,"if_absnt":true}"#.into(),
+            "unknown_field",
+            Some(json!(9)),
+            "\"if_absnt\"",
+        ),
+        (
+            r#"{"type":"batch","ops":[{"op":"put","key":"k","value":1,"if_absent":true}]}"#.into(),
+            "unknown_field",
+            None,
+            "ops[0]",
+        ),
+        (
+            r#"{"type":"batch","checks":[{"key":"k","revision":null,"rev":3}],"ops":[]}"#.into(),
+            "unknown_field",
+            None,
+            "\"rev\"",
+        ),
+        (
+            r#"{"type":"list","limit":0}"#.into(),
+            "invalid_field",
+            None,
+            "1..=10000",
+        ),
+        (
+            r#"{"type":"subscribe","key":"k","prefix":"z"}"#.into(),
+            "invalid_field",
+            None,
+            "not both",
+        ),
+        (
+            r#"{"type":"set","key":"k","value":123456789012345678901234567890}"#.into(),
+            "invalid_value",
+            None,
+            "64 bits",
+        ),
         (
             r#"{"type":"get_content","hash":"abc"}"#.into(),
             "invalid_hash",

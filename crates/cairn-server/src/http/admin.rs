@@ -7,6 +7,7 @@
 //! that fails midway ends the body early, and the truncated file fails
 //! verification (`cairn backup` verifies before keeping it).
 
+use super::extract::NoQuery;
 use super::{ApiResult, Caller};
 use crate::AppState;
 use crate::auth::Role;
@@ -62,7 +63,7 @@ impl Write for ChannelWriter {
 }
 
 /// Streams a consistent backup of the whole database (admin token for all stores).
-async fn backup(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+async fn backup(State(state): State<AppState>, _: NoQuery, caller: Caller) -> ApiResult<Response> {
     caller.allow(Role::Admin, None)?;
     let (tx, rx) = mpsc::channel::<Chunk>(8);
     let db = state.db.clone();

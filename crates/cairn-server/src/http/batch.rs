@@ -2,7 +2,7 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, check_key, parse_json};
+use super::extract::{Body, NoQuery, check_key, json_error, json_kind, parse_object};
 use super::keys::parse_ttl;
 use crate::AppState;
 use crate::auth::Role;
@@ -98,12 +98,29 @@ pub struct BatchOut {
     pub current_revision: Option<u64>,
 }
 
+/// Parses a batch, refusing arrays where objects belong (serde would read a
+/// check or the request itself from an array, by position).
+fn parse_request(body: &[u8], max_depth: usize) -> Result<BatchRequest, ApiError> {
+    let v: serde_json::Value = parse_object(body, max_depth)?;
+    for list in ["checks", "ops"] {
+        if let Some(items) = v.get(list).and_then(|l| l.as_array())
+            && let Some((i, item)) = items.iter().enumerate().find(|(_, x)| !x.is_object())
+        {
+            return Err(ApiError::invalid_json(format!(
+                "request body: {list}[{i}] must be a JSON object, got {}",
+                json_kind(item)
+            )));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| json_error("request body", &e))
+}
+
 /// Applies a batch atomically.
 #[utoipa::path(post, path = "/v1/batch", request_body = BatchRequest,
     responses((status = 200, body = BatchOut), (status = 409, body = BatchOut, description = "a check failed"),
         (status = 400, body = super::error::ErrorBody)), tag = "keys")]
-pub async fn batch(State(state): State<AppState>, caller: Caller, Body(body): Body) -> ApiResult<Response> {
-    let req: BatchRequest = parse_json(&body, state.config.max_json_depth)?;
+pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Body(body): Body) -> ApiResult<Response> {
+    let req = parse_request(&body, state.config.max_json_depth)?;
     let max = state.config.max_batch_ops;
     let len = req.checks.len() + req.ops.len();
     if len > max {

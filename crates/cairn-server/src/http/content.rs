@@ -2,7 +2,7 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Path, Query};
+use super::extract::{Body, NoQuery, Path, Query};
 use super::types::{ContentDeletedOut, ContentOut};
 use crate::AppState;
 use crate::auth::Role;
@@ -74,6 +74,7 @@ fn unknown(hash: &str) -> ApiError {
         (status = 400, body = super::error::ErrorBody), (status = 500, body = super::error::ErrorBody)), tag = "content")]
 pub async fn get_content(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(hash): Path<String>,
 ) -> ApiResult<Response> {
@@ -103,6 +104,7 @@ pub async fn get_content(
     responses((status = 200), (status = 404), (status = 400)), tag = "content")]
 pub async fn head_content(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(hash): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -120,6 +122,7 @@ pub async fn head_content(
     responses((status = 200, body = ContentDeletedOut), (status = 404, body = super::error::ErrorBody)), tag = "content")]
 pub async fn delete_content(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(hash): Path<String>,
 ) -> ApiResult<Json<ContentDeletedOut>> {

@@ -46,6 +46,32 @@ where
     }
 }
 
+/// For routes that take no query parameters: any given is a 400
+/// `invalid_argument` naming it, instead of being silently ignored (a
+/// mistyped `?by=5` on incr or `?dry_run=true` on batch would otherwise do
+/// something other than what was asked).
+#[derive(Debug)]
+pub struct NoQuery;
+
+impl FromRequestParts<AppState> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        match parts.uri.query().filter(|q| !q.is_empty()) {
+            None => Ok(NoQuery),
+            Some(q) => {
+                let name = q.split('&').next().unwrap_or(q);
+                let name = name.split('=').next().unwrap_or(name);
+                let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+                Err(ApiError::bad_request(
+                    "invalid_argument",
+                    format!("unknown query parameter `{name}`: this route takes none"),
+                ))
+            }
+        }
+    }
+}
+
 /// The raw request body, at most `max_body_bytes` (else 413 `payload_too_large`).
 #[derive(Debug)]
 pub struct Body(pub Bytes);
@@ -77,38 +103,61 @@ impl FromRequest<AppState> for Body {
 /// Parses JSON after checking its nesting depth (400 `invalid_json` naming the problem).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8], max_depth: usize) -> Result<T, ApiError> {
     check_depth(body, max_depth)?;
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(format!("request body is not valid JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| json_error("request body", &e))
+}
+
+/// As [`parse_json`] for a body that must be a JSON object. serde would
+/// otherwise also read a struct from an array, by position
+/// (`["name","int","int"]` as a store spec), which nobody means.
+pub fn parse_object<T: DeserializeOwned>(body: &[u8], max_depth: usize) -> Result<T, ApiError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => parse_json(body, max_depth),
+        Some(_) => {
+            let v: serde_json::Value = parse_json(body, max_depth)?;
+            Err(ApiError::invalid_json(format!(
+                "request body must be a JSON object, got {}",
+                json_kind(&v)
+            )))
+        }
+    }
+}
+
+/// A 400 `invalid_json` that tells malformed JSON from JSON of the wrong shape.
+pub fn json_error(what: &str, e: &serde_json::Error) -> ApiError {
+    match e.classify() {
+        serde_json::error::Category::Data => ApiError::invalid_json(format!("{what} has the wrong shape: {e}")),
+        _ => ApiError::invalid_json(format!("{what} is not valid JSON: {e}")),
+    }
+}
+
+/// "an array", "a string", ... for error messages.
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Rejects JSON nested deeper than `max` before it is parsed, so that a
-/// hostile document cannot make the parser recurse without bound.
+/// hostile document cannot make the parser recurse without bound, and
+/// integers wider than 64 bits, which the parser would silently round.
 pub fn check_depth(json: &[u8], max: usize) -> Result<(), ApiError> {
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for &b in json {
-        if in_str {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(ApiError::invalid_json(format!(
-                        "JSON is nested deeper than the limit of {max} levels"
-                    )));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+    if crate::json_scan::depth_over(json, max).is_some() {
+        return Err(ApiError::invalid_json(format!(
+            "JSON is nested deeper than the limit of {max} levels"
+        )));
     }
-    Ok(())
+    match crate::json_scan::wide_integer(json) {
+        Some(tok) => Err(ApiError::bad_request(
+            "invalid_value",
+            crate::json_scan::wide_integer_message(tok),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a key against `max_key_bytes` before it reaches the engine.

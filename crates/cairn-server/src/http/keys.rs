@@ -2,7 +2,9 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, KeyPath, Path, Query, check_key, flag, parse_json};
+use super::extract::{
+    Body, KeyPath, NoQuery, Path, Query, check_depth, check_key, flag, json_error, parse_json, parse_object,
+};
 use super::types::{DeleteOut, EntryOut, IncrOut, ListOut, PutOut};
 use crate::AppState;
 use crate::auth::Role;
@@ -112,8 +114,9 @@ pub async fn get_key(
     caller.allow(Role::Read, Some(&store))?;
     let default = match &q.default {
         Some(d) => Some(Value::from_json(
-            parse_json::<serde_json::Value>(d.as_bytes(), state.config.max_json_depth)
-                .map_err(|e| ApiError::invalid_json(format!("query parameter default: {}", e.message())))?,
+            check_depth(d.as_bytes(), state.config.max_json_depth).and_then(|()| {
+                serde_json::from_str::<serde_json::Value>(d).map_err(|e| json_error("query parameter `default`", &e))
+            })?,
         )),
         None => None,
     };
@@ -142,7 +145,7 @@ pub async fn get_key(
 /// 200 when the key exists, 404 when not; no body.
 #[utoipa::path(head, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path)),
     responses((status = 200), (status = 404)), tag = "keys")]
-pub async fn head_key(State(state): State<AppState>, caller: Caller, kp: KeyPath) -> ApiResult<StatusCode> {
+pub async fn head_key(State(state): State<AppState>, _: NoQuery, caller: Caller, kp: KeyPath) -> ApiResult<StatusCode> {
     let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
     Ok(if state.db.contains(&store, &key)? {
@@ -224,6 +227,7 @@ pub async fn delete_key(
     request_body = IncrBody, responses((status = 200, body = IncrOut), (status = 400, body = super::error::ErrorBody)), tag = "keys")]
 pub async fn incr_key(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     kp: KeyPath,
     Body(body): Body,
@@ -233,7 +237,7 @@ pub async fn incr_key(
     let b: IncrBody = if body.iter().all(u8::is_ascii_whitespace) {
         IncrBody::default()
     } else {
-        parse_json(&body, state.config.max_json_depth)?
+        parse_object(&body, state.config.max_json_depth)?
     };
     let by = b.by.unwrap_or_else(|| 1.into());
     let (cmd, key_text) = state.db.incr_command(&store, &key, by)?;
@@ -282,7 +286,12 @@ pub async fn list_keys(
 /// The versions kept for a key, newest first (the store's `history` setting).
 #[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}/history", params(("store" = String, Path), ("key" = String, Path)),
     responses((status = 200, body = ListOut)), tag = "keys")]
-pub async fn key_history(State(state): State<AppState>, caller: Caller, kp: KeyPath) -> ApiResult<Json<ListOut>> {
+pub async fn key_history(
+    State(state): State<AppState>,
+    _: NoQuery,
+    caller: Caller,
+    kp: KeyPath,
+) -> ApiResult<Json<ListOut>> {
     let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
     let items = state.db.history(&store, &key)?;

@@ -2,7 +2,7 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Path, parse_json};
+use super::extract::{Body, NoQuery, Path, parse_object};
 use super::types::{ClearOut, CreateStoreOut, DropStoreOut, StoresOut};
 use crate::AppState;
 use crate::auth::Role;
@@ -13,7 +13,7 @@ use cairn_core::{Applied, Command, StoreSpec};
 
 /// Lists the stores the caller may read.
 #[utoipa::path(get, path = "/v1/stores", responses((status = 200, body = StoresOut)), tag = "stores")]
-pub async fn list_stores(State(state): State<AppState>, caller: Caller) -> Json<StoresOut> {
+pub async fn list_stores(State(state): State<AppState>, _: NoQuery, caller: Caller) -> Json<StoresOut> {
     Json(StoresOut {
         stores: state
             .db
@@ -29,6 +29,7 @@ pub async fn list_stores(State(state): State<AppState>, caller: Caller) -> Json<
     responses((status = 200, body = super::types::StoreSpecDoc), (status = 404, body = super::error::ErrorBody)), tag = "stores")]
 pub async fn get_store(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(store): Path<String>,
 ) -> ApiResult<Json<StoreSpec>> {
@@ -43,6 +44,7 @@ pub async fn get_store(
         (status = 409, body = super::error::ErrorBody)), tag = "stores")]
 pub async fn create_store(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(store): Path<String>,
     Body(body): Body,
@@ -51,7 +53,7 @@ pub async fn create_store(
     let mut spec: StoreSpec = if body.iter().all(u8::is_ascii_whitespace) {
         StoreSpec::new(store.clone())
     } else {
-        let mut raw: serde_json::Value = parse_json(&body, state.config.max_json_depth)?;
+        let mut raw: serde_json::Value = parse_object(&body, state.config.max_json_depth)?;
         // A schema implies JSON values (StoreSpec::schema does the same).
         if let Some(obj) = raw.as_object_mut()
             && obj.contains_key("schema")
@@ -98,6 +100,7 @@ pub async fn create_store(
     responses((status = 200, body = DropStoreOut), (status = 404, body = super::error::ErrorBody)), tag = "stores")]
 pub async fn drop_store(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(store): Path<String>,
 ) -> ApiResult<Json<DropStoreOut>> {
@@ -122,6 +125,7 @@ pub async fn drop_store(
     responses((status = 200, body = ClearOut), (status = 404, body = super::error::ErrorBody)), tag = "stores")]
 pub async fn clear_store(
     State(state): State<AppState>,
+    _: NoQuery,
     caller: Caller,
     Path(store): Path<String>,
 ) -> ApiResult<Json<ClearOut>> {

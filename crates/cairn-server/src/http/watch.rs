@@ -52,6 +52,12 @@ pub async fn watch(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.allow(Role::Read, q.store.as_deref())?;
+    if q.key.is_some() && q.prefix.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_argument",
+            "key and prefix cannot both be set: watch one key, or every key under a prefix",
+        ));
+    }
     let last_id = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()

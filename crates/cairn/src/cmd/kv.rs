@@ -118,6 +118,9 @@ pub fn del(g: &Global, key: &str) -> anyhow::Result<()> {
 
 /// `list [--prefix P] [--limit N]`: follows cursors until the limit or the end.
 pub fn list(g: &Global, prefix: Option<&str>, limit: Option<usize>, keys_only: bool) -> anyhow::Result<()> {
+    if limit == Some(0) {
+        return Err(anyhow!("--limit must be at least 1"));
+    }
     let client = g.client();
     let mut cursor: Option<String> = None;
     let mut all = Vec::new();

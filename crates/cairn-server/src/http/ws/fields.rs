@@ -50,13 +50,19 @@ pub fn parse_object(text: &str, limits: &Limits) -> Result<Map<String, Json>, Ws
             ),
         ));
     }
-    if let Some(depth) = depth_over(text.as_bytes(), limits.max_json_depth) {
+    if let Some(depth) = crate::json_scan::depth_over(text.as_bytes(), limits.max_json_depth) {
         return Err(WsError::new(
             "too_deep",
             format!(
                 "JSON nesting exceeds the limit of {} levels (reached {depth})",
                 limits.max_json_depth
             ),
+        ));
+    }
+    if let Some(tok) = crate::json_scan::wide_integer(text.as_bytes()) {
+        return Err(WsError::new(
+            "invalid_value",
+            crate::json_scan::wide_integer_message(tok),
         ));
     }
     match serde_json::from_str::<Json>(text) {
@@ -70,35 +76,6 @@ pub fn parse_object(text: &str, limits: &Limits) -> Result<Map<String, Json>, Ws
         )),
         Err(e) => Err(WsError::new("invalid_json", format!("message is not valid JSON: {e}"))),
     }
-}
-
-/// The nesting depth reached when it goes over `max`, scanning raw JSON text
-/// (brackets inside strings do not count). Malformed text is left to the parser.
-fn depth_over(b: &[u8], max: usize) -> Option<usize> {
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for &c in b {
-        if in_str {
-            match c {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Some(depth);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
 }
 
 fn kind_of(v: &Json) -> &'static str {
@@ -248,16 +225,5 @@ impl<'a> Fields<'a> {
             Some(Json::Array(a)) => Ok(Some(a)),
             Some(_) => Err(WsError::invalid(&self.name(f), "an array")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn depth_ignores_brackets_in_strings() {
-        assert_eq!(depth_over(br#"{"a":"[[[[[[[["}"#, 2), None);
-        assert_eq!(depth_over(br#"{"a":"\"[[[[","b":[[1]]}"#, 2), Some(3));
     }
 }

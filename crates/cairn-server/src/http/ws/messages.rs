@@ -248,6 +248,67 @@ pub fn decode(m: &Map<String, Json>, limits: &Limits) -> (Option<Json>, Result<R
     (m.get("id").cloned(), decode_request(m, limits))
 }
 
+/// The fields each message type takes besides `type` and `id`. Anything
+/// else is refused: a misspelt `if_absnt` must not turn a conditional put
+/// into an unconditional one.
+fn allowed_fields(ty: &str) -> &'static [&'static str] {
+    match ty {
+        "get" => &["store", "key", "key_base64", "default"],
+        "set" | "put" => &[
+            "store",
+            "key",
+            "key_base64",
+            "value",
+            "ttl",
+            "if_revision",
+            "if_absent",
+            "if_present",
+        ],
+        "delete" => &["store", "key", "key_base64", "if_revision"],
+        "contains" => &["store", "key", "key_base64"],
+        "clear" => &["store"],
+        "list" => &[
+            "store",
+            "prefix",
+            "start",
+            "end",
+            "limit",
+            "cursor",
+            "reverse",
+            "keys_only",
+        ],
+        "incr" => &["store", "key", "key_base64", "by"],
+        "batch" => &["checks", "ops"],
+        "batch.checks" => &["store", "key", "key_base64", "revision"],
+        "batch.ops" => &["op", "store", "key", "key_base64", "value", "ttl", "by"],
+        "subscribe" => &["store", "key", "prefix", "from_revision"],
+        "unsubscribe" => &["subscription"],
+        "store_content" => &["content", "content_base64", "algorithm"],
+        "get_content" => &["hash"],
+        _ => &[],
+    }
+}
+
+/// Refuses a field `ty` does not take (`top`: the message itself, which
+/// also carries `type` and `id`).
+fn check_fields(m: &Map<String, Json>, ty: &str, at: &str, top: bool) -> Result<(), WsError> {
+    let allowed = allowed_fields(ty);
+    match m
+        .keys()
+        .find(|k| !allowed.contains(&k.as_str()) && !(top && (*k == "type" || *k == "id")))
+    {
+        None => Ok(()),
+        Some(k) => Err(WsError::new(
+            "unknown_field",
+            format!(
+                "unknown field {:?}{at}; this takes {}",
+                k,
+                allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
 fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsError> {
     let f = Fields::new(m, String::new());
     let ty = match m.get("type") {
@@ -255,6 +316,9 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
         Some(Json::String(t)) => t.as_str(),
         Some(_) => return Err(WsError::invalid("type", "a string")),
     };
+    if TYPES.contains(&ty) {
+        check_fields(m, ty, &format!(" in a {ty:?} message"), true)?;
+    }
     Ok(match ty {
         "get" => Request::Get {
             store: f.store()?,
@@ -293,7 +357,16 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
                 prefix: f.str_opt("prefix")?.map(String::into_bytes),
                 start: f.str_opt("start")?.map(String::into_bytes),
                 end: f.str_opt("end")?.map(String::into_bytes),
-                limit: f.u64_opt("limit")?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                limit: match f.u64_opt("limit")? {
+                    Some(n) if (1..=cairn_core::MAX_LIST_LIMIT as u64).contains(&n) => Some(n as usize),
+                    Some(n) => {
+                        return Err(WsError::invalid(
+                            "limit",
+                            &format!("1..={} (got {n})", cairn_core::MAX_LIST_LIMIT),
+                        ));
+                    }
+                    None => None,
+                },
                 cursor: f.str_opt("cursor")?,
                 reverse: f.bool_opt("reverse")?,
                 keys_only: f.bool_opt("keys_only")?,
@@ -305,6 +378,12 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
             by: f.number_opt("by")?.unwrap_or_else(|| Number::from(1)),
         },
         "batch" => decode_batch(&f, limits)?,
+        "subscribe" if m.contains_key("key") && m.contains_key("prefix") => {
+            return Err(WsError::new(
+                "invalid_field",
+                "give \"key\" or \"prefix\", not both: watch one key, or every key under a prefix",
+            ));
+        }
         "subscribe" => Request::Subscribe {
             filter: Filter {
                 store: f.str_opt("store")?,
@@ -340,7 +419,10 @@ fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Json::Object(m) => Ok(Fields::new(m, format!("{name}[{i}]"))),
+                Json::Object(m) => {
+                    check_fields(m, &format!("batch.{name}"), &format!(" in {name}[{i}]"), false)?;
+                    Ok(Fields::new(m, format!("{name}[{i}]")))
+                }
                 _ => Err(WsError::invalid(&format!("{name}[{i}]"), "an object")),
             })
             .collect()
