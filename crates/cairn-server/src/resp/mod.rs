@@ -7,6 +7,7 @@
 //! - `conn`: one connection's loop (generic over the stream), pipelining.
 //! - [`pubsub`]: channels and keyspace notifications.
 //! - [`glob`]: Redis glob patterns.
+//! - `cursors`: SCAN cursors, shared by all connections.
 //!
 //! This module owns the accept loop: a connection limit, and graceful
 //! shutdown on `state.shutdown` (stop accepting, let connections finish the
@@ -28,6 +29,7 @@
 
 mod cmd;
 mod conn;
+mod cursors;
 pub mod frame;
 pub mod glob;
 pub mod pubsub;
@@ -68,6 +70,8 @@ pub struct Shared {
     pub(crate) app: AppState,
     pub(crate) hub: Arc<pubsub::Hub>,
     pub(crate) stats: Arc<Stats>,
+    /// SCAN cursors: any connection may continue a scan another started.
+    pub(crate) cursors: Arc<cursors::Cursors>,
     pub(crate) limits: frame::Limits,
 }
 
@@ -94,6 +98,7 @@ impl Shared {
                 commands: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
             }),
+            cursors: Arc::new(cursors::Cursors::default()),
             limits,
         }
     }

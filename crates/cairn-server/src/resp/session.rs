@@ -1,15 +1,12 @@
 //! Per-connection state: protocol version, selected store, auth,
-//! transaction, watched keys, scan cursors and subscriptions.
+//! transaction, watched keys and subscriptions. (SCAN cursors are
+//! server-wide: `super::cursors`.)
 
 use super::cmd::multi::Queued;
 use super::pubsub::Message;
 use crate::auth::Principal;
 use cairn_core::{DEFAULT_STORE, ValueType};
-use std::collections::{HashMap, VecDeque};
 use tokio::sync::mpsc;
-
-/// Most SCAN cursors a connection keeps; the oldest is forgotten first.
-const MAX_SCAN_CURSORS: usize = 1024;
 
 /// A key a `WATCH` recorded: its revision then (`None`: absent).
 #[derive(Debug, Clone)]
@@ -27,36 +24,6 @@ pub(crate) struct Multi {
     pub dirty: bool,
 }
 
-/// Numeric SCAN cursors handed to the client, mapped to engine list cursors.
-#[derive(Debug, Default)]
-pub(crate) struct Scans {
-    next: u64,
-    map: HashMap<u64, (String, String)>,
-    order: VecDeque<u64>,
-}
-
-impl Scans {
-    /// Remembers an engine cursor for `store`; returns the number for the client.
-    pub fn put(&mut self, store: &str, cursor: String) -> u64 {
-        self.next += 1;
-        let id = self.next;
-        self.map.insert(id, (store.to_owned(), cursor));
-        self.order.push_back(id);
-        while self.order.len() > MAX_SCAN_CURSORS {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
-        }
-        id
-    }
-
-    /// The engine cursor behind a client cursor (consumed).
-    pub fn take(&mut self, id: u64) -> Option<(String, String)> {
-        self.order.retain(|x| *x != id);
-        self.map.remove(&id)
-    }
-}
-
 /// One connection's state.
 pub(crate) struct Session {
     pub id: u64,
@@ -72,7 +39,6 @@ pub(crate) struct Session {
     pub name: Option<String>,
     pub multi: Option<Multi>,
     pub watched: Vec<Watched>,
-    pub scans: Scans,
     /// Channel plus pattern subscriptions.
     pub subscriptions: usize,
     pub messages: Option<mpsc::Receiver<Message>>,
@@ -91,7 +57,6 @@ impl Session {
             name: None,
             multi: None,
             watched: Vec::new(),
-            scans: Scans::default(),
             subscriptions: 0,
             messages: None,
             created: std::time::Instant::now(),

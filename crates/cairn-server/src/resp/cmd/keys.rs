@@ -7,12 +7,16 @@
 //! SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]  -> [next-cursor, [key, ...]]
 //! ```
 //!
-//! SCAN cursors are numbers the connection maps to engine list cursors; `0`
-//! starts and ends a scan. A key that exists for the whole scan is returned
-//! exactly once.
+//! SCAN cursors are numbers the server maps to engine list cursors in a
+//! table shared by every connection (`crate::resp::cursors`), so a scan can
+//! go on over another connection (pooled clients do that); `0` starts and
+//! ends a scan, and a number not in the table is refused (`-ERR invalid
+//! cursor`) rather than taken for the end. A key that exists for the whole
+//! scan is returned exactly once.
 
 use super::{Finish, Pending, Plan, Spec, engine_error, int_arg, now_ms, show, syntax_error};
 use crate::resp::Shared;
+use crate::resp::cursors::ScanCursor;
 use crate::resp::glob::Glob;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
@@ -320,12 +324,20 @@ async fn keys(sh: &Shared, store: &str, pattern: &[u8]) -> Result<Reply, Reply> 
     .map_err(|_| Reply::err("KEYS failed"))?
 }
 
-fn scan(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
+/// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]`.
+///
+/// A cursor goes on with the store its scan started in, whichever store the
+/// connection has SELECTed since (and whichever connection sends it): a
+/// cursor names a position in one store's key order, so reading another
+/// store from there would skip or repeat keys. The caller still needs read
+/// access to that store. `SCAN 0` always starts a new scan of the selected
+/// store.
+fn scan(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let id = std::str::from_utf8(&args[1])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| Reply::err("invalid cursor"))?;
-    let (mut pattern, mut count) = (b"*".to_vec(), 10usize);
+    let (mut pattern, mut count, mut strings) = (b"*".to_vec(), 10usize, true);
     let mut i = 2;
     while i < args.len() {
         let v = args.get(i + 1).ok_or_else(syntax_error)?;
@@ -337,27 +349,42 @@ fn scan(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Result<Reply, Repl
                     .filter(|c| *c > 0)
                     .ok_or_else(syntax_error)?;
             }
-            b"TYPE" => {
-                if !v.eq_ignore_ascii_case(b"string") {
-                    return Ok(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])]));
-                }
-            }
+            // Every cairn value is a Redis string.
+            b"TYPE" => strings = v.eq_ignore_ascii_case(b"string"),
             _ => return Err(syntax_error()),
         }
         i += 2;
     }
-    let cursor = if id == 0 {
-        None
+    let (store, cursor) = if id == 0 {
+        (sess.store.clone(), None)
     } else {
-        match sess.scans.take(id) {
-            Some((store, c)) if store == sess.store => Some(c),
-            // An unknown or forgotten cursor: Redis answers an empty end.
-            _ => return Ok(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])])),
+        // Unknown, forgotten, already used or from before a restart: an
+        // error, never an empty last page (the client would lose keys).
+        let c = sh
+            .cursors
+            .get(id)
+            .ok_or_else(|| Reply::err("invalid cursor: unknown or expired SCAN cursor (start again from 0)"))?;
+        if c.store != sess.store
+            && let Some(p) = &sess.principal
+            && p.allow(crate::auth::Role::Read, Some(&c.store)).is_err()
+        {
+            return Err(Reply::Error(format!(
+                "NOPERM this token has no permission to run the 'scan' command on store {:?}",
+                c.store
+            )));
         }
+        (c.store, Some(c.engine))
     };
+    if !strings {
+        // No key has another type: the scan ends here.
+        sh.cursors.advance(id, None);
+        return Ok(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])]));
+    }
     let glob = Glob::new(&pattern);
-    let (keys, next) = list_page(sh, &sess.store, &glob, cursor, count.min(cairn_core::MAX_LIST_LIMIT))?;
-    let next_id = next.map_or(0, |c| sess.scans.put(&sess.store, c));
+    let (keys, next) = list_page(sh, &store, &glob, cursor, count.min(cairn_core::MAX_LIST_LIMIT))?;
+    // The used cursor is forgotten only now: after an engine error the
+    // client may send it again.
+    let next_id = sh.cursors.advance(id, next.map(|engine| ScanCursor { store, engine }));
     Ok(Reply::Array(vec![
         Reply::text(next_id.to_string()),
         Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
