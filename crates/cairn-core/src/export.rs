@@ -1,7 +1,10 @@
 //! NDJSON export and import: one entry per line,
 //! `{"store", "key", "value", "revision", "created_revision", "version",
 //! "updated_at", "expires_at"?}`, bytes values as `{"$base64": ...}` and
-//! keys that are not UTF-8 likewise.
+//! keys that are not UTF-8 likewise. Before its entries, each exported
+//! store has a store line `{"store", "spec": {"key_type", "value_type",
+//! "schema"?, "default_ttl"?, "history"}}`, so that an import recreates it
+//! as it was (int keys sort as ints, schemas keep holding).
 //!
 //! Export reads one fjall snapshot, so the lines are the state at one
 //! revision. Import writes through the normal write path in atomic batches
@@ -31,9 +34,13 @@ pub struct ExportOptions {
 pub struct ExportInfo {
     /// Revision the export is consistent at, or the last revision an import wrote.
     pub revision: u64,
-    /// Lines written or read.
+    /// Lines written: store lines and entries.
     pub lines: u64,
-    /// Bytes written or read.
+    /// Entries written.
+    pub entries: u64,
+    /// Store lines written.
+    pub stores: u64,
+    /// Bytes written.
     pub bytes: u64,
 }
 
@@ -70,6 +77,9 @@ pub struct ImportInfo {
     pub lines: u64,
     /// Entries written.
     pub written: u64,
+    /// Stores created from store lines (or, for files without them, from
+    /// the first entry of a store that did not exist).
+    pub stores_created: u64,
     /// Entries skipped because the key existed (`OnConflict::Skip`).
     pub skipped: u64,
     /// Entries skipped because their `expires_at` had passed.
@@ -102,6 +112,87 @@ pub struct ExportLine {
     /// Expiry time, ms since the epoch (kept by import).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+}
+
+/// One line of an export file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportItem {
+    /// A store line: the store's spec.
+    Store(StoreSpec),
+    /// An entry.
+    Entry(ExportLine),
+}
+
+/// Any line, before it is told apart.
+#[derive(Deserialize)]
+struct RawLine {
+    store: String,
+    #[serde(default)]
+    spec: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    key: Option<serde_json::Value>,
+    /// `Some(null)` when the value is JSON null, `None` when missing.
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+    #[serde(default)]
+    revision: u64,
+    #[serde(default)]
+    created_revision: u64,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    updated_at: u64,
+    #[serde(default)]
+    expires_at: Option<u64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl ExportItem {
+    /// Parses one line of an export file.
+    ///
+    /// # Errors
+    /// A message naming what is wrong: not JSON, no `store`, an entry
+    /// without `key` or `value`, a store line with them, a bad spec.
+    pub fn parse(line: &str) -> std::result::Result<ExportItem, String> {
+        let raw: RawLine = serde_json::from_str(line).map_err(|e| format!("not an export line: {e}"))?;
+        crate::validate_store_name(&raw.store).map_err(|e| e.to_string())?;
+        if let Some(mut spec) = raw.spec {
+            if raw.key.is_some() || raw.value.is_some() {
+                return Err("a store line (with \"spec\") takes no \"key\" or \"value\"".into());
+            }
+            spec.insert("name".into(), serde_json::Value::String(raw.store));
+            let spec: StoreSpec = serde_json::from_value(serde_json::Value::Object(spec))
+                .map_err(|e| format!("store line: bad spec: {e}"))?;
+            return Ok(ExportItem::Store(spec));
+        }
+        let key = raw
+            .key
+            .ok_or("an entry needs a \"key\" (or a \"spec\", for a store line)")?;
+        let value = raw.value.ok_or("an entry needs a \"value\"")?;
+        Ok(ExportItem::Entry(ExportLine {
+            store: raw.store,
+            key,
+            value,
+            revision: raw.revision,
+            created_revision: raw.created_revision,
+            version: raw.version,
+            updated_at: raw.updated_at,
+            expires_at: raw.expires_at,
+        }))
+    }
+
+    /// The store line of `spec`.
+    #[must_use]
+    pub fn store_line(spec: &StoreSpec) -> serde_json::Value {
+        let mut v = serde_json::to_value(spec).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("name");
+        }
+        serde_json::json!({"store": spec.name, "spec": v})
+    }
 }
 
 /// The raw key bytes of a JSON key: a string as UTF-8, `{"$base64": ...}` decoded.
@@ -178,26 +269,33 @@ impl Db {
         {
             return Err(Error::UnknownStore { store: s.clone() });
         }
+        if let Some(p) = stores.first()
+            && o.store.is_some()
+            && o.prefix.is_some()
+            && !p.spec.key_type.supports_prefix()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "prefix export needs a string or bytes store; {:?} has {} keys",
+                p.spec.name,
+                p.spec.key_type.as_str()
+            )));
+        }
+        // Across all stores, a prefix simply matches nothing in int and uuid stores.
+        stores.retain(|p| o.prefix.is_none() || p.spec.key_type.supports_prefix());
         let mut out = Counting {
             w: BufWriter::new(w),
             bytes: 0,
         };
-        let mut lines = 0u64;
+        let (mut entries, mut store_lines) = (0u64, 0u64);
+        for p in &stores {
+            serde_json::to_writer(&mut out, &ExportItem::store_line(&p.spec)).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            store_lines += 1;
+        }
         let now = now_ms();
         for p in &stores {
             let mut prefix = p.id.to_be_bytes().to_vec();
             if let Some(pre) = &o.prefix {
-                if !p.spec.key_type.supports_prefix() {
-                    // Across all stores, a prefix simply matches nothing in int and uuid stores.
-                    if o.store.is_none() {
-                        continue;
-                    }
-                    return Err(Error::InvalidArgument(format!(
-                        "prefix export needs a string or bytes store; {:?} has {} keys",
-                        p.spec.name,
-                        p.spec.key_type.as_str()
-                    )));
-                }
                 prefix.extend_from_slice(pre);
             }
             for kv in snap.prefix(&ks.data, &prefix) {
@@ -219,23 +317,29 @@ impl Db {
                 };
                 serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
-                lines += 1;
-                progress(lines, out.bytes);
+                entries += 1;
+                progress(store_lines + entries, out.bytes);
             }
         }
         out.flush()?;
         Ok(ExportInfo {
             revision,
-            lines,
+            lines: store_lines + entries,
+            entries,
+            stores: store_lines,
             bytes: out.bytes,
         })
     }
 
     /// Reads NDJSON lines (as [`Db::export`] writes them) and writes them in
-    /// atomic batches of at most `max_batch_ops` entries, creating missing
-    /// stores with default specs (bytes keys when the first line's key is
-    /// `$base64`). A line that does not parse stops the import with its line
-    /// number; nothing of its batch is written (earlier batches are).
+    /// atomic batches of at most `max_batch_ops` entries. A store line
+    /// creates its store with the spec it gives, or checks that the existing
+    /// store has that spec (a different one stops the import: its entries
+    /// would sort or validate differently). Entries of a store that has no
+    /// store line and does not exist create it with default specs (bytes
+    /// keys when the first line's key is `$base64`). A line that does not
+    /// parse stops the import with its line number; nothing of its batch is
+    /// written (earlier batches are).
     /// `progress(lines, bytes)` is called per batch.
     ///
     /// # Errors
@@ -263,10 +367,16 @@ impl Db {
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed: ExportLine = serde_json::from_str(&line)
-                .map_err(|e| Error::InvalidArgument(format!("line {n}: not an export line: {e}")))?;
+            let parsed = match ExportItem::parse(&line).map_err(|e| Error::InvalidArgument(format!("line {n}: {e}")))? {
+                ExportItem::Entry(e) => e,
+                ExportItem::Store(spec) => {
+                    // Entries before this line go in first, in file order.
+                    self.import_batch(&mut batch, on_conflict, &mut info)?;
+                    self.import_store(n, spec, &mut info)?;
+                    continue;
+                }
+            };
             let key = key_from_json(&parsed.key).map_err(|e| Error::InvalidArgument(format!("line {n}: {e}")))?;
-            crate::validate_store_name(&parsed.store).map_err(|e| Error::InvalidArgument(format!("line {n}: {e}")))?;
             batch.push((n, parsed, key));
             if batch.len() == max {
                 self.import_batch(&mut batch, on_conflict, &mut info)?;
@@ -276,6 +386,27 @@ impl Db {
         self.import_batch(&mut batch, on_conflict, &mut info)?;
         progress(info.lines, bytes);
         Ok(info)
+    }
+
+    /// A store line: create the store, or confirm it has this spec.
+    fn import_store(&self, n: u64, spec: StoreSpec, info: &mut ImportInfo) -> Result<()> {
+        if let Ok(existing) = self.store_spec(&spec.name) {
+            if existing == spec {
+                return Ok(());
+            }
+            return Err(Error::InvalidArgument(format!(
+                "line {n}: store {:?} exists with a different spec ({}) than the file's ({}); \
+                 its entries would not import as they were exported: drop the store or import into another database",
+                spec.name,
+                ExportItem::store_line(&existing)["spec"],
+                ExportItem::store_line(&spec)["spec"],
+            )));
+        }
+        let name = spec.name.clone();
+        self.create_store(spec)
+            .map_err(|e| Error::InvalidArgument(format!("line {n}: cannot create store {name:?}: {e}")))?;
+        info.stores_created += 1;
+        Ok(())
     }
 
     fn import_batch(
@@ -299,6 +430,7 @@ impl Db {
                     crate::KeyType::Bytes
                 };
                 self.create_store(StoreSpec::new(line.store.clone()).key_type(key_type))?;
+                info.stores_created += 1;
             }
             if line.expires_at.is_some_and(|t| t <= now) {
                 info.expired += 1;

@@ -1,17 +1,43 @@
 //! NDJSON export and import: round trip, bad lines, conflicts, batches.
 
-use cairn_core::{Config, Db, ExportLine, ExportOptions, KeyType, OnConflict, PutOptions, StoreSpec, Value};
+use cairn_core::{
+    Config, Db, ExportItem, ExportLine, ExportOptions, KeyType, OnConflict, PutOptions, StoreSpec, Value, ValueType,
+};
 use serde_json::json;
 use std::time::Duration;
 
+/// The entries of an export (its store lines checked and left out).
 fn export_lines(db: &Db, o: &ExportOptions) -> Vec<ExportLine> {
+    let (specs, lines) = export_items(db, o);
+    assert!(
+        lines.iter().all(|l| specs.iter().any(|s| s.name == l.store)),
+        "an entry's store has no store line before it"
+    );
+    lines
+}
+
+/// Store lines and entries, in order: every store line comes first.
+fn export_items(db: &Db, o: &ExportOptions) -> (Vec<StoreSpec>, Vec<ExportLine>) {
     let mut out = Vec::new();
     let info = db.export(&mut out, o, |_, _| {}).unwrap();
     let text = String::from_utf8(out).unwrap();
-    let lines: Vec<ExportLine> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(info.lines as usize, lines.len());
+    let (mut specs, mut lines) = (Vec::new(), Vec::new());
+    for l in text.lines() {
+        match ExportItem::parse(l).unwrap() {
+            ExportItem::Store(s) => {
+                assert!(lines.is_empty(), "store line {l} after an entry");
+                specs.push(s);
+            }
+            ExportItem::Entry(e) => lines.push(e),
+        }
+    }
+    assert_eq!(info.lines as usize, specs.len() + lines.len());
+    assert_eq!(
+        (info.stores as usize, info.entries as usize),
+        (specs.len(), lines.len())
+    );
     assert_eq!(info.bytes as usize, text.len());
-    lines
+    (specs, lines)
 }
 
 /// What import preserves: store, key, value, expiry.
@@ -60,7 +86,12 @@ fn ndjson_round_trip() {
     assert_eq!(raw_key.key, json!({"$base64": "//4="}));
     let mut text = Vec::new();
     a.export(&mut text, &ExportOptions::default(), |_, _| {}).unwrap();
-    let first: serde_json::Value = serde_json::from_slice(text.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_slice(
+        text.split(|b| *b == b'\n')
+            .find(|l| !l.windows(7).any(|w| w == b"\"spec\":"))
+            .unwrap(),
+    )
+    .unwrap();
     for field in [
         "store",
         "key",
@@ -75,8 +106,10 @@ fn ndjson_round_trip() {
 
     let b = Db::open(dir.path().join("b")).unwrap();
     let info = b.import(text.as_slice(), OnConflict::Fail, |_, _| {}).unwrap();
-    assert_eq!(info.written, 12);
-    // Stores missing on the target are created with default specs; typed keys arrive as text.
+    assert_eq!((info.written, info.stores_created), (12, 2));
+    // Stores missing on the target are created with the exported specs.
+    assert_eq!(b.store_spec("ints").unwrap().key_type, KeyType::Int);
+    assert_eq!(b.store_spec("raw").unwrap().key_type, KeyType::Bytes);
     let mut got = essence(&export_lines(&b, &ExportOptions::default()));
     let mut want = essence(&lines);
     got.sort_by_key(|g| format!("{g:?}"));
@@ -189,4 +222,97 @@ fn conflicts_skip_overwrite_or_fail() {
     let p = db.import(past.as_bytes(), OnConflict::Overwrite, |_, _| {}).unwrap();
     assert_eq!((p.written, p.expired), (0, 1));
     assert!("maybe".parse::<OnConflict>().is_err());
+}
+
+#[test]
+fn store_specs_travel_with_the_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Db::open(dir.path().join("a")).unwrap();
+    let people = StoreSpec::new("people")
+        .value_type(ValueType::Json)
+        .schema(json!({"type": "object", "required": ["name"]}))
+        .history(3)
+        .default_ttl(Duration::from_secs(3600));
+    a.create_store(people.clone()).unwrap();
+    a.create_store(StoreSpec::new("ids").key_type(KeyType::Int)).unwrap();
+    a.create_store(StoreSpec::new("empty").value_type(ValueType::Int))
+        .unwrap();
+    a.put("people", "ann", json!({"name": "Ann"}).into()).unwrap();
+    for k in [10, -2, 9] {
+        a.put("ids", k.to_string(), json!(k).into()).unwrap();
+    }
+    let (specs, lines) = export_items(&a, &ExportOptions::default());
+    assert_eq!(specs.len(), 4, "default, people, ids and the empty store: {specs:?}");
+    assert_eq!(lines.len(), 4);
+    let mut text = Vec::new();
+    a.export(&mut text, &ExportOptions::default(), |_, _| {}).unwrap();
+
+    let b = Db::open(dir.path().join("b")).unwrap();
+    let info = b.import(text.as_slice(), OnConflict::Fail, |_, _| {}).unwrap();
+    assert_eq!((info.written, info.stores_created), (4, 3));
+    assert_eq!(b.store_spec("people").unwrap(), people);
+    assert_eq!(b.store_spec("empty").unwrap().value_type, ValueType::Int);
+    // The schema holds on the target; int keys sort as ints.
+    assert!(b.put("people", "bob", json!({"age": 3}).into()).is_err());
+    let keys: Vec<String> = b
+        .list("ids", &Default::default())
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
+    assert_eq!(keys, ["-2", "9", "10"]);
+    // Importing again: the stores exist with the same specs, which is fine.
+    let again = b.import(text.as_slice(), OnConflict::Overwrite, |_, _| {}).unwrap();
+    assert_eq!((again.written, again.stores_created), (4, 0));
+
+    // A store that exists with another spec stops the import before its entries.
+    let c = Db::open(dir.path().join("c")).unwrap();
+    c.create_store(StoreSpec::new("ids").key_type(KeyType::String)).unwrap();
+    let e = c.import(text.as_slice(), OnConflict::Overwrite, |_, _| {}).unwrap_err();
+    assert!(
+        e.to_string().contains("different spec") && e.to_string().contains("\"ids\""),
+        "{e}"
+    );
+    assert_eq!(c.count("ids", None).unwrap(), 0, "nothing written into it");
+
+    // A store export carries just that store's line.
+    let (specs, _) = export_items(
+        &a,
+        &ExportOptions {
+            store: Some("ids".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["ids"]);
+}
+
+#[test]
+fn malformed_store_lines_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    for (line, want) in [
+        (r#"{"store":"s","spec":{"key_type":"float"}}"#, "bad spec"),
+        (r#"{"store":"s","spec":{"color":"red"}}"#, "unknown field"),
+        (r#"{"store":"s","spec":{},"key":"k","value":1}"#, "takes no"),
+        (r#"{"store":"s","key":"k"}"#, "needs a \"value\""),
+        (r#"{"store":"s","value":1}"#, "needs a \"key\""),
+    ] {
+        let e = db
+            .import(format!("\n{line}").as_bytes(), OnConflict::Overwrite, |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains(want), "{line}: {e}");
+    }
+    assert!(db.store_spec("s").is_err(), "no store was created");
+    // A null value is a value.
+    let ok = db
+        .import(
+            r#"{"store":"default","key":"n","value":null}"#.as_bytes(),
+            OnConflict::Overwrite,
+            |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(ok.written, 1);
+    assert_eq!(db.get("default", "n").unwrap().unwrap().value, json!(null).into());
 }

@@ -85,13 +85,16 @@ fn offline_backup_restore_export_import() {
     ok(cairn(&["restore", p(&file), "--data-dir", p(&data), "--force"]));
 
     let ndjson = ok(cairn(&["export", "--data-dir", p(&data), "--prefix", "user:"]));
-    assert_eq!(ndjson.lines().count(), 30);
-    let line = json(ndjson.lines().next().unwrap());
-    assert_eq!(line["store"], "default");
-    assert!(line["key"].as_str().unwrap().starts_with("user:"));
+    let (stores, entries) = split(&ndjson);
+    assert_eq!((stores.len(), entries.len()), (1, 30));
+    assert_eq!(stores[0]["store"], "default");
+    assert_eq!(stores[0]["spec"]["key_type"], "string");
+    assert_eq!(entries[0]["store"], "default");
+    assert!(entries[0]["key"].as_str().unwrap().starts_with("user:"));
     let export_file = dir.path().join("all.ndjson");
     ok(cairn(&["export", "--data-dir", p(&data), "-o", p(&export_file)]));
-    assert_eq!(std::fs::read_to_string(&export_file).unwrap().lines().count(), 31);
+    let (_, entries) = split(&std::fs::read_to_string(&export_file).unwrap());
+    assert_eq!(entries.len(), 31);
 
     let fresh = dir.path().join("fresh");
     std::fs::create_dir(&fresh).unwrap();
@@ -134,7 +137,13 @@ fn offline_backup_restore_export_import() {
         "fail",
     ]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
+    // Line 1 is the default store's line; line 2 the first entry.
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+}
+
+/// Store lines and entries of an export.
+fn split(ndjson: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    ndjson.lines().map(json).partition(|l| l.get("spec").is_some())
 }
 
 #[test]
@@ -148,7 +157,11 @@ fn bad_inputs_are_named() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
     let o = cairn(&["export", "--data-dir", p(&data)]);
-    assert_eq!(ok(o), "", "nothing of the bad batch was written");
+    assert_eq!(
+        split(&ok(o)).1,
+        Vec::<serde_json::Value>::new(),
+        "nothing of the bad batch was written"
+    );
 
     let file = dir.path().join("b.backup");
     ok(cairn(&["backup", p(&file), "--data-dir", p(&data)]));
@@ -185,18 +198,47 @@ fn export_and_import_over_http() {
         .send_json(&spec)
         .unwrap();
     ok(a.cairn(&["set", "7", "seven", "--store", "nums"]));
-    assert_eq!(ok(a.cairn(&["export", "--prefix", "k"])).lines().count(), 5);
-    assert_eq!(ok(a.cairn(&["export", "--store", "nums"])).lines().count(), 1);
+    let (stores, entries) = split(&ok(a.cairn(&["export", "--prefix", "k"])));
+    assert_eq!((stores.len(), entries.len()), (1, 5));
+    let (stores, entries) = split(&ok(a.cairn(&["export", "--store", "nums"])));
+    assert_eq!((stores.len(), entries.len()), (1, 1));
+    assert_eq!(
+        stores[0],
+        serde_json::json!({"store": "nums", "spec": {"key_type": "int", "value_type": "any", "history": 1}})
+    );
     ok(a.cairn(&["del", "7", "--store", "nums"]));
     ok(a.cairn(&["export", "-o", p(&file)]));
-    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 5);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (stores, entries) = split(&text);
+    assert_eq!((stores.len(), entries.len()), (2, 5), "an empty store keeps its line");
     let b = Server::start(&dir.path().join("b"));
     let r = json(&ok(b.cairn(&["import", p(&file), "--json"])));
-    assert_eq!(r["written"], 5);
+    assert_eq!(
+        (r["written"].as_u64(), r["stores_created"].as_u64()),
+        (Some(5), Some(1)),
+        "{r}"
+    );
     assert_eq!(ok(b.cairn(&["get", "k3"])), "3\n");
+    let nums: serde_json::Value = ureq::get(&format!("{}/v1/stores/nums", b.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(nums["key_type"], "int", "the store came over with its spec: {nums}");
     let o = b.cairn(&["import", p(&file), "--on-conflict", "fail"]);
     expect_code(&o, 2);
-    assert!(stderr(&o).contains("line 1"), "{}", stderr(&o));
+    let first_entry = text.lines().position(|l| !l.contains("\"spec\"")).unwrap() + 1;
+    assert!(stderr(&o).contains(&format!("line {first_entry}")), "{}", stderr(&o));
+    // A store that exists with another spec is named, and nothing is written.
+    let c = Server::start(&dir.path().join("c"));
+    ureq::put(&format!("{}/v1/stores/nums", c.url))
+        .send_json(serde_json::json!({"name": "nums", "key_type": "uuid"}))
+        .unwrap();
+    let o = c.cairn(&["import", p(&file)]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("different spec"), "{}", stderr(&o));
+    expect_code(&c.cairn(&["get", "k3"]), 1);
     // Skip keeps existing keys and writes the rest.
     ok(b.cairn(&["set", "k3", "changed"]));
     ok(b.cairn(&["del", "k1"]));

@@ -7,7 +7,7 @@ use crate::Global;
 use crate::client::{Body, enc, read_all, server_error};
 use crate::progress;
 use anyhow::{Context, anyhow, bail};
-use cairn_core::{Db, ExportLine, ExportOptions, OnConflict, Value};
+use cairn_core::{Db, ExportItem, ExportLine, ExportOptions, OnConflict, StoreSpec, Value};
 use serde_json::{Value as Json, json};
 use std::io::{BufRead, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -133,7 +133,7 @@ fn output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
 /// `export [--store S] [--prefix P] [--output FILE] [--data-dir DIR]`.
 pub fn export(g: &Global, prefix: Option<&str>, out: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<()> {
     let pb = progress::bar("export", None);
-    let (revision, lines) = match data_dir {
+    let (revision, (stores, entries)) = match data_dir {
         Some(dir) => {
             let db = open_offline(dir)?;
             let o = ExportOptions {
@@ -141,13 +141,18 @@ pub fn export(g: &Global, prefix: Option<&str>, out: Option<&Path>, data_dir: Op
                 prefix: prefix.map(|p| p.as_bytes().to_vec()),
             };
             let info = db.export(output(out)?, &o, progress::updater(&pb, "lines"))?;
-            (Some(info.revision), info.lines)
+            (Some(info.revision), (info.stores, info.entries))
         }
         None => (None, export_http(g, prefix, BufWriter::new(output(out)?), &pb)?),
     };
     pb.finish_and_clear();
     let at = revision.map(|r| format!(" at revision {r}")).unwrap_or_default();
-    eprintln!("exported {lines} entries{at}");
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    eprintln!(
+        "exported {} of {}{at}",
+        plural(entries, "entry", "entries"),
+        plural(stores, "store", "stores")
+    );
     Ok(())
 }
 
@@ -156,28 +161,43 @@ fn export_http(
     prefix: Option<&str>,
     mut w: impl Write,
     pb: &indicatif::ProgressBar,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, u64)> {
     let client = g.client();
-    let stores: Vec<String> = match &g.store {
-        Some(s) => vec![s.clone()],
+    let specs: Vec<StoreSpec> = match &g.store {
+        Some(s) => {
+            let (status, body) = client.json("GET", &format!("/v1/stores/{}", enc(s)), Body::None)?;
+            if status >= 400 {
+                return Err(server_error(status, body.to_string().as_bytes()));
+            }
+            vec![serde_json::from_value(body).context("the server's store spec does not parse")?]
+        }
         None => {
             let (status, body) = client.json("GET", "/v1/stores", Body::None)?;
             if status >= 400 {
                 return Err(server_error(status, body.to_string().as_bytes()));
             }
-            let list = body
+            let list = body["stores"]
                 .as_array()
-                .or_else(|| body["stores"].as_array())
-                .or_else(|| body["items"].as_array());
-            list.ok_or_else(|| anyhow!("the server's store list is not an array"))?
-                .iter()
-                // Across all stores, a prefix matches nothing in int and uuid stores.
-                .filter(|s| prefix.is_none() || matches!(s["key_type"].as_str(), None | Some("string" | "bytes")))
-                .filter_map(|s| s["name"].as_str().map(str::to_owned))
-                .collect()
+                .ok_or_else(|| anyhow!("the server's store list is not an array"))?;
+            list.iter()
+                .map(|s| serde_json::from_value(s.clone()))
+                .collect::<Result<_, _>>()
+                .context("the server's store list does not parse")?
         }
     };
+    // Across all stores, a prefix matches nothing in int and uuid stores.
+    let specs: Vec<StoreSpec> = specs
+        .into_iter()
+        .filter(|s| prefix.is_none() || g.store.is_some() || s.key_type.supports_prefix())
+        .collect();
     let (mut lines, mut bytes) = (0u64, 0u64);
+    for spec in &specs {
+        let text = serde_json::to_string(&ExportItem::store_line(spec))?;
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"\n")?;
+        bytes += text.len() as u64 + 1;
+    }
+    let stores: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     for store in stores {
         let mut cursor: Option<String> = None;
         loop {
@@ -220,7 +240,7 @@ fn export_http(
         }
     }
     w.flush()?;
-    Ok(lines)
+    Ok((specs.len() as u64, lines))
 }
 
 fn input(file: &Path) -> anyhow::Result<(Box<dyn BufRead>, Option<u64>)> {
@@ -252,8 +272,8 @@ pub fn import(g: &Global, file: &Path, on_conflict: &str, data_dir: Option<&Path
         g,
         &j,
         format!(
-            "imported {} entries from {} lines ({} skipped as existing, {} already expired)",
-            info.written, info.lines, info.skipped, info.expired
+            "imported {} entries from {} lines ({} skipped as existing, {} already expired; {} stores created)",
+            info.written, info.lines, info.skipped, info.expired, info.stores_created
         ),
     )
 }

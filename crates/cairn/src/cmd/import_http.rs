@@ -3,7 +3,7 @@
 use crate::Global;
 use crate::client::{Body, enc, server_error};
 use anyhow::{Context, anyhow, bail};
-use cairn_core::{ExportLine, ImportInfo, OnConflict};
+use cairn_core::{ExportItem, ExportLine, ImportInfo, OnConflict, StoreSpec};
 use serde_json::{Value as Json, json};
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -60,6 +60,9 @@ pub fn import(
                 if s >= 400 && s != 409 {
                     return Err(server_error(s, b.to_string().as_bytes()))
                         .with_context(|| format!("line {n}: creating store {:?}", l.store));
+                }
+                if s == 201 {
+                    info.stores_created += 1;
                 }
                 known.insert(l.store.clone());
             }
@@ -130,8 +133,15 @@ pub fn import(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: ExportLine =
-            serde_json::from_str(&line).with_context(|| format!("line {n}: not an export line"))?;
+        let parsed = match ExportItem::parse(&line).map_err(|e| anyhow!("line {n}: {e}"))? {
+            ExportItem::Entry(e) => e,
+            ExportItem::Store(spec) => {
+                // Entries before this line go in first, in file order.
+                send(&mut batch, &mut info)?;
+                create_store(g, n, &spec, &mut info)?;
+                continue;
+            }
+        };
         batch.push((n, parsed));
         if batch.len() == per_batch {
             send(&mut batch, &mut info)?;
@@ -140,4 +150,30 @@ pub fn import(
     }
     send(&mut batch, &mut info)?;
     Ok(info)
+}
+
+/// A store line: creates the store with its spec (201), accepts an identical
+/// one (200), and stops on one with another spec (409): the file's entries
+/// would not import as they were exported.
+fn create_store(g: &Global, n: u64, spec: &StoreSpec, info: &mut ImportInfo) -> anyhow::Result<()> {
+    let (s, b) = g.client().json(
+        "PUT",
+        &format!("/v1/stores/{}", enc(&spec.name)),
+        Body::Json(&serde_json::to_value(spec)?),
+    )?;
+    match s {
+        201 => info.stores_created += 1,
+        409 => bail!(
+            "line {n}: store {:?} exists on the server with a different spec than the file's ({}); \
+             drop it or import into another database",
+            spec.name,
+            ExportItem::store_line(spec)["spec"]
+        ),
+        s if s >= 400 => {
+            return Err(server_error(s, b.to_string().as_bytes()))
+                .with_context(|| format!("line {n}: creating store {:?}", spec.name));
+        }
+        _ => {}
+    }
+    Ok(())
 }
