@@ -163,6 +163,22 @@ async fn get_with_default_and_head() {
     assert_eq!(t.head("/v1/stores/default/keys/present").await, 200);
     let (_, d) = t.get("/v1/stores/default/keys/present?default=1").await;
     assert_eq!(d["value"], true);
+
+    // HEAD answers GET's headers without the body: type, length, revision.
+    let (_, put) = t.put("/v1/stores/default/keys/present", &json!("some text")).await;
+    let url = t.url("/v1/stores/default/keys/present");
+    for accept in ["application/json", "application/octet-stream"] {
+        let get = t.client.get(&url).header("accept", accept).send().await.unwrap();
+        let head = t.client.head(&url).header("accept", accept).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        for h in ["content-type", "content-length", "x-cairn-revision"] {
+            assert_eq!(head.headers().get(h), get.headers().get(h), "{h} with accept {accept}");
+        }
+        assert_eq!(head.headers()["x-cairn-revision"], put["revision"].to_string().as_str());
+        let len: usize = head.headers()["content-length"].to_str().unwrap().parse().unwrap();
+        assert_eq!(len, get.bytes().await.unwrap().len());
+        assert!(head.bytes().await.unwrap().is_empty());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

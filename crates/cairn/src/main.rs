@@ -36,7 +36,7 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
     /// Server URL for client commands.
-    #[arg(long, global = true, env = "CAIRN_SERVER", default_value = "http://127.0.0.1:7070")]
+    #[arg(long, global = true, env = "CAIRN_SERVER", default_value = "http://127.0.0.1:7070", value_parser = server_url)]
     pub server: String,
     /// Bearer token for the server.
     #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
@@ -47,6 +47,21 @@ pub struct Global {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// `--server`: an http(s) URL with a host, checked before any request.
+fn server_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s:?} is not an http:// or https:// URL (e.g. http://127.0.0.1:7070)"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{s:?} has no host (e.g. http://127.0.0.1:7070)"));
+    }
+    s.parse::<ureq::http::Uri>()
+        .map_err(|e| format!("{s:?} is not a valid URL: {e}"))?;
+    Ok(s.to_owned())
 }
 
 impl Global {
@@ -266,7 +281,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() {
     let cli = Cli::parse();
     let serving = matches!(cli.cmd, Cmd::Serve(_));
-    let default_level = if serving { "info" } else { "warn" };
+    // The storage library's own info lines (one per keyspace opened, per
+    // flush) are noise to an operator: warnings and errors still show.
+    let default_level = if serving {
+        "info,fjall=warn,lsm_tree=warn"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")

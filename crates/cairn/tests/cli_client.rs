@@ -27,6 +27,18 @@ fn set_get_del_list_incr_stores() {
     assert_eq!(entry["version"], 1);
     assert!(entry["revision"].as_u64().unwrap() > 0);
     assert_eq!(json(&ok(s.cairn(&["get", "quoted", "--json"])))["value"], "42");
+    // An integer too wide for 64 bits is refused, not rounded.
+    let wide = "123456789012345678901234567890";
+    let o = s.cairn(&["set", "wide", wide]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("64 bits") && stderr(&o).contains(wide),
+        "{}",
+        stderr(&o)
+    );
+    expect_code(&s.cairn(&["get", "wide"]), 1);
+    ok(s.cairn(&["set", "wide", &format!("\"{wide}\"")]));
+    assert_eq!(ok(s.cairn(&["get", "wide"])), format!("{wide}\n"));
 
     // Bytes values print as raw bytes, nothing added.
     ok(s.cairn(&["set", "raw", r#"{"$base64": "AAEC/w=="}"#]));
@@ -154,6 +166,16 @@ fn server_down_is_exit_2_naming_the_server() {
     let o = cairn_with(&[("CAIRN_SERVER", &url)], &["set", "k", "v"], None);
     expect_code(&o, 2);
     assert!(stderr(&o).contains(&url));
+    // Not a URL: said before any request, naming the flag and the value.
+    for bad in ["notaurl", "http://", "ftp://host"] {
+        let o = cairn_with(&[], &["get", "k", "--server", bad], None);
+        expect_code(&o, 2);
+        assert!(
+            stderr(&o).contains("--server") && stderr(&o).contains(bad),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]

@@ -123,13 +123,7 @@ pub async fn get_key(
     let entry = state.db.get(&store, &key)?;
     let octets = wants_octets(&headers);
     match (entry, default) {
-        (Some(e), _) if octets => {
-            let mut resp = ([(header::CONTENT_TYPE, OCTET)], e.value.to_raw()).into_response();
-            resp.headers_mut()
-                .insert("x-cairn-revision", HeaderValue::from(e.revision));
-            Ok(resp)
-        }
-        (Some(e), _) => Ok(Json(EntryOut::from(e)).into_response()),
+        (Some(e), _) => Ok(found(e, octets)),
         (None, Some(d)) if octets => Ok(([(header::CONTENT_TYPE, OCTET)], d.to_raw()).into_response()),
         (None, Some(d)) => Ok(Json(
             serde_json::json!({"key": String::from_utf8_lossy(&key), "value": d, "found": false}),
@@ -142,16 +136,37 @@ pub async fn get_key(
     }
 }
 
-/// 200 when the key exists, 404 when not; no body.
+/// A found entry as GET answers it: JSON, or the raw bytes when
+/// `octets`; either way with its revision in `x-cairn-revision` (for
+/// `if_revision` without parsing the body).
+fn found(e: cairn_core::Entry, octets: bool) -> Response {
+    let revision = e.revision;
+    let mut resp = if octets {
+        ([(header::CONTENT_TYPE, OCTET)], e.value.to_raw()).into_response()
+    } else {
+        Json(EntryOut::from(e)).into_response()
+    };
+    resp.headers_mut()
+        .insert("x-cairn-revision", HeaderValue::from(revision));
+    resp
+}
+
+/// 200 when the key exists, with the headers GET would send (type, length,
+/// `x-cairn-revision`) and no body; 404 when not.
 #[utoipa::path(head, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path)),
-    responses((status = 200), (status = 404)), tag = "keys")]
-pub async fn head_key(State(state): State<AppState>, _: NoQuery, caller: Caller, kp: KeyPath) -> ApiResult<StatusCode> {
+    responses((status = 200, headers(("x-cairn-revision" = u64, description = "the entry's revision"))), (status = 404)), tag = "keys")]
+pub async fn head_key(
+    State(state): State<AppState>,
+    _: NoQuery,
+    caller: Caller,
+    kp: KeyPath,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
-    Ok(if state.db.contains(&store, &key)? {
-        StatusCode::OK
-    } else {
-        StatusCode::NOT_FOUND
+    Ok(match state.db.get(&store, &key)? {
+        Some(e) => found(e, wants_octets(&headers)),
+        None => StatusCode::NOT_FOUND.into_response(),
     })
 }
 

@@ -51,10 +51,17 @@ pub struct SetOpts {
     pub if_revision: Option<u64>,
 }
 
-/// Parses a command-line value: JSON when it parses, else the text as a string.
+/// A command-line value as a JSON body: the text itself when it is JSON
+/// (sent as typed, so the server sees exactly those digits and refuses an
+/// integer too wide to store exactly instead of the CLI rounding it), else
+/// the text as a JSON string.
 #[must_use]
-pub fn parse_value(raw: &str) -> Json {
-    serde_json::from_str(raw).unwrap_or_else(|_| Json::String(raw.to_owned()))
+pub fn value_body(raw: &str) -> Vec<u8> {
+    if serde_json::from_str::<Json>(raw).is_ok() {
+        raw.as_bytes().to_vec()
+    } else {
+        serde_json::to_vec(&Json::String(raw.to_owned())).unwrap_or_default()
+    }
 }
 
 /// `set KEY VALUE`.
@@ -76,8 +83,8 @@ pub fn set(g: &Global, key: &str, value: &str, o: SetOpts) -> anyhow::Result<()>
     if !q.is_empty() {
         path = format!("{path}?{}", q.join("&"));
     }
-    let v = parse_value(value);
-    let (status, body) = g.client().json("PUT", &path, Body::Json(&v))?;
+    let v = value_body(value);
+    let (status, body) = g.client().json("PUT", &path, Body::Raw(&v, "application/json"))?;
     if status == 404 {
         return Err(server_error(status, body.to_string().as_bytes()));
     }
