@@ -251,6 +251,14 @@ async fn bad_inputs_are_refused_and_change_nothing() {
             "invalid_ttl",
         ),
         case(
+            "ttl beyond 317 years",
+            "PUT",
+            "/v1/stores/default/keys/k?ttl=1e30",
+            Some(b"1"),
+            400,
+            "invalid_ttl",
+        ),
+        case(
             "ttl not a number",
             "PUT",
             "/v1/stores/default/keys/k?ttl=soon",

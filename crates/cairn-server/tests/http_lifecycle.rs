@@ -119,6 +119,8 @@ async fn openapi_describes_every_route() {
         ("/v1/watch", &["get"]),
         ("/v1/content", &["post"]),
         ("/v1/content/{hash}", &["get", "head", "delete"]),
+        ("/v1/ws", &["get"]),
+        ("/v1/admin/backup", &["post"]),
     ] {
         for m in methods {
             assert!(
@@ -140,6 +142,12 @@ async fn openapi_describes_every_route() {
     ] {
         assert!(entry.get(field).is_some(), "EntryOut.{field}");
     }
+    // A value is any JSON, not only an object.
+    assert!(
+        entry["value"].get("type").is_none(),
+        "EntryOut.value: {}",
+        entry["value"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,7 +63,11 @@ impl Write for ChannelWriter {
 }
 
 /// Streams a consistent backup of the whole database (admin token for all stores).
-async fn backup(State(state): State<AppState>, _: NoQuery, caller: Caller) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/v1/admin/backup",
+    responses((status = 200, content_type = "application/octet-stream",
+        description = "the backup file (docs/backup-format.md), streamed; `cairn backup` verifies it before keeping it"),
+        (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)), tag = "admin")]
+pub(crate) async fn backup(State(state): State<AppState>, _: NoQuery, caller: Caller) -> ApiResult<Response> {
     caller.allow(Role::Admin, None)?;
     let (tx, rx) = mpsc::channel::<Chunk>(8);
     let db = state.db.clone();

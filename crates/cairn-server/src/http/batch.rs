@@ -55,7 +55,7 @@ pub enum BatchOp {
         /// The key.
         key: String,
         /// The value (any JSON; `{"$base64": ...}` for bytes).
-        #[schema(value_type = Object)]
+        #[schema(value_type = Value)]
         value: serde_json::Value,
         /// Expire after this many seconds.
         ttl: Option<f64>,

@@ -209,10 +209,18 @@ pub async fn put_key(
 
 /// A TTL in seconds (decimals allowed) as a duration; at least 1 ms.
 pub fn parse_ttl(secs: f64) -> Result<Duration, ApiError> {
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e10 {
+    if !secs.is_finite() || secs <= 0.0 {
         return Err(ApiError::bad_request(
             "invalid_ttl",
             format!("ttl must be a positive number of seconds, got {secs}"),
+        ));
+    }
+    if secs > 1e10 {
+        return Err(ApiError::bad_request(
+            "invalid_ttl",
+            format!(
+                "ttl is at most 10000000000 seconds (about 317 years), got {secs}; to keep a key for good, give no ttl"
+            ),
         ));
     }
     Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(1)))

@@ -1,7 +1,7 @@
 //! `/openapi.json`: the OpenAPI document, derived from the handlers'
 //! `#[utoipa::path]` annotations and the request and response types.
 
-use super::{batch, content, error, keys, stores, types, watch};
+use super::{admin, batch, content, error, keys, stores, types, watch, ws};
 use axum::Json;
 use utoipa::OpenApi;
 
@@ -30,6 +30,8 @@ use utoipa::OpenApi;
         content::get_content,
         content::head_content,
         content::delete_content,
+        ws::upgrade,
+        admin::backup,
     ),
     components(schemas(
         error::ErrorBody,

@@ -11,7 +11,7 @@ pub struct EntryOut {
     /// The key (text form).
     pub key: String,
     /// The value: any JSON; bytes appear as `{"$base64": "..."}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
     /// Revision of the last write.
     pub revision: u64,

@@ -68,7 +68,18 @@ pub fn router() -> Router<AppState> {
 /// since browsers cannot set headers on a WebSocket), then hands the socket
 /// to [`conn::serve`]. With auth off, browser pages from other origins than
 /// localhost are refused (403).
-async fn upgrade(
+#[utoipa::path(get, path = "/v1/ws",
+    params(("token" = Option<String>, Query, description = "bearer token, for browsers that cannot set headers on a WebSocket")),
+    responses(
+        (status = 101, description = "Switching Protocols: a WebSocket carrying one JSON object per text message. \
+            Requests: get, set, put, delete, contains, clear, list, incr, batch, subscribe, unsubscribe, \
+            store_content, get_content (each with an optional \"id\" echoed in its \"<type>_response\"); \
+            pushes: value_changed, progress; bad messages get {\"type\": \"error\", \"code\", \"message\"} \
+            and the connection stays open."),
+        (status = 401, body = super::error::ErrorBody, description = "auth is on and the token is missing or wrong"),
+        (status = 403, body = super::error::ErrorBody, description = "a browser page from another origin, with auth off")),
+    tag = "websocket")]
+pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
