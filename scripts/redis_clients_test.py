@@ -57,6 +57,10 @@ check("pipeline", (out[:3], out[100], out[101]), ([True, True, True], "99", 1))
 p = r.pipeline()
 p.set("py:tx", "1").incr("py:tx").get("py:tx")
 check("multi/exec", p.execute(), [True, 2, "2"])
+# A read inside the transaction sees only the commands queued before it.
+p = r.pipeline()
+p.set("py:tx", "1").get("py:tx").incr("py:tx").getset("py:tx", "7").get("py:tx")
+check("reads inside multi/exec", p.execute(), [True, "1", 2, "2", "7"])
 
 # WATCH: a change by another connection between WATCH and EXEC aborts it.
 other = client()

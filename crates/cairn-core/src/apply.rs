@@ -204,6 +204,12 @@ impl Writer<'_> {
                         OpOutcome::Incr { value: sum },
                     )
                 }
+                Op::Get { .. } => {
+                    outcomes.push(OpOutcome::Get {
+                        entry: old.map(|o| Box::new(o.to_entry(key.clone()))),
+                    });
+                    continue;
+                }
                 Op::Touch { ttl, .. } => {
                     let Some(o) = old else {
                         outcomes.push(OpOutcome::Touch { existed: false });

@@ -123,17 +123,27 @@ pub enum Op {
         /// New expiry.
         ttl: Ttl,
     },
+    /// Read a key as the operations before it in the same write left it
+    /// (a transaction's read: Redis `GET` inside `MULTI`). Writes nothing.
+    Get {
+        /// Store name.
+        store: String,
+        /// Raw key.
+        key: Vec<u8>,
+    },
 }
 
 impl Op {
-    /// The store and raw key this operation writes.
+    /// The store and raw key this operation writes (or, for
+    /// [`Op::Get`], reads).
     #[must_use]
     pub fn target(&self) -> (&str, &[u8]) {
         match self {
             Op::Put { store, key, .. }
             | Op::Delete { store, key }
             | Op::Incr { store, key, .. }
-            | Op::Touch { store, key, .. } => (store, key),
+            | Op::Touch { store, key, .. }
+            | Op::Get { store, key } => (store, key),
         }
     }
 }
@@ -178,6 +188,11 @@ pub enum OpOutcome {
     Touch {
         /// True when the key existed.
         existed: bool,
+    },
+    /// A read: the live entry at that point of the write, if any.
+    Get {
+        /// The entry, or `None` when the key was absent or expired.
+        entry: Option<Box<crate::Entry>>,
     },
 }
 

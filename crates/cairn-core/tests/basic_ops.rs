@@ -392,3 +392,49 @@ fn get_value_answers_like_get_without_metadata() {
     assert_eq!(db.with_value("default", "v", Value::to_raw).unwrap(), None);
     assert!(matches!(db.get_value("nope", "v"), Err(Error::UnknownStore { .. })));
 }
+
+#[test]
+fn a_get_inside_a_batch_sees_the_ops_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.put("default", "c", j(json!(5))).unwrap();
+    let get = || Op::Get {
+        store: "default".into(),
+        key: b"c".to_vec(),
+    };
+    let ops = vec![
+        get(),
+        Op::Incr {
+            store: "default".into(),
+            key: b"c".to_vec(),
+            by: 1.into(),
+            integer: true,
+        },
+        get(),
+        Op::Delete {
+            store: "default".into(),
+            key: b"c".to_vec(),
+        },
+        get(),
+    ];
+    let before = db.revision();
+    let out = db.batch(Vec::new(), ops).unwrap();
+    assert!(out.success);
+    let seen: Vec<Option<Value>> = out
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            cairn_core::OpOutcome::Get { entry } => Some(entry.as_ref().map(|e| e.value.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, [Some(j(json!(5))), Some(j(json!(6))), None]);
+    assert_eq!(out.revision, before + 1, "one revision for the writes; reads take none");
+    assert!(db.get("default", "c").unwrap().is_none());
+
+    // Only reads: nothing written, no revision used.
+    let out = db.batch(Vec::new(), vec![get()]).unwrap();
+    assert!(out.success);
+    assert_eq!(out.revision, before + 1);
+    assert!(matches!(&out.ops[..], [cairn_core::OpOutcome::Get { entry: None }]));
+}

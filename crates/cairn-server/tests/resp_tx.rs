@@ -125,3 +125,97 @@ async fn transaction_errors() {
     assert_eq!(c.get::<_, String>("fz").await.unwrap(), "1.5");
     t.server.shutdown().await;
 }
+
+/// Sends one transaction (MULTI, `cmds`, EXEC) and returns EXEC's reply.
+async fn transaction(c: &mut redis::aio::MultiplexedConnection, cmds: &[&[&str]]) -> redis::Value {
+    let mut p = redis::pipe();
+    p.atomic();
+    for a in cmds {
+        let mut one = redis::cmd(a[0]);
+        for arg in &a[1..] {
+            one.arg(*arg);
+        }
+        p.add_command(one);
+    }
+    p.query_async(c).await.unwrap()
+}
+
+#[tokio::test]
+async fn reads_inside_multi_see_the_commands_queued_before_them() {
+    use redis::Value as V;
+    let t = start().await;
+    let mut c = t.conn().await;
+    let bulk = |s: &str| V::BulkString(s.as_bytes().to_vec());
+    let _: () = c.set("c", "5").await.unwrap();
+    let out = transaction(&mut c, &[&["GET", "c"], &["INCR", "c"], &["GET", "c"]]).await;
+    assert_eq!(out, V::Array(vec![bulk("5"), V::Int(6), bulk("6")]));
+
+    let out = transaction(
+        &mut c,
+        &[
+            &["MSET", "a", "1", "b", "2"],
+            &["MGET", "a", "b"],
+            &["EXISTS", "a", "b", "x"],
+            &["DEL", "a", "b"],
+            &["MGET", "a", "b"],
+            &["EXISTS", "a"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        V::Array(vec![
+            V::Okay,
+            V::Array(vec![bulk("1"), bulk("2")]),
+            V::Int(2),
+            V::Int(2),
+            V::Array(vec![V::Nil, V::Nil]),
+            V::Int(0),
+        ])
+    );
+
+    // The old value of SET .. GET, GETSET and GETDEL, at their place.
+    let _: () = c.set("t", "1").await.unwrap();
+    let out = transaction(
+        &mut c,
+        &[
+            &["SET", "t", "2", "GET"],
+            &["GETSET", "t", "3"],
+            &["STRLEN", "t"],
+            &["GETDEL", "t"],
+            &["GET", "t"],
+            &["TYPE", "t"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        V::Array(vec![
+            bulk("1"),
+            bulk("2"),
+            V::Int(1),
+            bulk("3"),
+            V::Nil,
+            V::SimpleString("none".into())
+        ])
+    );
+    assert_eq!(c.exists::<_, i64>("t").await.unwrap(), 0);
+
+    // Expiry as the commands before left it.
+    let out = transaction(
+        &mut c,
+        &[
+            &["SET", "e", "v", "EX", "100"],
+            &["TTL", "e"],
+            &["PERSIST", "e"],
+            &["TTL", "e"],
+            &["PTTL", "nothing"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        V::Array(vec![V::Okay, V::Int(100), V::Int(1), V::Int(-1), V::Int(-2)])
+    );
+    t.server.shutdown().await;
+}

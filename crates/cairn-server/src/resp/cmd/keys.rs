@@ -87,6 +87,21 @@ pub(super) fn plan(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Plan {
     }
 }
 
+/// TTL, PTTL, EXPIRETIME or PEXPIRETIME (`name`) of a key whose expiry is
+/// `expires_at` (outer `None`: the key is absent): -2 absent, -1 no expiry.
+pub(super) fn ttl_reply(name: &str, expires_at: Option<Option<u64>>) -> i64 {
+    match expires_at {
+        None => -2,
+        Some(None) => -1,
+        Some(Some(at)) => match name {
+            "ttl" => (at.saturating_sub(now_ms()) as i64 + 500) / 1000,
+            "pttl" => at.saturating_sub(now_ms()) as i64,
+            "expiretime" => (at / 1000) as i64,
+            _ => at as i64,
+        },
+    }
+}
+
 pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Reply {
     let db = &sh.app.db;
     let store = sess.store.clone();
@@ -108,22 +123,10 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
             }
             Ok(Reply::Int(n))
         }
-        "ttl" | "pttl" | "expiretime" | "pexpiretime" => {
-            db.get(&store, &args[1]).map_err(|e| engine_error(&e)).map(|e| {
-                Reply::Int(match e {
-                    None => -2,
-                    Some(e) => match e.expires_at {
-                        None => -1,
-                        Some(at) => match spec.name {
-                            "ttl" => (at.saturating_sub(now_ms()) as i64 + 500) / 1000,
-                            "pttl" => at.saturating_sub(now_ms()) as i64,
-                            "expiretime" => (at / 1000) as i64,
-                            _ => at as i64,
-                        },
-                    },
-                })
-            })
-        }
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => db
+            .get(&store, &args[1])
+            .map_err(|e| engine_error(&e))
+            .map(|e| Reply::Int(ttl_reply(spec.name, e.map(|e| e.expires_at)))),
         "type" => db
             .contains(&store, &args[1])
             .map(|e| Reply::Simple(if e { "string" } else { "none" }))

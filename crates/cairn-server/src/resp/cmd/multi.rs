@@ -10,17 +10,19 @@
 //!                  per queued command.
 //! ```
 //!
-//! Queued reads (GET, EXISTS, TTL, ...) are answered after the batch
-//! commits, so they see the transaction's own writes and nothing written
-//! after them by others can sneak in between the writes. Conditional writes
-//! (SET NX, SETNX, GETDEL, ...) are refused inside MULTI: a batch is
-//! all-or-nothing, so a per-command condition has no place in it.
+//! Queued reads of keys (GET, MGET, EXISTS, STRLEN, TYPE, TTL, ...) become
+//! [`Op::Get`]s at their place in the batch, so each sees exactly the
+//! commands queued before it, as in Redis; so do the old values of SET ..
+//! GET, GETSET and GETDEL. Other reads (DBSIZE, KEYS, PING, ...) are
+//! answered after the batch commits. Conditional writes (SET NX, SETNX,
+//! MSETNX, APPEND, RENAME, GETEX, EXPIRE NX, ...) are refused inside MULTI:
+//! a batch is all-or-nothing, so a per-command condition has no place in it.
 
 use super::{InMulti, Outcome, Pending, Spec, engine_error};
 use crate::resp::Shared;
 use crate::resp::reply::Reply;
 use crate::resp::session::{Multi, Session, Watched};
-use cairn_core::{Applied, Check, Command, Cond, Op, Ttl, Value};
+use cairn_core::{Applied, Check, Command, Cond, Entry, Op, OpOutcome, Ttl, Value};
 use std::collections::HashMap;
 
 /// A command waiting for EXEC.
@@ -33,8 +35,53 @@ pub(crate) struct Queued {
 /// Attempts when an EXEC's own consistency check (not a WATCH) fails.
 const RETRIES: usize = 100;
 
-fn write_ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, Reply> {
+/// Reads answered from the key's entry at their place in the batch.
+const KEY_READS: &[&str] = &[
+    "get",
+    "mget",
+    "strlen",
+    "exists",
+    "type",
+    "ttl",
+    "pttl",
+    "expiretime",
+    "pexpiretime",
+];
+
+/// The keys a key read looks at.
+fn read_keys<'a>(spec: &Spec, args: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
+    match spec.name {
+        "mget" | "exists" => &args[1..],
+        _ => &args[1..2],
+    }
+}
+
+/// A write's operations inside MULTI, and whether its reply is the key's
+/// old value (SET .. GET, GETSET, GETDEL): then the first op is an
+/// [`Op::Get`] of that key.
+fn write_ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<(Pending, bool), Reply> {
+    let old = match spec.name {
+        "getset" | "getdel" => true,
+        "set" => args[3..].iter().any(|a| a.eq_ignore_ascii_case(b"GET")),
+        _ => false,
+    };
     let p = match spec.name {
+        "getdel" => Some(Pending {
+            checks: Vec::new(),
+            ops: vec![Op::Delete {
+                store: sess.store.clone(),
+                key: args[1].clone(),
+            }],
+            finish: super::Finish::Deleted,
+        }),
+        "getset" => {
+            let set = super::lookup(b"set").ok_or_else(|| Reply::err("no SET command"))?;
+            Some(super::strings::ops(
+                sess,
+                set,
+                &[b"SET".to_vec(), args[1].clone(), args[2].clone()],
+            )?)
+        }
         "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => super::keys::ops(sess, spec, args)?,
         "persist" => Some(Pending {
             checks: Vec::new(),
@@ -48,8 +95,41 @@ fn write_ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, R
         _ => Some(super::strings::ops(sess, spec, args)?),
     };
     match p {
-        Some(p) if p.checks.is_empty() => Ok(p),
+        Some(mut p) if p.checks.is_empty() => {
+            if old {
+                p.ops.insert(
+                    0,
+                    Op::Get {
+                        store: sess.store.clone(),
+                        key: args[1].clone(),
+                    },
+                );
+            }
+            Ok((p, old))
+        }
         _ => Err(refused(spec)),
+    }
+}
+
+/// The reply of a key read (or of a write answering the old value, as
+/// `get`) from what its [`Op::Get`]s saw.
+fn seen_reply(name: &str, outcomes: &[OpOutcome]) -> Reply {
+    let entries: Vec<Option<&Entry>> = outcomes
+        .iter()
+        .map(|o| match o {
+            OpOutcome::Get { entry } => entry.as_deref(),
+            _ => None,
+        })
+        .collect();
+    let first = entries.first().copied().flatten();
+    let bulk = |e: Option<&Entry>| e.map_or(Reply::Nil, |e| Reply::Bulk(e.value.to_raw()));
+    match name {
+        "get" => bulk(first),
+        "mget" => Reply::Array(entries.into_iter().map(bulk).collect()),
+        "strlen" => Reply::Int(first.map_or(0, |e| e.value.to_raw().len() as i64)),
+        "exists" => Reply::Int(entries.iter().filter(|e| e.is_some()).count() as i64),
+        "type" => Reply::Simple(if first.is_some() { "string" } else { "none" }),
+        _ => Reply::Int(super::keys::ttl_reply(name, first.map(|e| e.expires_at))),
     }
 }
 
@@ -138,7 +218,13 @@ enum Slot {
         end: usize,
         finish: super::Finish,
     },
-    /// By running the read after the commit.
+    /// From the entries ops `start..end` ([`Op::Get`]) saw, as command `name`.
+    Seen {
+        start: usize,
+        end: usize,
+        name: &'static str,
+    },
+    /// By running the read after the commit (reads not of keys).
     Read,
 }
 
@@ -166,16 +252,33 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
         // Index of the last op on each key written so far.
         let mut touched: HashMap<(String, Vec<u8>), usize> = HashMap::new();
         for q in &multi.queued {
+            if KEY_READS.contains(&q.spec.name) {
+                let start = ops.len();
+                ops.extend(read_keys(q.spec, &q.args).iter().map(|k| Op::Get {
+                    store: sess.store.clone(),
+                    key: k.clone(),
+                }));
+                slots.push(Slot::Seen {
+                    start,
+                    end: ops.len(),
+                    name: q.spec.name,
+                });
+                continue;
+            }
             if q.spec.multi != InMulti::Op {
                 slots.push(Slot::Read);
                 continue;
             }
-            let p = match write_ops(sess, q.spec, &q.args) {
+            let (p, old) = match write_ops(sess, q.spec, &q.args) {
                 Ok(p) => p,
                 Err(r) => return r,
             };
             let start = ops.len();
             for op in p.ops {
+                if let Op::Get { .. } = op {
+                    ops.push(op);
+                    continue;
+                }
                 let (store, key) = op.target();
                 let target = (store.to_owned(), key.to_vec());
                 // The engine increments numbers; a numeric string (what SET
@@ -213,10 +316,18 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                 touched.insert(target, ops.len());
                 ops.push(op);
             }
-            slots.push(Slot::Write {
-                start,
-                end: ops.len(),
-                finish: p.finish,
+            slots.push(if old {
+                Slot::Seen {
+                    start,
+                    end: start + 1,
+                    name: "get",
+                }
+            } else {
+                Slot::Write {
+                    start,
+                    end: ops.len(),
+                    finish: p.finish,
+                }
             });
         }
         let outcome = if checks.is_empty() && ops.is_empty() {
@@ -245,6 +356,7 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
         for (q, slot) in multi.queued.iter().zip(slots) {
             replies.push(match slot {
                 Slot::Write { start, end, finish } => finish.reply(true, results.get(start..end).unwrap_or(&[])),
+                Slot::Seen { start, end, name } => seen_reply(name, results.get(start..end).unwrap_or(&[])),
                 Slot::Read => match Box::pin(super::run(sh, sess, q.spec, q.args.clone())).await {
                     Outcome::Reply(r) | Outcome::Close(r) => r,
                     Outcome::Many(mut v) => v.pop().unwrap_or(Reply::Nil),
