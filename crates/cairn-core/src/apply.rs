@@ -76,7 +76,14 @@ fn add(
         });
     }
     let (a, b) = (cur.as_f64().ok_or_else(nan)?, by.as_f64().ok_or_else(nan)?);
-    serde_json::Number::from_f64(a + b).ok_or_else(|| Error::Overflow {
+    let sum = a + b;
+    // A whole result within f64's exact integers is kept as an integer (10,
+    // not 10.0): the same JSON number, and what Redis's INCRBYFLOAT leaves,
+    // so a later integer INCR works on it.
+    if sum.fract() == 0.0 && sum.abs() < 9_007_199_254_740_992.0 {
+        return Ok(serde_json::Number::from(sum as i64));
+    }
+    serde_json::Number::from_f64(sum).ok_or_else(|| Error::Overflow {
         store: store.to_owned(),
         key: key.to_string(),
     })
@@ -108,7 +115,12 @@ impl Writer<'_> {
             let mut enc = None;
             if let Op::Put { value, .. } = &op {
                 let e = value.encode();
-                let len = e.len() - 1;
+                // A string counts its own bytes, not its JSON escaping (a
+                // RESP value of NUL bytes would count six times over).
+                let len = match value {
+                    Value::Json(serde_json::Value::String(s)) => s.len(),
+                    _ => e.len() - 1,
+                };
                 if len > limits.max_value_bytes {
                     return Err(Error::ValueTooLarge {
                         len,

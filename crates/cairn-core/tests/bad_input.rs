@@ -121,3 +121,26 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(db.count("default", None).unwrap(), 1);
     assert_eq!(db.stores().len(), 2);
 }
+
+#[test]
+fn a_string_value_counts_its_own_bytes_not_its_json_escaping() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.limits.max_value_bytes = 64;
+    let db = Db::builder(dir.path()).config(cfg).open().unwrap();
+    // 64 NUL characters: 64 bytes, 386 as escaped JSON.
+    let nuls = "\u{0}".repeat(64);
+    db.put("default", "nuls", Value::Json(json!(nuls))).unwrap();
+    assert_eq!(
+        db.get("default", "nuls").unwrap().unwrap().value,
+        Value::Json(json!(nuls))
+    );
+    let e = db
+        .put("default", "more", Value::Json(json!("\u{0}".repeat(65))))
+        .unwrap_err();
+    assert_eq!(e.code(), "value_too_large");
+    assert!(e.to_string().contains("65 bytes"), "{e}");
+    // Other JSON counts as its text.
+    let e = db.put("default", "arr", Value::Json(json!(vec![1; 40]))).unwrap_err();
+    assert!(e.to_string().contains("81 bytes"), "{e}");
+}

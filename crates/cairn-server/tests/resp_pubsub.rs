@@ -91,8 +91,18 @@ async fn publish_reaches_subscribers() {
     assert_eq!(c.publish::<_, _, i64>("news", "hello").await.unwrap(), 1);
     assert_eq!(c.publish::<_, _, i64>("sport.tennis", "ace").await.unwrap(), 1);
     assert_eq!(c.publish::<_, _, i64>("weather", "rain").await.unwrap(), 0);
+    // Subscribed to a channel and a pattern matching it: two messages, and
+    // PUBLISH counts both, as Redis does.
+    let mut both = t.client().get_async_pubsub().await.unwrap();
+    both.subscribe("sport.golf").await.unwrap();
+    both.psubscribe("sport.*").await.unwrap();
+    assert_eq!(c.publish::<_, _, i64>("sport.golf", "putt").await.unwrap(), 3);
     let mut msgs = ps.on_message();
     assert_eq!(next(&mut msgs).await, ("news".into(), "hello".into()));
     assert_eq!(next(&mut msgs).await, ("sport.tennis".into(), "ace".into()));
+    assert_eq!(next(&mut msgs).await, ("sport.golf".into(), "putt".into()));
+    let mut b = both.on_message();
+    assert_eq!(next(&mut b).await, ("sport.golf".into(), "putt".into()));
+    assert_eq!(next(&mut b).await, ("sport.golf".into(), "putt".into()));
     t.server.shutdown().await;
 }

@@ -32,6 +32,36 @@ async fn string_commands_behave_like_redis() {
             .unwrap(),
         "15.5"
     );
+    // Integers as Redis reads them: no "+", no leading zeros, no "-0".
+    for text in ["007", "+1", "-0", "00", " 1"] {
+        let _: () = c.set("odd-num", text).await.unwrap();
+        let err = c.incr::<_, _, i64>("odd-num", 1).await.unwrap_err();
+        assert!(err.to_string().contains("not an integer"), "{text:?}: {err}");
+        assert_eq!(c.get::<_, String>("odd-num").await.unwrap(), text);
+    }
+    for by in ["007", "+1", "-0"] {
+        let err = cmd::<i64>(&mut c, &["INCRBY", "n", by]).await.unwrap_err();
+        assert!(err.to_string().contains("not an integer"), "{by:?}: {err}");
+    }
+    let _: () = c.set("five", "5").await.unwrap();
+    assert_eq!(
+        cmd::<String>(&mut c, &["INCRBYFLOAT", "five", "5"]).await.unwrap(),
+        "10"
+    );
+    assert_eq!(
+        c.get::<_, String>("five").await.unwrap(),
+        "10",
+        "whole, as Redis stores it"
+    );
+    // A whole INCRBYFLOAT result is stored as Redis leaves it ("10", not
+    // "10.0"), so the integer family goes on from it.
+    assert_eq!(cmd::<String>(&mut c, &["INCRBYFLOAT", "g", "10"]).await.unwrap(), "10");
+    assert_eq!(c.get::<_, String>("g").await.unwrap(), "10");
+    assert_eq!(cmd::<i64>(&mut c, &["STRLEN", "g"]).await.unwrap(), 2);
+    assert_eq!(c.incr::<_, _, i64>("g", 1).await.unwrap(), 11);
+    let _: String = cmd(&mut c, &["INCRBYFLOAT", "z", "0.5"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut c, &["INCRBYFLOAT", "z", "-0.5"]).await.unwrap(), "0");
+    assert_eq!(c.get::<_, String>("z").await.unwrap(), "0");
 
     let err = c.incr::<_, _, i64>("greeting", 1).await.unwrap_err();
     assert!(
@@ -235,6 +265,15 @@ async fn select_by_number_and_name() {
     );
     let err = cmd::<()>(&mut c, &["SELECT", "16"]).await.unwrap_err();
     assert!(err.to_string().contains("DB index is out of range"), "{err}");
+    // A number too big for Redis's parser makes no store either.
+    let err = cmd::<()>(&mut c, &["SELECT", "999999999999999999999"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("out of range"), "{err}");
+    assert!(
+        db.store_spec("999999999999999999999").is_err(),
+        "SELECT created a store"
+    );
     let err = cmd::<()>(&mut c, &["SELECT", "nosuchstore"]).await.unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     // The redis URL's database number selects too.

@@ -321,9 +321,9 @@ impl Hub {
                     });
                 }
             }
-            if !msgs.is_empty() {
-                delivered += 1;
-            }
+            // As Redis counts: one per message sent (a client subscribed to
+            // the channel and to a matching pattern counts twice).
+            delivered += msgs.len();
             for m in msgs {
                 if s.tx.try_send(m).is_err() {
                     slow.push(*id);
@@ -338,7 +338,8 @@ impl Hub {
         delivered
     }
 
-    /// `PUBLISH`: returns how many clients received the message.
+    /// `PUBLISH`: returns how many messages were sent (per client, one for
+    /// the channel and one per matching pattern).
     pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
         self.deliver(&[channel], payload, |_| true)
     }

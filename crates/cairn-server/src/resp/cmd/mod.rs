@@ -332,11 +332,19 @@ pub(crate) fn not_integer() -> Reply {
 
 /// Parses an integer argument like Redis (no spaces, no `+`).
 pub(crate) fn int_arg(a: &[u8]) -> Result<i64, Reply> {
-    std::str::from_utf8(a)
-        .ok()
-        .filter(|s| !s.starts_with('+') && !s.is_empty())
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(not_integer)
+    std::str::from_utf8(a).ok().and_then(redis_int).ok_or_else(not_integer)
+}
+
+/// An integer as Redis reads one (`string2ll`): optional `-`, digits, no
+/// `+`, no spaces, no leading zeros, no `-0`.
+pub(crate) fn redis_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = match digits.as_bytes() {
+        [] => false,
+        [b'0'] => digits.len() == s.len(),
+        [first, ..] => *first != b'0' && digits.bytes().all(|b| b.is_ascii_digit()),
+    };
+    if canonical { s.parse().ok() } else { None }
 }
 
 /// Parses a float argument like Redis.

@@ -198,18 +198,6 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
     }
 }
 
-/// The number a JSON string holds (integers; floats too when `float`).
-fn number_in(v: &Value, float: bool) -> Option<serde_json::Number> {
-    let Value::Json(serde_json::Value::String(s)) = v else {
-        return None;
-    };
-    match s.parse::<i64>() {
-        Ok(i) => Some(i.into()),
-        Err(_) if float => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64),
-        Err(_) => None,
-    }
-}
-
 /// How one queued command's reply is made.
 enum Slot {
     /// From the outcomes of ops `start..end` of the batch.
@@ -289,14 +277,14 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                     match touched.get(&target) {
                         Some(&i) => {
                             if let Op::Put { value, .. } = &mut ops[i]
-                                && let Some(n) = number_in(value, by.is_f64())
+                                && let Some(n) = super::strings::numeric_text(value, by.is_f64())
                             {
                                 *value = Value::Json(serde_json::Value::Number(n));
                             }
                         }
                         None => {
                             if let Ok(Some(e)) = db.get(store, key)
-                                && let Some(n) = number_in(&e.value, by.is_f64())
+                                && let Some(n) = super::strings::numeric_text(&e.value, by.is_f64())
                             {
                                 checks.push(Check {
                                     store: target.0.clone(),

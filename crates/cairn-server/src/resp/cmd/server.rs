@@ -150,7 +150,14 @@ async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
     let db = &sh.app.db;
     let spec = match db.store_spec(&store) {
         Ok(s) => s,
+        // Numbers past Redis's 16 databases name no store unless one was
+        // made under that name: SELECT must not mint stores at will.
         Err(cairn_core::Error::UnknownStore { .. }) if store.bytes().all(|b| b.is_ascii_digit()) => {
+            match store.parse::<u64>() {
+                Ok(n) if n < 16 => {}
+                Ok(_) => return Reply::err("DB index is out of range"),
+                Err(_) => return Reply::err("value is not an integer or out of range"),
+            }
             match db
                 .execute_async(Command::CreateStore {
                     spec: StoreSpec::new(&store),

@@ -33,6 +33,15 @@ fn expiry(a: &[u8], unit: u64, absolute: bool, cmd: &str) -> Result<Ttl, Reply> 
         return Err(bad());
     }
     let ms = (n as u64).checked_mul(unit).ok_or_else(bad)?;
+    // As Redis: the expiry time must fit a signed 64-bit millisecond count.
+    let at = if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(super::now_ms())
+    };
+    if at.is_none_or(|t| t > i64::MAX as u64) {
+        return Err(bad());
+    }
     Ok(if absolute { Ttl::At(ms) } else { Ttl::Millis(ms) })
 }
 
@@ -106,11 +115,11 @@ fn increment(spec: &Spec, args: &[Vec<u8>]) -> Result<(serde_json::Number, bool)
 }
 
 /// A JSON string holding a number: what `SET k 5` stores in an `any` store.
-fn numeric_text(v: &Value, float: bool) -> Option<serde_json::Number> {
+pub(crate) fn numeric_text(v: &Value, float: bool) -> Option<serde_json::Number> {
     let Value::Json(serde_json::Value::String(s)) = v else {
         return None;
     };
-    if let Ok(i) = s.parse::<i64>() {
+    if let Some(i) = super::redis_int(s) {
         return Some(i.into());
     }
     if float {
@@ -415,8 +424,13 @@ async fn incr_cas(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
             (_, _, false) => return Err(not_integer()),
             _ => {
                 let s = cur.as_f64().unwrap_or(0.0) + by.as_f64().unwrap_or(0.0);
-                let n = serde_json::Number::from_f64(s)
-                    .ok_or_else(|| Reply::err("increment would produce NaN or Infinity"))?;
+                // A whole result is kept as an integer ("10", as Redis leaves it).
+                let n = if s.fract() == 0.0 && s.abs() < 9_007_199_254_740_992.0 {
+                    serde_json::Number::from(s as i64)
+                } else {
+                    serde_json::Number::from_f64(s)
+                        .ok_or_else(|| Reply::err("increment would produce NaN or Infinity"))?
+                };
                 (n, Reply::text(format_double(s)))
             }
         };
@@ -457,6 +471,12 @@ mod tests {
         assert_eq!(parse_set(&a(&["set", "k", "v", "ex", "x"])).unwrap_err(), not_integer());
         assert!(
             matches!(parse_set(&a(&["set", "k", "v", "ex", "0"])), Err(Reply::Error(m)) if m.contains("invalid expire"))
+        );
+        assert!(
+            matches!(parse_set(&a(&["set", "k", "v", "px", "9223372036854775807"])), Err(Reply::Error(m)) if m.contains("invalid expire"))
+        );
+        assert!(
+            matches!(parse_set(&a(&["set", "k", "v", "ex", "9223372036854775"])), Err(Reply::Error(m)) if m.contains("invalid expire"))
         );
     }
 
