@@ -65,6 +65,10 @@ pub struct Config {
     pub expiry_interval_ms: u64,
     /// Number of recent change events kept in memory for watchers. Default: 65,536.
     pub event_buffer: usize,
+    /// Most bytes of recent change events (their old and new values) kept
+    /// in memory for watchers; older events are read from the change log.
+    /// Default: 64 MiB.
+    pub event_buffer_bytes: usize,
 }
 
 impl Default for Config {
@@ -78,6 +82,7 @@ impl Default for Config {
             block_cache_bytes: 64 << 20,
             expiry_interval_ms: 250,
             event_buffer: 65_536,
+            event_buffer_bytes: 64 << 20,
         }
     }
 }
@@ -99,6 +104,9 @@ impl Config {
         }
         if self.expiry_interval_ms == 0 {
             return Err("expiry_interval_ms must be at least 1".into());
+        }
+        if self.event_buffer_bytes == 0 {
+            return Err("event_buffer_bytes must be at least 1".into());
         }
         if self.event_buffer == 0 {
             return Err("event_buffer must be at least 1".into());

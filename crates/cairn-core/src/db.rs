@@ -311,7 +311,7 @@ impl Db {
         }
         let shared = Arc::new(Shared {
             cache: Cache::new(config.cache_entries),
-            hub: Hub::new(config.event_buffer, revision),
+            hub: Hub::new(config.event_buffer, config.event_buffer_bytes, revision),
             config,
             path: path.to_owned(),
             fj,

@@ -17,44 +17,68 @@ use std::time::Duration;
 
 struct Ring {
     events: VecDeque<Arc<Event>>,
+    /// The size of each event in `events` (its change-log encoding).
+    sizes: VecDeque<usize>,
+    /// Sum of `sizes`.
+    bytes: usize,
     /// Every event with revision >= `start` is in `events`.
     start: u64,
 }
 
 pub(crate) struct Hub {
     ring: RwLock<Ring>,
+    /// Most events kept.
     cap: usize,
+    /// Most bytes of events kept: with large values, a count alone would
+    /// let the ring hold gigabytes.
+    byte_cap: usize,
     tx: tokio::sync::watch::Sender<u64>,
     sync_wait: (Mutex<u64>, Condvar),
 }
 
 impl Hub {
-    pub fn new(cap: usize, revision: u64) -> Hub {
+    pub fn new(cap: usize, byte_cap: usize, revision: u64) -> Hub {
         Hub {
             ring: RwLock::new(Ring {
                 events: VecDeque::with_capacity(cap.min(4096)),
+                sizes: VecDeque::with_capacity(cap.min(4096)),
+                bytes: 0,
                 start: revision + 1,
             }),
             cap,
+            byte_cap,
             tx: tokio::sync::watch::Sender::new(revision),
             sync_wait: (Mutex::new(revision), Condvar::new()),
         }
     }
 
-    /// Appends committed events (called by the writer before it publishes the revision).
-    pub fn publish(&self, events: Vec<Event>, _revision: u64) {
+    /// Appends committed events, each with its size in bytes (called by
+    /// the writer before it publishes the revision), then drops the oldest
+    /// while the ring holds more events or bytes than its caps. Watchers
+    /// behind the ring read the change log instead.
+    pub fn publish(&self, events: Vec<Event>, sizes: &[usize]) {
         if events.is_empty() {
             return;
         }
         let mut ring = self.ring.write();
-        for e in events {
+        for (e, &size) in events.into_iter().zip(sizes) {
             ring.events.push_back(Arc::new(e));
+            ring.sizes.push_back(size);
+            ring.bytes += size;
         }
-        while ring.events.len() > self.cap {
-            if let Some(e) = ring.events.pop_front() {
-                ring.start = ring.start.max(e.revision + 1);
-            }
+        while ring.events.len() > self.cap || ring.bytes > self.byte_cap {
+            let Some(e) = ring.events.pop_front() else { break };
+            let size = ring.sizes.pop_front().unwrap_or(0);
+            ring.bytes -= size.min(ring.bytes);
+            ring.start = ring.start.max(e.revision + 1);
         }
+    }
+
+    /// Events and bytes held in memory.
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let r = self.ring.read();
+        (r.events.len(), r.bytes)
     }
 
     /// Wakes waiters after the revision became visible.
@@ -253,5 +277,42 @@ impl Subscription {
         }
         let _ = cv.wait_for(&mut rev, timeout);
         *rev >= self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hub;
+    use crate::{Event, EventKind};
+
+    fn event(revision: u64) -> Event {
+        Event {
+            revision,
+            store: "default".into(),
+            key: Some(format!("k{revision}")),
+            kind: EventKind::Created,
+            old_value: None,
+            new_value: None,
+            timestamp: 0,
+            raw_key: Vec::new(),
+            op: "set",
+        }
+    }
+
+    #[test]
+    fn the_ring_is_capped_by_bytes_as_well_as_by_count() {
+        let hub = Hub::new(100, 1000, 0);
+        for r in 1..=10 {
+            hub.publish(vec![event(r)], &[300]);
+        }
+        assert_eq!(hub.held(), (3, 900), "bytes cap: 3 events of 300");
+        assert_eq!(hub.ring.read().start, 8, "events before 8 are left to the change log");
+        let hub = Hub::new(4, 1 << 20, 0);
+        hub.publish((1..=10).map(event).collect(), &[10; 10]);
+        assert_eq!(hub.held(), (4, 40), "count cap");
+        // One event above the whole cap is not kept either.
+        hub.publish(vec![event(11)], &[2 << 20]);
+        assert_eq!(hub.held(), (0, 0));
+        assert_eq!(hub.ring.read().start, 12);
     }
 }

@@ -109,6 +109,8 @@ pub(crate) struct Group {
     content: HashMap<Vec<u8>, Option<Vec<u8>>>,
     stores: Vec<(String, Option<Vec<u8>>)>,
     pub events: Vec<Event>,
+    /// The encoded size of each of `events`.
+    event_sizes: Vec<usize>,
     /// The change-log chunks of `events`, made while staging.
     log: crate::changelog::Chunks,
     catalog: Vec<CatalogOp>,
@@ -120,7 +122,9 @@ pub(crate) struct Group {
 
 impl Group {
     fn push_event(&mut self, e: Event, old: Option<&[u8]>, new: Option<&[u8]>) {
-        self.log.push(e.revision, &e.encode_with(old, new));
+        let enc = e.encode_with(old, new);
+        self.event_sizes.push(enc.len());
+        self.log.push(e.revision, &enc);
         self.events.push(e);
     }
 }
@@ -504,7 +508,7 @@ impl Writer<'_> {
                 self.shared.cache.store(k, slot);
             }
             let revision = self.revision();
-            self.shared.hub.publish(std::mem::take(&mut g.events), revision);
+            self.shared.hub.publish(std::mem::take(&mut g.events), &g.event_sizes);
             self.shared.revision.store(revision, Ordering::Release);
             self.shared.hub.notify(revision);
         }

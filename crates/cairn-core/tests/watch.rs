@@ -97,6 +97,28 @@ fn a_stalled_subscriber_catches_up_from_the_change_log_in_order() {
 }
 
 #[test]
+fn large_values_are_watched_from_the_change_log_when_they_overflow_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 MiB ring and 200 KB values: only a few events fit in memory.
+    let cfg = Config {
+        event_buffer_bytes: 1 << 20,
+        durability: cairn_core::Durability::Relaxed,
+        ..Default::default()
+    };
+    let db = Db::builder(dir.path()).config(cfg).open().unwrap();
+    let mut sub = db.subscribe(Filter::default(), Some(1)).unwrap();
+    let first = db.revision() + 1;
+    for i in 0..40 {
+        let v = format!("{i:03}{}", "x".repeat(200_000));
+        db.put("default", format!("big{}", i % 3), Value::Json(json!(v)))
+            .unwrap();
+    }
+    let got = drain_until(&mut sub, db.revision());
+    let revs: Vec<u64> = got.iter().map(|e| e.0).filter(|r| *r >= first).collect();
+    assert_eq!(revs, (first..first + 40).collect::<Vec<_>>());
+}
+
+#[test]
 fn resume_from_a_revision_after_reopen_and_refuse_compacted_ones() {
     let dir = tempfile::tempdir().unwrap();
     let mid;
