@@ -23,6 +23,43 @@ async fn idle_connections_are_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    // Header deadline = the idle timeout here (1 s); a byte every 300 ms keeps
+    // the connection from ever being idle.
+    let t = TestServer::start_with(|c| c.idle_timeout_secs = 1).await;
+    let addr = t.base.trim_start_matches("http://").to_owned();
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let start = std::time::Instant::now();
+    let mut closed = false;
+    for i in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if slow.write_all(format!("x-slow-{i}: y\r\n").as_bytes()).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(r) = tokio::time::timeout(std::time::Duration::from_millis(1), slow.read(&mut buf)).await {
+            closed = matches!(r, Ok(0) | Err(_)) || closed;
+            if closed {
+                break;
+            }
+        }
+    }
+    assert!(
+        closed,
+        "a trickling client held its connection for {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(t.get("/v1/health").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_wait_for_a_free_slot() {
     let t = TestServer::start_with(|c| c.max_connections = 1).await;
     let addr = t.base.trim_start_matches("http://").to_owned();

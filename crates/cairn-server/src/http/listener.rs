@@ -1,4 +1,5 @@
-//! The accept side: a cap on concurrent connections and an idle timeout.
+//! The accept side: a cap on concurrent connections, an idle timeout, a
+//! deadline for a request's headers, and the connection loop itself.
 
 use crate::metrics::Metrics;
 use std::future::Future;
@@ -12,6 +13,60 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+
+/// How long a client has to send a whole request head, counted from when the
+/// connection starts waiting for it (or the idle timeout, if shorter): a
+/// client trickling header bytes (slowloris) would otherwise keep resetting
+/// the idle timer and hold its connection forever. hyper starts this clock
+/// when it waits for the next request, so it also closes a keep-alive
+/// connection that sends nothing for this long (clients reconnect).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` (HTTP/1.1 with upgrades, for WebSocket) until
+/// `shutdown` is cancelled; then stops accepting, lets every connection
+/// finish its in-flight request and returns once all are closed.
+pub async fn serve<L>(mut listener: L, app: axum::Router, idle: Duration, shutdown: tokio_util::sync::CancellationToken)
+where
+    L: axum::serve::Listener,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    // Each connection task holds a receiver; all dropped = all closed.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    loop {
+        let (io, _) = tokio::select! {
+            c = listener.accept() => c,
+            () = shutdown.cancelled() => break,
+        };
+        let svc = app
+            .clone()
+            .map_request(|req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new));
+        let svc = hyper_util::service::TowerToHyperService::new(svc);
+        let (shutdown, done_rx) = (shutdown.clone(), done_rx.clone());
+        tokio::spawn(async move {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT.min(idle));
+            let conn = b.serve_connection(TokioIo::new(io), svc).with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::trace!(error = %e, "HTTP connection ended");
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(done_rx);
+        });
+    }
+    drop(listener);
+    drop(done_rx);
+    done_tx.closed().await;
+}
 
 /// A TCP listener that holds at most `max` connections open: at the cap it
 /// stops accepting and new clients wait in the kernel's backlog.

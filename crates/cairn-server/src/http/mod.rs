@@ -70,23 +70,12 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         _ => None,
     };
     let app = router(state);
-    let result = match tls {
+    match tls {
         Some(config) => match tls::TlsListener::new(listener, config) {
-            Ok(l) => {
-                axum::serve(l, app)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
-            }
-            Err(e) => Err(e),
+            Ok(l) => listener::serve(l, app, idle, shutdown).await,
+            Err(e) => tracing::error!(error = %e, "HTTP server failed"),
         },
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        }
-    };
-    if let Err(e) = result {
-        tracing::error!(error = %e, "HTTP server failed");
+        None => listener::serve(listener, app, idle, shutdown).await,
     }
 }
 
