@@ -180,7 +180,7 @@ async fn shutdown_finishes_in_flight_requests() {
     // A request whose handler is waiting for its body: with `Expect: 100-continue`
     // the server says "100 Continue" exactly when the handler starts reading it.
     conn.write_all(
-        b"PUT /v1/stores/default/keys/inflight HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+        b"PUT /v1/stores/default/keys/inflight HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
           content-length: 8\r\nexpect: 100-continue\r\n\r\n",
     )
     .await

@@ -29,7 +29,9 @@ async fn a_client_trickling_its_headers_is_cut_off() {
     let t = TestServer::start_with(|c| c.idle_timeout_secs = 1).await;
     let addr = t.base.trim_start_matches("http://").to_owned();
     let mut slow = TcpStream::connect(&addr).await.unwrap();
-    slow.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
     let start = std::time::Instant::now();
     let mut closed = false;
     for i in 0..40 {
@@ -66,7 +68,7 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
     // Hold the only slot with a keep-alive connection.
     let mut first = TcpStream::connect(&addr).await.unwrap();
     first
-        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let mut buf = vec![0u8; 1024];

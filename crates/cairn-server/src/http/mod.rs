@@ -29,6 +29,7 @@ mod extract;
 mod keys;
 mod listener;
 mod openapi;
+mod origin;
 mod stores;
 pub mod tls;
 mod types;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), origin::guard))
         .layer(middleware::from_fn_with_state(state.clone(), track));
     // Per-request spans and logs only when the log filter asks for them
     // (`CAIRN_LOG=tower_http=debug`): building spans even to discard them

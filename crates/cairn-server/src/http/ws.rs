@@ -102,18 +102,8 @@ pub(crate) async fn upgrade(
                 .into_response();
         }
     };
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if let Some(origin) = origin
-        && !state.auth.enabled()
-        && !is_loopback_origin(origin)
-    {
-        let message = format!(
-            "WebSocket from origin {origin:?} refused: without auth tokens only pages served from localhost \
-             may connect (configure --auth-token-file to allow other origins)"
-        );
-        let body = serde_json::json!({"error": {"code": "forbidden", "message": message}});
-        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
-    }
+    // A foreign browser origin, with auth off, was refused before this
+    // handler (`super::origin`).
     let cap = hard_message_cap(state.config.max_body_bytes);
     ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| {
         // Upgraded connections outlive the HTTP server's own connection
@@ -126,54 +116,10 @@ pub(crate) async fn upgrade(
     })
 }
 
-/// True for `scheme://localhost`, `scheme://127.x.x.x` and `scheme://[::1]`
-/// (any port).
-///
-/// Browsers let any page open a WebSocket to any address and send its
-/// `Origin`; with auth off, that would let every web site a local user
-/// visits read and write the store. Non-browser clients send no `Origin`.
-fn is_loopback_origin(origin: &str) -> bool {
-    let Some((_, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn bearer(v: &str) -> Option<&str> {
     let (scheme, token) = v.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback_origin;
-
-    #[test]
-    fn loopback_origins() {
-        for o in [
-            "http://localhost:3000",
-            "https://127.0.0.1",
-            "http://[::1]:8080",
-            "http://LOCALHOST/x",
-        ] {
-            assert!(is_loopback_origin(o), "{o}");
-        }
-        for o in [
-            "null",
-            "http://evil.example",
-            "http://localhost.evil.example",
-            "http://10.0.0.1",
-            "file://",
-        ] {
-            assert!(!is_loopback_origin(o), "{o}");
-        }
-    }
 }
