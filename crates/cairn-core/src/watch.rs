@@ -143,7 +143,8 @@ impl crate::Db {
     ///
     /// # Errors
     /// [`Error::Compacted`] when `from_revision` is older than the change log
-    /// keeps; [`Error::UnknownStore`] for a filter on a missing store.
+    /// keeps; [`Error::InvalidArgument`] when it is beyond the next revision;
+    /// [`Error::UnknownStore`] for a filter on a missing store.
     pub fn subscribe(&self, filter: Filter, from_revision: Option<u64>) -> Result<Subscription> {
         if let Some(s) = &filter.store {
             self.store(s)?;
@@ -152,6 +153,15 @@ impl crate::Db {
         let current = self.revision();
         let next = match from_revision {
             None | Some(0) => current + 1,
+            Some(r) if r > current + 1 => {
+                // Waiting for revisions that do not exist yet would skip the
+                // ones written before them (a client holding a revision from
+                // another database, or from before a restore).
+                return Err(Error::InvalidArgument(format!(
+                    "from_revision {r} is beyond the current revision {current}: resume from a revision this \
+                     database has given out, or leave it out to watch from now"
+                )));
+            }
             Some(r) => {
                 let oldest = self.oldest_revision();
                 if r < oldest {

@@ -97,6 +97,22 @@ fn a_stalled_subscriber_catches_up_from_the_change_log_in_order() {
 }
 
 #[test]
+fn a_from_revision_beyond_the_next_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.put("default", "k", Value::Json(json!(1))).unwrap();
+    let current = db.revision();
+    let e = db.subscribe(Filter::default(), Some(current + 2)).unwrap_err();
+    assert_eq!(e.code(), "invalid_argument");
+    assert!(e.to_string().contains(&format!("current revision {current}")), "{e}");
+    // The next revision is fine: it is the next write's.
+    let mut sub = db.subscribe(Filter::default(), Some(current + 1)).unwrap();
+    db.put("default", "k", Value::Json(json!(2))).unwrap();
+    let got = drain_until(&mut sub, db.revision());
+    assert_eq!(got.iter().map(|e| e.0).collect::<Vec<_>>(), [current + 1]);
+}
+
+#[test]
 fn large_values_are_watched_from_the_change_log_when_they_overflow_the_ring() {
     let dir = tempfile::tempdir().unwrap();
     // A 1 MiB ring and 200 KB values: only a few events fit in memory.
