@@ -87,7 +87,8 @@ pub struct ServerConfig {
     /// Close connections idle this long, seconds.
     #[arg(long, env = "CAIRN_IDLE_TIMEOUT_SECS", default_value_t = 300)]
     pub idle_timeout_secs: u64,
-    /// Watch heartbeat (`progress`) period, milliseconds.
+    /// Watch heartbeat (`progress`) period, milliseconds (kept under half
+    /// the idle timeout, so an idle watch is never cut off).
     #[arg(long, env = "CAIRN_HEARTBEAT_MS", default_value_t = 5000)]
     pub heartbeat_ms: u64,
     /// Read cache size, entries.
@@ -99,6 +100,15 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The watch heartbeat period: `heartbeat_ms`, but at most half the
+    /// idle timeout (a quiet watch stream must not look idle) and at least
+    /// 10 ms.
+    #[must_use]
+    pub fn heartbeat(&self) -> std::time::Duration {
+        let half_idle = self.idle_timeout_secs.max(1).saturating_mul(500);
+        std::time::Duration::from_millis(self.heartbeat_ms.min(half_idle).max(10))
+    }
+
     /// A config for tests: a data dir, both listeners on free loopback ports.
     #[must_use]
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> ServerConfig {
@@ -130,5 +140,24 @@ impl ServerConfig {
             cache_entries: self.cache_entries,
             ..Config::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerConfig;
+    use std::time::Duration;
+
+    #[test]
+    fn the_heartbeat_stays_under_half_the_idle_timeout() {
+        let mut c = ServerConfig::for_tests("/nonexistent");
+        c.idle_timeout_secs = 300;
+        c.heartbeat_ms = 5000;
+        assert_eq!(c.heartbeat(), Duration::from_secs(5));
+        c.idle_timeout_secs = 4;
+        c.heartbeat_ms = 60_000;
+        assert_eq!(c.heartbeat(), Duration::from_secs(2));
+        c.heartbeat_ms = 0;
+        assert_eq!(c.heartbeat(), Duration::from_millis(10));
     }
 }

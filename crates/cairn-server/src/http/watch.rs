@@ -75,7 +75,7 @@ pub async fn watch(
         prefix: q.prefix,
     };
     let sub = state.db.subscribe(filter, from)?;
-    let heartbeat = Duration::from_millis(state.config.heartbeat_ms.max(10));
+    let heartbeat = state.config.heartbeat();
     let stream = WatchStream {
         sub,
         pending: VecDeque::new(),

@@ -83,7 +83,7 @@ impl Session {
     pub fn new(state: AppState, principal: Principal) -> (Session, mpsc::Receiver<Push>) {
         let (push, rx) = mpsc::channel(PUSH_QUEUE);
         let limits = Limits::from_config(&state.config);
-        let heartbeat = Duration::from_millis(state.config.heartbeat_ms.max(1));
+        let heartbeat = state.config.heartbeat();
         let s = Session {
             state,
             principal,
