@@ -5,6 +5,7 @@
 
 use anyhow::{Context, anyhow};
 use serde_json::Value as Json;
+use std::path::Path;
 use std::time::Duration;
 use ureq::http::{Request, Response};
 
@@ -55,18 +56,41 @@ pub fn enc(s: &str) -> String {
 impl Client {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:7070`).
     #[must_use]
-    pub fn new(base: &str, token: Option<String>, streaming: bool) -> Client {
+    ///
+    /// `https://` servers are verified against the public web roots, or
+    /// against the PEM certificates in `ca` (a self-signed server's own
+    /// certificate, or a private CA).
+    ///
+    /// # Errors
+    /// `ca` cannot be read or holds no certificate.
+    pub fn new(base: &str, token: Option<String>, streaming: bool, ca: Option<&Path>) -> anyhow::Result<Client> {
         let mut cfg = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)));
         if !streaming {
             cfg = cfg.timeout_global(Some(Duration::from_secs(300)));
         }
-        Client {
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).with_context(|| format!("cannot read --tls-ca {}", ca.display()))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                anyhow::bail!("--tls-ca {} holds no PEM certificate", ca.display());
+            }
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build();
+            cfg = cfg.tls_config(tls);
+        }
+        Ok(Client {
             agent: cfg.build().new_agent(),
             base: base.trim_end_matches('/').to_owned(),
             token,
-        }
+        })
     }
 
     /// The server's base URL.

@@ -41,6 +41,10 @@ pub struct Global {
     /// Bearer token for the server.
     #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM certificate(s) to trust for an https:// server (its own
+    /// self-signed certificate, or a private CA); default: public web roots.
+    #[arg(long, global = true, env = "CAIRN_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Store to act on (default: `default`; `watch` and `export` default to all stores).
     #[arg(long, global = true, env = "CAIRN_STORE")]
     pub store: Option<String>,
@@ -72,7 +76,27 @@ impl Global {
 
     /// An HTTP client for the configured server.
     pub fn client(&self) -> client::Client {
-        client::Client::new(&self.server, self.token.clone(), false)
+        self.client_for(false)
+    }
+
+    /// An HTTP client; `streaming` leaves out the overall request timeout
+    /// (watch, backup). A `--tls-ca` that cannot be used was already
+    /// refused by [`Global::check`].
+    pub fn client_for(&self, streaming: bool) -> client::Client {
+        client::Client::new(&self.server, self.token.clone(), streaming, self.tls_ca.as_deref())
+            .or_else(|_| client::Client::new(&self.server, self.token.clone(), streaming, None))
+            .unwrap_or_else(|_| unreachable!("a client without a CA file cannot fail"))
+    }
+
+    /// Refuses options that cannot work before any command runs.
+    ///
+    /// # Errors
+    /// An unreadable `--tls-ca`, or one without certificates.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(ca) = &self.tls_ca {
+            client::Client::new(&self.server, None, false, Some(ca))?;
+        }
+        Ok(())
     }
 }
 
@@ -224,6 +248,9 @@ async fn shutdown_signal() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
+    if !matches!(cli.cmd, Cmd::Serve(_)) {
+        g.check()?;
+    }
     match cli.cmd {
         Cmd::Serve(cfg) => {
             let rt = tokio::runtime::Runtime::new()?;

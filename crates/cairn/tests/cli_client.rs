@@ -313,3 +313,38 @@ fn watch_resumes_after_a_server_restart() {
     let out = w.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("reconnect"));
 }
+
+#[test]
+fn https_servers_with_the_public_roots_or_a_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    let s = Server::start_with(
+        &dir.path().join("data"),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    let url = s.url.replace("http://", "https://");
+    // Trusting the server's own certificate.
+    let ca = cert.to_str().unwrap();
+    ok(cairn_with(
+        &[],
+        &["set", "k", "over tls", "--server", &url, "--tls-ca", ca],
+        None,
+    ));
+    let o = cairn_with(&[("CAIRN_TLS_CA", ca)], &["get", "k", "--server", &url], None);
+    assert_eq!(ok(o), "over tls\n");
+    // A self-signed certificate is not among the public roots: refused, named.
+    let o = cairn_with(&[], &["get", "k", "--server", &url], None);
+    expect_code(&o, 2);
+    assert!(stderr(&o).to_lowercase().contains("certificate"), "{}", stderr(&o));
+    // A CA file without certificates is refused up front.
+    let o = cairn_with(
+        &[],
+        &["get", "k", "--server", &url, "--tls-ca", key.to_str().unwrap()],
+        None,
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("no PEM certificate"), "{}", stderr(&o));
+}
