@@ -55,7 +55,6 @@ pub fn enc(s: &str) -> String {
 
 impl Client {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:7070`).
-    #[must_use]
     ///
     /// `https://` servers are verified against the public web roots, or
     /// against the PEM certificates in `ca` (a self-signed server's own
