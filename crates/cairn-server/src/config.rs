@@ -19,9 +19,22 @@ impl std::str::FromStr for Listen {
         if s.eq_ignore_ascii_case("off") {
             return Ok(Listen::Off);
         }
-        s.parse()
+        if let Ok(a) = s.parse() {
+            return Ok(Listen::At(a));
+        }
+        // A host name with a port (`localhost:7070`): its first address,
+        // IPv4 first, as most clients try it first.
+        let bad = || format!("{s:?} is not an address like 127.0.0.1:7070 or localhost:7070 (or \"off\")");
+        let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(s)
+            .map_err(|_| bad())?
+            .collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
             .map(Listen::At)
-            .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:7070 (or \"off\")"))
+            .ok_or_else(bad)
     }
 }
 
@@ -147,6 +160,19 @@ impl ServerConfig {
 mod tests {
     use super::ServerConfig;
     use std::time::Duration;
+
+    #[test]
+    fn listen_takes_addresses_host_names_and_off() {
+        use super::Listen;
+        assert_eq!("127.0.0.1:7070".parse::<Listen>().unwrap().addr().unwrap().port(), 7070);
+        let a = "localhost:7071".parse::<Listen>().unwrap().addr().unwrap();
+        assert!(a.ip().is_loopback() && a.port() == 7071, "{a}");
+        assert_eq!("off".parse::<Listen>().unwrap(), Listen::Off);
+        for bad in ["7070", "localhost", ""] {
+            let e = bad.parse::<Listen>().unwrap_err();
+            assert!(e.contains("not an address"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn the_heartbeat_stays_under_half_the_idle_timeout() {
