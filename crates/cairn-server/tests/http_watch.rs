@@ -106,6 +106,7 @@ async fn compacted_from_revision_is_410_naming_the_oldest() {
     assert_error(&got, 410, "compacted");
     let msg = got.1["error"]["message"].as_str().unwrap();
     assert!(msg.contains(&format!("oldest available revision is {oldest}")), "{msg}");
+    assert_eq!(got.1["error"]["oldest_revision"], oldest, "a field, not only text");
     // A revision this database has not reached yet is refused, not waited for.
     let current = t.db().revision();
     let got = t.get(&format!("/v1/watch?from_revision={}", current + 100)).await;

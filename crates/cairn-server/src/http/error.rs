@@ -13,6 +13,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// For `compacted`: where a watch can resume.
+    oldest_revision: Option<u64>,
 }
 
 /// The JSON body of an error answer.
@@ -29,6 +31,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong, for humans.
     pub message: String,
+    /// With `compacted` (410): the oldest revision a watch can resume from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_revision: Option<u64>,
 }
 
 impl ApiError {
@@ -38,6 +43,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            oldest_revision: None,
         }
     }
 
@@ -109,6 +115,10 @@ impl From<cairn_core::Error> for ApiError {
             status,
             code,
             message: e.to_string(),
+            oldest_revision: match &e {
+                E::Compacted { oldest, .. } => Some(*oldest),
+                _ => None,
+            },
         }
     }
 }
@@ -130,6 +140,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                oldest_revision: self.oldest_revision,
             },
         };
         let mut resp = (self.status, Json(body)).into_response();

@@ -122,7 +122,10 @@ impl WatchStream {
                     // The subscriber fell behind the retained log: tell it and end the stream.
                     tracing::info!(error = %e, "watch stream ended");
                     self.done = true;
-                    let body = serde_json::json!({"type": "error", "code": e.code(), "message": e.to_string()});
+                    let mut body = serde_json::json!({"type": "error", "code": e.code(), "message": e.to_string()});
+                    if let cairn_core::Error::Compacted { oldest, .. } = &e {
+                        body["oldest_revision"] = (*oldest).into();
+                    }
                     return Some((Ok(SseEvent::default().event("error").data(body.to_string())), self));
                 }
             }
