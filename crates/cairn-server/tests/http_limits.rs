@@ -23,6 +23,25 @@ async fn idle_connections_are_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_declared_body_is_refused_before_it_is_sent() {
+    let t = TestServer::start().await;
+    let addr = t.base.trim_start_matches("http://").to_owned();
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    c.write_all(
+        b"PUT /v1/stores/default/keys/big HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+          content-length: 99999999\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(PATIENCE, c.read(&mut buf)).await.unwrap().unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "not refused up front: {head}");
+    assert!(head.contains("99999999"), "{head}");
+    assert!(t.db().get("default", "big").unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_trickling_its_headers_is_cut_off() {
     // Header deadline = the idle timeout here (1 s); a byte every 300 ms keeps
     // the connection from ever being idle.

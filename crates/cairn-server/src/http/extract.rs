@@ -229,3 +229,29 @@ mod tests {
         assert!(check_depth(br#"{"a":"\"[[[[[[["}"#, 1).is_ok());
     }
 }
+
+/// Refuses a request whose declared `Content-Length` is over the body limit
+/// before its body is read: with `Expect: 100-continue` the client is told
+/// 413 instead of `100 Continue` and never uploads it.
+pub async fn declared_length(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let max = state.config.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > max as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is {len} bytes, over the limit of {max} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
