@@ -218,18 +218,6 @@ pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn depth_counts_only_structure_outside_strings() {
-        assert!(check_depth(br#"[[["[[[[[["]]]"#, 3).is_ok());
-        assert!(check_depth(br#"[[[[1]]]]"#, 3).is_err());
-        assert!(check_depth(br#"{"a":"\"[[[[[[["}"#, 1).is_ok());
-    }
-}
-
 /// Refuses a request whose declared `Content-Length` is over the body limit
 /// before its body is read: with `Expect: 100-continue` the client is told
 /// 413 instead of `100 Continue` and never uploads it.
@@ -254,4 +242,16 @@ pub async fn declared_length(
         .into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_only_structure_outside_strings() {
+        assert!(check_depth(br#"[[["[[[[[["]]]"#, 3).is_ok());
+        assert!(check_depth(br#"[[[[1]]]]"#, 3).is_err());
+        assert!(check_depth(br#"{"a":"\"[[[[[[["}"#, 1).is_ok());
+    }
 }
