@@ -323,19 +323,24 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    let json = cli.global.json;
     let code = match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            if let Some(m) = e.downcast_ref::<client::Missing>() {
-                eprintln!("{m}");
-                1
+            let (code, kind, text) = if let Some(m) = e.downcast_ref::<client::Missing>() {
+                (1, "not_found", m.to_string())
             } else if let Some(f) = e.downcast_ref::<cmd::ConditionFailed>() {
-                eprintln!("{f}");
-                1
+                (1, "condition_failed", f.to_string())
             } else {
-                eprintln!("error: {e:#}");
-                2
+                (2, "error", format!("{e:#}"))
+            };
+            if !json {
+                eprintln!("{}{text}", if code == 2 { "error: " } else { "" });
+            } else if !cmd::PRINTED_JSON.load(std::sync::atomic::Ordering::Relaxed) {
+                // One JSON document on stdout, as for a success.
+                println!("{}", serde_json::json!({"error": {"code": kind, "message": text}}));
             }
+            code
         }
     };
     std::process::exit(code);

@@ -348,3 +348,29 @@ fn https_servers_with_the_public_roots_or_a_given_certificate() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("no PEM certificate"), "{}", stderr(&o));
 }
+
+#[test]
+fn json_mode_answers_one_json_document_even_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    let lines = |o: &std::process::Output| -> Vec<serde_json::Value> { stdout(o).lines().map(json).collect() };
+    let o = s.cairn(&["get", "nokey", "--json"]);
+    expect_code(&o, 1);
+    assert_eq!(lines(&o).len(), 1, "{}", stdout(&o));
+    assert_eq!(lines(&o)[0]["error"]["code"], "not_found");
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    // The server's answer is the document: no second one after it.
+    let o = s.cairn(&["del", "nokey", "--json"]);
+    expect_code(&o, 1);
+    assert_eq!(lines(&o).len(), 1, "{}", stdout(&o));
+    assert_eq!(lines(&o)[0]["success"], false);
+    let o = s.cairn(&["get", "k", "--json", "--store", "nosuchstore"]);
+    expect_code(&o, 2);
+    assert_eq!(lines(&o)[0]["error"]["code"], "error");
+    assert!(
+        lines(&o)[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nosuchstore")
+    );
+}

@@ -55,5 +55,10 @@ pub fn out_line(bytes: &[u8]) -> anyhow::Result<()> {
 /// # Errors
 /// Stdout is closed.
 pub fn out_json(v: &Json) -> anyhow::Result<()> {
+    PRINTED_JSON.store(true, std::sync::atomic::Ordering::Relaxed);
     out_line(v.to_string().as_bytes())
 }
+
+/// Set once a command printed its JSON answer: with `--json`, an error that
+/// follows it (a missing key, a failed condition) adds no second document.
+pub static PRINTED_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
