@@ -370,3 +370,31 @@ async fn scan_keys_dbsize_flushdb() {
     assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn command_info_describes_every_command() {
+    use redis::Value as V;
+    let t = start().await;
+    let mut c = t.conn().await;
+    let count: i64 = cmd(&mut c, &["COMMAND", "COUNT"]).await.unwrap();
+    let all: Vec<V> = cmd(&mut c, &["COMMAND"]).await.unwrap();
+    assert_eq!(all.len() as i64, count);
+    let info: Vec<V> = cmd(&mut c, &["COMMAND", "INFO", "get", "MSET", "nosuch"])
+        .await
+        .unwrap();
+    let V::Array(get) = &info[0] else { panic!("{info:?}") };
+    assert_eq!(get.len(), 10, "Redis 7 shape: {get:?}");
+    assert_eq!(get[0], V::BulkString(b"get".to_vec()));
+    assert_eq!(
+        (&get[1], &get[3], &get[4], &get[5]),
+        (&V::Int(2), &V::Int(1), &V::Int(1), &V::Int(1))
+    );
+    assert_eq!(get[2], V::Array(vec![V::SimpleString("readonly".into())]));
+    let V::Array(mset) = &info[1] else { panic!("{info:?}") };
+    assert_eq!(
+        (&mset[1], &mset[3], &mset[4], &mset[5]),
+        (&V::Int(-3), &V::Int(1), &V::Int(-1), &V::Int(2))
+    );
+    assert_eq!(info[2], V::Nil, "an unknown command is nil, as Redis");
+    t.server.shutdown().await;
+}

@@ -419,10 +419,55 @@ fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// First key, last key (-1: to the end) and step of a command's keys, as
+/// `COMMAND INFO` reports them; `(0, 0, 0)` for commands without keys.
+fn key_positions(name: &str) -> (i64, i64, i64) {
+    match name {
+        "mget" | "del" | "unlink" | "exists" | "watch" => (1, -1, 1),
+        "mset" | "msetnx" => (1, -1, 2),
+        "rename" | "renamenx" => (1, 2, 1),
+        "scan" | "keys" | "dbsize" | "flushdb" | "flushall" | "ping" | "echo" | "time" | "hello" | "auth"
+        | "select" | "info" | "config" | "client" | "command" | "quit" | "reset" | "multi" | "exec" | "discard"
+        | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => (0, 0, 0),
+        _ => (1, 1, 1),
+    }
+}
+
+/// One `COMMAND INFO` entry (Redis 7 shape: name, arity, flags, first key,
+/// last key, step, ACL categories, tips, key specs, subcommands).
+fn command_info(spec: &super::Spec) -> Reply {
+    let flags: &[&'static str] = match spec.perm {
+        super::Perm::Write => &["write"],
+        super::Perm::Read => &["readonly"],
+        super::Perm::Admin => &["write", "admin"],
+        super::Perm::None => &["fast"],
+    };
+    let (first, last, step) = key_positions(spec.name);
+    Reply::Array(vec![
+        Reply::text(spec.name),
+        Reply::Int(i64::from(spec.arity)),
+        Reply::Array(flags.iter().map(|f| Reply::Simple(f)).collect()),
+        Reply::Int(first),
+        Reply::Int(last),
+        Reply::Int(step),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+    ])
+}
+
 fn command(sess: &Session, args: &[Vec<u8>]) -> Reply {
     let _ = sess;
     match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
-        None | Some(b"INFO") => Reply::Array(vec![]),
+        None => Reply::Array(super::COMMANDS.iter().map(command_info).collect()),
+        Some(b"INFO") if args.len() == 2 => Reply::Array(super::COMMANDS.iter().map(command_info).collect()),
+        Some(b"INFO") => Reply::Array(
+            args[2..]
+                .iter()
+                .map(|n| super::lookup(n).map_or(Reply::Nil, command_info))
+                .collect(),
+        ),
         Some(b"COUNT") => Reply::Int(super::COMMANDS.len() as i64),
         Some(b"DOCS") => Reply::Map(vec![]),
         Some(b"LIST") => Reply::Array(super::COMMANDS.iter().map(|c| Reply::text(c.name)).collect()),
