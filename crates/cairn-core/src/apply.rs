@@ -186,9 +186,14 @@ impl Writer<'_> {
             let (new, op_name, outcome) = match op {
                 Op::Put { value, ttl, .. } => {
                     let exp = resolve_ttl(ttl, old, h.spec.default_ttl, now);
+                    let name = if matches!(ttl, Ttl::Millis(_) | Ttl::At(_)) {
+                        "set+expire"
+                    } else {
+                        "set"
+                    };
                     (
                         Some(fresh(Arc::new(value), enc.unwrap_or_default(), exp)),
-                        "set",
+                        name,
                         OpOutcome::Put { created: old.is_none() },
                     )
                 }

@@ -72,8 +72,9 @@ pub struct Event {
     /// The key as raw bytes (what RESP clients sent); not serialized.
     #[serde(skip)]
     pub raw_key: Vec<u8>,
-    /// Name of the operation that caused it (`set`, `incrby`, `del`, `expire`, ...),
-    /// used for Redis keyspace notifications; not serialized.
+    /// Name of the operation that caused it (`set`, `incrby`, `del`, `expire`, ...;
+    /// `set+expire` for a write that also set an expiry), used for Redis
+    /// keyspace notifications; not serialized.
     #[serde(skip)]
     pub op: &'static str,
 }
@@ -88,6 +89,9 @@ const OPS: &[&str] = &[
     "flushdb",
     "incrbyfloat",
     "drop",
+    // A write that also set an expiry (SET .. EX): Redis notifies `set`,
+    // then `expire`. New names go at the end: the tags are stored.
+    "set+expire",
 ];
 
 fn op_tag(op: &str) -> u8 {

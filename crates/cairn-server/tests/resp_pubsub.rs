@@ -41,9 +41,19 @@ async fn keyspace_notifications_follow_writes() {
         ]
     );
     // A key that expires on its own is announced as `expired`.
+    // (A SET with an expiry is `set` then `expire`, as Redis notifies it.)
     let _: () = cmd(&mut c, &["SET", "brief", "v", "PX", "20"]).await.unwrap();
     assert_eq!(next(&mut msgs).await, ("__keyspace@0__:brief".into(), "set".into()));
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:brief".into(), "expire".into()));
     assert_eq!(next(&mut msgs).await, ("__keyspace@0__:brief".into(), "expired".into()));
+    // SETEX too; KEEPTTL keeps the expiry without setting one: `set` only.
+    let _: () = cmd(&mut c, &["SETEX", "held", "100", "v"]).await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:held".into(), "set".into()));
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:held".into(), "expire".into()));
+    let _: () = cmd(&mut c, &["SET", "held", "w", "KEEPTTL"]).await.unwrap();
+    let _: () = c.set("after", "x").await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:held".into(), "set".into()));
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:after".into(), "set".into()));
     t.server.shutdown().await;
 }
 

@@ -344,10 +344,18 @@ impl Hub {
         self.deliver(&[channel], payload, |_| true)
     }
 
-    /// Turns one engine event into keyspace / keyevent notifications.
+    /// Turns one engine event into keyspace / keyevent notifications: one
+    /// per name in `e.op` (`set+expire` is `set`, then `expire`, as Redis
+    /// notifies a SET with EX).
     pub fn keyspace_event(&self, e: &Event) {
+        for op in e.op.split('+') {
+            self.keyspace_op(e, op);
+        }
+    }
+
+    fn keyspace_op(&self, e: &Event, op: &str) {
         let f = self.notify_flags();
-        let class = class_of(e.op);
+        let class = class_of(op);
         if f & class == 0 || f & (flags::KEYSPACE | flags::KEYEVENT) == 0 || e.key.is_none() {
             return;
         }
@@ -363,10 +371,10 @@ impl Hub {
                 .map(|db| [format!("__keyspace@{db}__:").as_bytes(), &e.raw_key].concat())
                 .collect();
             let refs: Vec<&[u8]> = chans.iter().map(Vec::as_slice).collect();
-            self.deliver(&refs, e.op.as_bytes(), readable);
+            self.deliver(&refs, op.as_bytes(), readable);
         }
         if f & flags::KEYEVENT != 0 {
-            let chans: Vec<String> = dbs.iter().map(|db| format!("__keyevent@{db}__:{}", e.op)).collect();
+            let chans: Vec<String> = dbs.iter().map(|db| format!("__keyevent@{db}__:{op}")).collect();
             let refs: Vec<&[u8]> = chans.iter().map(String::as_bytes).collect();
             self.deliver(&refs, &e.raw_key, readable);
         }
