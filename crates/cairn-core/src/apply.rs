@@ -76,14 +76,7 @@ fn add(
         });
     }
     let (a, b) = (cur.as_f64().ok_or_else(nan)?, by.as_f64().ok_or_else(nan)?);
-    let sum = a + b;
-    // A whole result within f64's exact integers is kept as an integer (10,
-    // not 10.0): the same JSON number, and what Redis's INCRBYFLOAT leaves,
-    // so a later integer INCR works on it.
-    if sum.fract() == 0.0 && sum.abs() < 9_007_199_254_740_992.0 {
-        return Ok(serde_json::Number::from(sum as i64));
-    }
-    serde_json::Number::from_f64(sum).ok_or_else(|| Error::Overflow {
+    crate::value::number_from_f64(a + b).ok_or_else(|| Error::Overflow {
         store: store.to_owned(),
         key: key.to_string(),
     })

@@ -66,6 +66,6 @@ pub use ops::{
 };
 pub use spec::{DEFAULT_STORE, StoreSpec, validate_store_name};
 pub use typed::{TypedKey, TypedStore};
-pub use value::{Value, ValueType};
+pub use value::{Value, ValueType, number_from_f64};
 pub use watch::{Filter, Subscription};
 pub use writer::Applied;

@@ -14,6 +14,18 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// A float result as the JSON number cairn stores: a whole number within
+/// f64's exact integers is kept as an integer (10, not 10.0), which is also
+/// what Redis's INCRBYFLOAT leaves, so a later integer INCR works on it.
+/// `None` for NaN and infinities.
+#[must_use]
+pub fn number_from_f64(f: f64) -> Option<serde_json::Number> {
+    if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+        return Some(serde_json::Number::from(f as i64));
+    }
+    serde_json::Number::from_f64(f)
+}
+
 /// Counts bytes written (sizes a JSON value without allocating).
 struct Counter(usize);
 

@@ -75,28 +75,20 @@ impl Global {
     }
 
     /// An HTTP client for the configured server.
-    pub fn client(&self) -> client::Client {
+    ///
+    /// # Errors
+    /// An unreadable `--tls-ca`, or one without certificates.
+    pub fn client(&self) -> anyhow::Result<client::Client> {
         self.client_for(false)
     }
 
     /// An HTTP client; `streaming` leaves out the overall request timeout
-    /// (watch, backup). A `--tls-ca` that cannot be used was already
-    /// refused by [`Global::check`].
-    pub fn client_for(&self, streaming: bool) -> client::Client {
-        client::Client::new(&self.server, self.token.clone(), streaming, self.tls_ca.as_deref())
-            .or_else(|_| client::Client::new(&self.server, self.token.clone(), streaming, None))
-            .unwrap_or_else(|_| unreachable!("a client without a CA file cannot fail"))
-    }
-
-    /// Refuses options that cannot work before any command runs.
+    /// (watch, backup).
     ///
     /// # Errors
-    /// An unreadable `--tls-ca`, or one without certificates.
-    pub fn check(&self) -> anyhow::Result<()> {
-        if let Some(ca) = &self.tls_ca {
-            client::Client::new(&self.server, None, false, Some(ca))?;
-        }
-        Ok(())
+    /// As [`Global::client`].
+    pub fn client_for(&self, streaming: bool) -> anyhow::Result<client::Client> {
+        client::Client::new(&self.server, self.token.clone(), streaming, self.tls_ca.as_deref())
     }
 }
 
@@ -248,9 +240,6 @@ async fn shutdown_signal() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
-    if !matches!(cli.cmd, Cmd::Serve(_)) {
-        g.check()?;
-    }
     match cli.cmd {
         Cmd::Serve(cfg) => {
             let rt = tokio::runtime::Runtime::new()?;

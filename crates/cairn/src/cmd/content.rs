@@ -34,7 +34,7 @@ pub fn run(g: &Global, c: ContentCmd) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?
             };
             let (status, body) =
-                g.client()
+                g.client()?
                     .json("POST", "/v1/content", Body::Raw(&data, "application/octet-stream"))?;
             if status >= 400 {
                 return Err(server_error(status, body.to_string().as_bytes()));
@@ -46,7 +46,7 @@ pub fn run(g: &Global, c: ContentCmd) -> anyhow::Result<()> {
             }
         }
         ContentCmd::Get { hash } => {
-            let bytes = g.client().raw(
+            let bytes = g.client()?.raw(
                 "GET",
                 &format!("/v1/content/{}", enc(&hash)),
                 Body::None,

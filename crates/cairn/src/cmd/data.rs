@@ -66,7 +66,7 @@ pub fn backup(g: &Global, file: &Path, data_dir: Option<&Path>) -> anyhow::Resul
 
 /// Downloads `POST /v1/admin/backup` into `<file>.tmp`, verifies it, then renames it into place.
 fn backup_http(g: &Global, file: &Path, pb: &indicatif::ProgressBar) -> anyhow::Result<cairn_core::BackupInfo> {
-    let client = g.client_for(true);
+    let client = g.client_for(true)?;
     let mut r = client.send("POST", "/v1/admin/backup", Body::None)?;
     let status = r.status().as_u16();
     if status >= 400 {
@@ -162,7 +162,7 @@ fn export_http(
     mut w: impl Write,
     pb: &indicatif::ProgressBar,
 ) -> anyhow::Result<(u64, u64)> {
-    let client = g.client();
+    let client = g.client()?;
     let specs: Vec<StoreSpec> = match &g.store {
         Some(s) => {
             let (status, body) = client.json("GET", &format!("/v1/stores/{}", enc(s)), Body::None)?;

@@ -17,7 +17,7 @@ pub fn import(
     on_conflict: OnConflict,
     pb: &indicatif::ProgressBar,
 ) -> anyhow::Result<ImportInfo> {
-    let client = g.client();
+    let client = g.client()?;
     let (status, body) = client.json("GET", "/v1/stores", Body::None)?;
     if status >= 400 {
         return Err(server_error(status, body.to_string().as_bytes()));
@@ -156,7 +156,7 @@ pub fn import(
 /// one (200), and stops on one with another spec (409): the file's entries
 /// would not import as they were exported.
 fn create_store(g: &Global, n: u64, spec: &StoreSpec, info: &mut ImportInfo) -> anyhow::Result<()> {
-    let (s, b) = g.client().json(
+    let (s, b) = g.client()?.json(
         "PUT",
         &format!("/v1/stores/{}", enc(&spec.name)),
         Body::Json(&serde_json::to_value(spec)?),

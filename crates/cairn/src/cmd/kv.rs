@@ -17,7 +17,7 @@ fn missing_key(g: &Global, key: &str) -> anyhow::Error {
 
 /// `get KEY`: the value; with `--json` the entry exactly as the server sends it.
 pub fn get(g: &Global, key: &str) -> anyhow::Result<()> {
-    let mut r = g.client().send("GET", &key_path(g, key), Body::None)?;
+    let mut r = g.client()?.send("GET", &key_path(g, key), Body::None)?;
     let status = r.status().as_u16();
     let body = read_all(&mut r)?;
     if status == 404 {
@@ -84,7 +84,7 @@ pub fn set(g: &Global, key: &str, value: &str, o: SetOpts) -> anyhow::Result<()>
         path = format!("{path}?{}", q.join("&"));
     }
     let v = value_body(value);
-    let (status, body) = g.client().json("PUT", &path, Body::Raw(&v, "application/json"))?;
+    let (status, body) = g.client()?.json("PUT", &path, Body::Raw(&v, "application/json"))?;
     if status == 404 {
         return Err(server_error(status, body.to_string().as_bytes()));
     }
@@ -107,7 +107,7 @@ pub fn set(g: &Global, key: &str, value: &str, o: SetOpts) -> anyhow::Result<()>
 
 /// `del KEY`: exit 1 when there was nothing to delete.
 pub fn del(g: &Global, key: &str) -> anyhow::Result<()> {
-    let (status, body) = g.client().json("DELETE", &key_path(g, key), Body::None)?;
+    let (status, body) = g.client()?.json("DELETE", &key_path(g, key), Body::None)?;
     if status == 404 && body["error"]["code"] == "unknown_store" {
         return Err(server_error(status, body.to_string().as_bytes()));
     }
@@ -128,7 +128,7 @@ pub fn list(g: &Global, prefix: Option<&str>, limit: Option<usize>, keys_only: b
     if limit == Some(0) {
         return Err(anyhow!("--limit must be at least 1"));
     }
-    let client = g.client();
+    let client = g.client()?;
     let mut cursor: Option<String> = None;
     let mut all = Vec::new();
     loop {
@@ -181,7 +181,7 @@ pub fn list(g: &Global, prefix: Option<&str>, limit: Option<usize>, keys_only: b
 
 /// `stores`.
 pub fn stores(g: &Global) -> anyhow::Result<()> {
-    let (status, body) = g.client().json("GET", "/v1/stores", Body::None)?;
+    let (status, body) = g.client()?.json("GET", "/v1/stores", Body::None)?;
     if status >= 400 {
         return Err(server_error(status, body.to_string().as_bytes()));
     }
@@ -221,7 +221,7 @@ pub fn incr(g: &Global, key: &str, by: &str) -> anyhow::Result<()> {
     let by: serde_json::Number =
         serde_json::from_str(by).map_err(|_| anyhow!("the increment must be a number, not {by:?}"))?;
     let path = format!("{}/incr", key_path(g, key));
-    let (status, body) = g.client().json("POST", &path, Body::Json(&json!({ "by": by })))?;
+    let (status, body) = g.client()?.json("POST", &path, Body::Json(&json!({ "by": by })))?;
     if status >= 400 {
         return Err(server_error(status, body.to_string().as_bytes()));
     }

@@ -53,7 +53,7 @@ pub fn watch(
     if let Some(p) = prefix {
         q.push(format!("prefix={}", enc(p)));
     }
-    let client = g.client_for(true);
+    let client = g.client_for(true)?;
     let mut next = from;
     let mut connected = false;
     let mut lost_since: Option<Instant> = None;

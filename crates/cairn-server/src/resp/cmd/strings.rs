@@ -425,12 +425,8 @@ async fn incr_cas(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
             _ => {
                 let s = cur.as_f64().unwrap_or(0.0) + by.as_f64().unwrap_or(0.0);
                 // A whole result is kept as an integer ("10", as Redis leaves it).
-                let n = if s.fract() == 0.0 && s.abs() < 9_007_199_254_740_992.0 {
-                    serde_json::Number::from(s as i64)
-                } else {
-                    serde_json::Number::from_f64(s)
-                        .ok_or_else(|| Reply::err("increment would produce NaN or Infinity"))?
-                };
+                let n = cairn_core::number_from_f64(s)
+                    .ok_or_else(|| Reply::err("increment would produce NaN or Infinity"))?;
                 (n, Reply::text(format_double(s)))
             }
         };
