@@ -187,6 +187,7 @@ async fn compacted_from_revision_names_the_oldest() {
             .contains(&format!("oldest available revision is {oldest}")),
         "{r}"
     );
+    assert_eq!(r["oldest_revision"], json!(oldest), "a field, as in HTTP's 410: {r}");
     // The named revision works, and the connection is still usable.
     let r = c.call(json!({"type": "subscribe", "from_revision": oldest})).await;
     assert_eq!(r["type"], "subscribe_response");

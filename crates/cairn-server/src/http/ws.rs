@@ -23,7 +23,7 @@
 //! {"type": "value_changed", "subscription", "event": "created"|"updated"|..., "revision", "store",
 //!  "key", "value", "old_value"?, "new_value"?, "timestamp"}
 //! {"type": "progress", "subscription", "revision"}
-//! {"type": "error", "id"?, "subscription"?, "code", "message"}
+//! {"type": "error", "id"?, "subscription"?, "code", "message", "oldest_revision"? (with "compacted")}
 //! ```
 //!
 //! - [`messages`]: a message object → [`messages::Request`], with field errors.

@@ -68,7 +68,7 @@ pub fn respond(id: Option<Json>, result: Result<Json, WsError>) -> Json {
     }
 }
 
-/// `{"type": "error", "id"?, "code", "message"}`.
+/// `{"type": "error", "id"?, "code", "message", "oldest_revision"?}`.
 pub fn error(id: Option<Json>, e: &WsError) -> Json {
     let mut m = Map::new();
     m.insert("type".into(), json!("error"));
@@ -77,6 +77,9 @@ pub fn error(id: Option<Json>, e: &WsError) -> Json {
     }
     m.insert("code".into(), json!(e.code));
     m.insert("message".into(), json!(e.message));
+    if let Some(oldest) = e.oldest_revision {
+        m.insert("oldest_revision".into(), json!(oldest));
+    }
     Json::Object(m)
 }
 

@@ -29,13 +29,17 @@ use base64::Engine as _;
 use cairn_core::{Algorithm, Check, Cond, Filter, ListOptions, Op, PutOptions, Ttl, Value};
 use serde_json::{Map, Number, Value as Json};
 
-/// A refused or failed request: rendered as `{"type": "error", "id"?, "code", "message"}`.
+/// A refused or failed request: rendered as `{"type": "error", "id"?, "code",
+/// "message", "oldest_revision"?}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsError {
     /// Machine-readable code (`invalid_json`, `missing_field`, an engine code, ...).
     pub code: &'static str,
     /// What was wrong, for people.
     pub message: String,
+    /// With `compacted`: the oldest revision a subscription can start from,
+    /// as in HTTP's 410 answer.
+    pub oldest_revision: Option<u64>,
 }
 
 impl WsError {
@@ -44,6 +48,7 @@ impl WsError {
         WsError {
             code,
             message: message.into(),
+            oldest_revision: None,
         }
     }
 
@@ -63,7 +68,14 @@ impl From<cairn_core::Error> for WsError {
             tracing::error!(error = %e, "engine error while serving a WebSocket request");
             return WsError::new(e.code(), "internal error");
         }
-        WsError::new(e.code(), e.to_string())
+        let oldest_revision = match &e {
+            cairn_core::Error::Compacted { oldest, .. } => Some(*oldest),
+            _ => None,
+        };
+        WsError {
+            oldest_revision,
+            ..WsError::new(e.code(), e.to_string())
+        }
     }
 }
 
