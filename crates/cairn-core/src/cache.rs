@@ -22,7 +22,7 @@ const STRIPES: usize = 256;
 pub(crate) struct Cache {
     map: Option<quick_cache::sync::Cache<Vec<u8>, Slot>>,
     stripes: Box<[Mutex<u64>]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Cache {
@@ -30,7 +30,7 @@ impl Cache {
         Cache {
             map: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)),
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 

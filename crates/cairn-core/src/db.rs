@@ -40,7 +40,9 @@ pub(crate) struct Keyspaces {
 
 #[derive(Default)]
 pub(crate) struct Catalog {
-    pub by_name: HashMap<String, Arc<StoreHandle>>,
+    /// Looked up on every read and write: foldhash, not SipHash. Store
+    /// names come from clients, but creating stores needs an admin.
+    pub by_name: HashMap<String, Arc<StoreHandle>, foldhash::fast::RandomState>,
     pub next_id: u32,
 }
 
@@ -580,10 +582,27 @@ pub(crate) fn read_record(shared: &Shared, skey: &[u8]) -> Result<Option<Arc<Rec
     }
     shared.stats.cache_misses.add(1);
     let generation = shared.cache.generation(skey);
-    let slot = match shared.ks.data.get(skey)? {
-        Some(v) => Some(Arc::new(Record::decode(&v)?)),
-        None => None,
-    };
+    let slot = stored_record(shared, skey)?;
     shared.cache.fill(skey, generation, slot.clone());
     Ok(slot)
+}
+
+/// The writer's read of a key it is about to change: as [`read_record`]
+/// but a miss does not fill the cache, since the commit stores the key's
+/// new state there anyway (filling first cost a second hash, lock and
+/// insert per write).
+pub(crate) fn read_record_for_write(shared: &Shared, skey: &[u8]) -> Result<Option<Arc<Record>>> {
+    if let Some(slot) = shared.cache.get(skey) {
+        shared.stats.cache_hits.add(1);
+        return Ok(slot);
+    }
+    shared.stats.cache_misses.add(1);
+    stored_record(shared, skey)
+}
+
+fn stored_record(shared: &Shared, skey: &[u8]) -> Result<Option<Arc<Record>>> {
+    Ok(match shared.ks.data.get(skey)? {
+        Some(v) => Some(Arc::new(Record::decode(&v)?)),
+        None => None,
+    })
 }
