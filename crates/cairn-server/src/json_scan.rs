@@ -30,6 +30,11 @@ fn outside_strings(json: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
 /// objects, if it does.
 #[must_use]
 pub fn depth_over(json: &[u8], max: usize) -> Option<usize> {
+    // Fast path: fewer opening brackets in all (strings included) than the
+    // limit cannot nest past it.
+    if json.iter().filter(|&&b| b == b'[' || b == b'{').count() <= max {
+        return None;
+    }
     let mut depth = 0usize;
     for (_, b) in outside_strings(json) {
         match b {
@@ -50,6 +55,12 @@ pub fn depth_over(json: &[u8], max: usize) -> Option<usize> {
 /// `u64`, if any. Literals with a fraction or exponent are decimals and pass.
 #[must_use]
 pub fn wide_integer(json: &[u8]) -> Option<&str> {
+    // Fast path: every integer of up to 18 digits fits in an i64, so a
+    // document without a run of 19 digits (strings included) has none too
+    // wide. Most documents take this path in one tight pass.
+    if longest_digit_run(json) < 19 {
+        return None;
+    }
     let number = |b: u8| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9');
     // A token is a run of number bytes at consecutive offsets.
     let mut token: Option<(usize, usize)> = None;
@@ -72,6 +83,19 @@ pub fn wide_integer(json: &[u8]) -> Option<&str> {
         }
     }
     None
+}
+
+fn longest_digit_run(json: &[u8]) -> usize {
+    let (mut run, mut longest) = (0usize, 0usize);
+    for &b in json {
+        if b.is_ascii_digit() {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
 }
 
 /// The message for [`wide_integer`]'s find.
@@ -125,5 +149,12 @@ mod tests {
         );
         assert_eq!(wide_integer(b"[true, null, -0, 0]"), None);
         assert_eq!(wide_integer(b"[1,2]"), None, "separate tokens");
+        assert_eq!(wide_integer(b"-999999999999999999"), None, "18 digits: the fast path");
+        assert_eq!(
+            wide_integer(b"-9999999999999999999"),
+            Some("-9999999999999999999"),
+            "19 digits below i64::MIN"
+        );
+        assert_eq!(wide_integer(b"9999999999999999999"), None, "19 digits within u64");
     }
 }

@@ -5,8 +5,8 @@ use super::error::ApiError;
 use crate::AppState;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
@@ -220,28 +220,23 @@ pub fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 /// Refuses a request whose declared `Content-Length` is over the body limit
 /// before its body is read: with `Expect: 100-continue` the client is told
-/// 413 instead of `100 Continue` and never uploads it.
-pub async fn declared_length(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// 413 instead of `100 Continue` and never uploads it. `None` lets it
+/// through (run by the `edge` middleware).
+pub fn declared_length_refusal(state: &AppState, headers: &HeaderMap) -> Option<axum::response::Response> {
     use axum::response::IntoResponse;
     let max = state.config.max_body_bytes;
-    let declared = req
-        .headers()
+    let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = declared.filter(|len| *len > max as u64) {
-        return ApiError::new(
+    declared.filter(|len| *len > max as u64).map(|len| {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("request body is {len} bytes, over the limit of {max} bytes"),
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }
 
 #[cfg(test)]

@@ -17,19 +17,20 @@
 
 use super::error::ApiError;
 use crate::AppState;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The middleware: see the module documentation.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.auth.enabled() {
-        let headers = req.headers();
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            let origin = origin.to_str().unwrap_or("?");
-            if !is_loopback_origin(origin) {
-                return ApiError::new(
+/// The check: see the module documentation. `Some(403)` to refuse the
+/// request, `None` to let it through (run by the `edge` middleware).
+pub fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if state.auth.enabled() {
+        return None;
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("?");
+        if !is_loopback_origin(origin) {
+            return Some(
+                ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
                     format!(
@@ -37,15 +38,17 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                      served from localhost may use this server (configure --auth-token-file to allow others)"
                     ),
                 )
-                .into_response();
-            }
+                .into_response(),
+            );
         }
-        let loopback_listener = state.config.http.addr().is_some_and(|a| a.ip().is_loopback());
-        if loopback_listener
-            && let Some(host) = headers.get(header::HOST)
-            && !host.to_str().is_ok_and(is_loopback_authority)
-        {
-            return ApiError::new(
+    }
+    let loopback_listener = state.config.http.addr().is_some_and(|a| a.ip().is_loopback());
+    if loopback_listener
+        && let Some(host) = headers.get(header::HOST)
+        && !host.to_str().is_ok_and(is_loopback_authority)
+    {
+        return Some(
+            ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
@@ -54,10 +57,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                     host.to_str().unwrap_or("?")
                 ),
             )
-            .into_response();
-        }
+            .into_response(),
+        );
     }
-    next.run(req).await
+    None
 }
 
 /// True for `scheme://localhost`, `scheme://127.x.x.x` and `scheme://[::1]`
