@@ -144,10 +144,28 @@ impl crate::Db {
     /// # Errors
     /// [`Error::Compacted`] when `from_revision` is older than the change log
     /// keeps; [`Error::InvalidArgument`] when it is beyond the next revision;
-    /// [`Error::UnknownStore`] for a filter on a missing store.
-    pub fn subscribe(&self, filter: Filter, from_revision: Option<u64>) -> Result<Subscription> {
+    /// [`Error::UnknownStore`] for a filter on a missing store;
+    /// [`Error::InvalidKey`] for a key its store's key type refuses, and
+    /// [`Error::InvalidArgument`] for a prefix on an `int` or `uuid` store.
+    ///
+    /// With a store, a key filter is read as that store's writes read it, so
+    /// `007` watches int key 7 and an upper-case UUID its lower-case form.
+    pub fn subscribe(&self, mut filter: Filter, from_revision: Option<u64>) -> Result<Subscription> {
         if let Some(s) = &filter.store {
-            self.store(s)?;
+            let h = self.store(s)?;
+            if let Some(k) = &filter.key {
+                let key = crate::Key::parse(h.spec.key_type, k.as_bytes()).map_err(|reason| Error::InvalidKey {
+                    store: s.clone(),
+                    reason: format!("watch key {k:?}: {reason}"),
+                })?;
+                filter.key = Some(key.to_string());
+            }
+            if filter.prefix.is_some() && !h.spec.key_type.supports_prefix() {
+                return Err(Error::InvalidArgument(format!(
+                    "a prefix filter needs a string or bytes store; store {s:?} has {} keys",
+                    h.spec.key_type.as_str()
+                )));
+            }
         }
         let rx = self.shared.hub.tx.subscribe();
         let current = self.revision();

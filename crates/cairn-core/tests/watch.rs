@@ -294,3 +294,50 @@ fn skip_to_current_drops_the_backlog_and_keeps_later_events() {
     assert_eq!(got[0].key.as_deref(), Some("new"));
     assert_eq!(got[0].revision, db.revision());
 }
+
+#[test]
+fn key_filters_read_keys_as_the_store_does() {
+    use cairn_core::{KeyType, StoreSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.create_store(StoreSpec::new("ints").key_type(KeyType::Int)).unwrap();
+    db.create_store(StoreSpec::new("ids").key_type(KeyType::Uuid)).unwrap();
+    let watch = |store: &str, key: &str| {
+        db.subscribe(
+            Filter {
+                store: Some(store.into()),
+                key: Some(key.into()),
+                ..Default::default()
+            },
+            None,
+        )
+    };
+    let mut padded = watch("ints", "007").unwrap();
+    let mut signed = watch("ints", "+7").unwrap();
+    let upper = "3F2504E0-4F89-11D3-9A0C-0305E82C3301";
+    let mut uuid = watch("ids", upper).unwrap();
+    db.put("ints", "7", Value::Json(json!(1))).unwrap();
+    let r = db.put("ids", upper.to_lowercase(), Value::Json(json!(1))).unwrap();
+    let rev = r.revision.unwrap();
+    for sub in [&mut padded, &mut signed] {
+        let got = drain_until(sub, rev);
+        assert_eq!(got, vec![(rev - 1, "7".to_owned(), EventKind::Created)]);
+    }
+    let got = drain_until(&mut uuid, rev);
+    assert_eq!(got, vec![(rev, upper.to_lowercase(), EventKind::Created)]);
+
+    let err = watch("ints", "abc").err().expect("a key an int store refuses");
+    assert_eq!(err.code(), "invalid_key", "{err}");
+    let err = db
+        .subscribe(
+            Filter {
+                store: Some("ints".into()),
+                prefix: Some("1".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .err()
+        .expect("a prefix on an int store");
+    assert_eq!(err.code(), "invalid_argument", "{err}");
+}
