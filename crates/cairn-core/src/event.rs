@@ -49,8 +49,11 @@ impl EventKind {
     }
 }
 
-/// A committed change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A committed change. Serializes as `{"revision", "store", "key", "type",
+/// "old_value"?, "new_value"?, "timestamp"}`, the key as
+/// [`crate::json_key`] gives it (`{"$base64": ...}` for bytes that are not
+/// UTF-8).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Revision of the commit (shared by all events of one batch).
     pub revision: u64,
@@ -59,24 +62,55 @@ pub struct Event {
     /// Key in text form (`None` for `cleared`).
     pub key: Option<String>,
     /// What happened.
-    #[serde(rename = "type")]
     pub kind: EventKind,
     /// Value before the change (updated, deleted, expired).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub old_value: Option<Arc<Value>>,
     /// Value after the change (created, updated).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub new_value: Option<Arc<Value>>,
     /// Commit time, milliseconds since the Unix epoch.
     pub timestamp: u64,
     /// The key as raw bytes (what RESP clients sent); not serialized.
-    #[serde(skip)]
     pub raw_key: Vec<u8>,
     /// Name of the operation that caused it (`set`, `incrby`, `del`, `expire`, ...;
     /// `set+expire` for a write that also set an expiry), used for Redis
     /// keyspace notifications; not serialized.
-    #[serde(skip)]
     pub op: &'static str,
+}
+
+impl Event {
+    /// The key as JSON (see [`crate::json_key`]); `None` for `cleared`.
+    #[must_use]
+    pub fn key_json(&self) -> Option<serde_json::Value> {
+        self.key.as_deref().map(|k| crate::json_key(k, &self.raw_key))
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            revision: u64,
+            store: &'a str,
+            key: Option<serde_json::Value>,
+            #[serde(rename = "type")]
+            kind: EventKind,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            old_value: Option<&'a Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            new_value: Option<&'a Value>,
+            timestamp: u64,
+        }
+        Shape {
+            revision: self.revision,
+            store: &self.store,
+            key: self.key_json(),
+            kind: self.kind,
+            old_value: self.old_value.as_deref(),
+            new_value: self.new_value.as_deref(),
+            timestamp: self.timestamp,
+        }
+        .serialize(s)
+    }
 }
 
 const OPS: &[&str] = &[

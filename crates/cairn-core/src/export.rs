@@ -213,13 +213,7 @@ pub fn key_from_json(k: &serde_json::Value) -> std::result::Result<Vec<u8>, Stri
 }
 
 fn key_to_json(k: &Key) -> serde_json::Value {
-    let raw = k.to_raw();
-    match String::from_utf8(raw) {
-        Ok(s) => serde_json::Value::String(s),
-        Err(e) => {
-            serde_json::json!({"$base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes())})
-        }
-    }
+    k.to_json()
 }
 
 struct Counting<W: Write> {

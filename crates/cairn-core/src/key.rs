@@ -135,15 +135,58 @@ impl fmt::Display for Key {
     }
 }
 
+impl Key {
+    /// The key as JSON: its text, or `{"$base64": ...}` for bytes that are
+    /// not UTF-8 (whose text form would have replaced them with U+FFFD).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Key::Bytes(b) => json_key(&String::from_utf8_lossy(b), b),
+            other => serde_json::Value::String(other.to_string()),
+        }
+    }
+}
+
+/// A key as JSON from its text form and raw bytes (as in
+/// [`crate::Event`]): the text, or `{"$base64": ...}` of the bytes when they
+/// are not UTF-8 and the text is therefore lossy. The form `export` writes
+/// and every front end and `import` reads back.
+#[must_use]
+pub fn json_key(text: &str, raw: &[u8]) -> serde_json::Value {
+    use base64::Engine as _;
+    match std::str::from_utf8(raw) {
+        Ok(_) => serde_json::Value::String(text.to_owned()),
+        Err(_) => serde_json::json!({"$base64": base64::engine::general_purpose::STANDARD.encode(raw)}),
+    }
+}
+
 impl Serialize for Key {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self {
+            Key::Bytes(b) if std::str::from_utf8(b).is_err() => self.to_json().serialize(s),
+            _ => s.collect_str(self),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_as_json_keep_bytes_that_are_not_utf8() {
+        assert_eq!(
+            Key::Bytes(vec![0, 0xff, 0x80]).to_json(),
+            serde_json::json!({"$base64": "AP+A"})
+        );
+        assert_eq!(Key::Bytes(b"ok".to_vec()).to_json(), serde_json::json!("ok"));
+        assert_eq!(Key::Int(-7).to_json(), serde_json::json!("-7"));
+        assert_eq!(
+            serde_json::to_value(Key::Bytes(vec![0xc3, 0x28])).unwrap(),
+            serde_json::json!({"$base64": "wyg="})
+        );
+        assert_eq!(json_key("a", b"a"), serde_json::json!("a"));
+    }
 
     #[test]
     fn int_keys_sort_numerically() {

@@ -59,7 +59,7 @@ pub use entry::Entry;
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use export::{ExportInfo, ExportItem, ExportLine, ExportOptions, ImportInfo, OnConflict, key_from_json};
-pub use key::{Key, KeyType};
+pub use key::{Key, KeyType, json_key};
 pub use ops::{
     DeleteResult, IncrResult, ListOptions, ListPage, MAX_LIST_LIMIT, PutOptions, PutResult, delete_result, incr_result,
     put_result,

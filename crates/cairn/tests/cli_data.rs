@@ -251,3 +251,45 @@ fn export_and_import_over_http() {
     assert_eq!(ok(b.cairn(&["get", "k3"])), "changed\n");
     assert_eq!(ok(b.cairn(&["get", "k1"])), "1\n");
 }
+
+#[test]
+fn http_export_import_keeps_expiry_and_bytes_keys_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start(&dir.path().join("a"));
+    let put = |url: &str, body: serde_json::Value| ureq::put(url).send_json(body).unwrap();
+    put(
+        &format!("{}/v1/stores/dtt", a.url),
+        serde_json::json!({"default_ttl": 3600}),
+    );
+    put(
+        &format!("{}/v1/stores/by", a.url),
+        serde_json::json!({"key_type": "bytes"}),
+    );
+    let batch = serde_json::json!({"ops": [
+        {"op": "put", "store": "dtt", "key": "forever", "value": 1, "expires_at": null},
+        {"op": "put", "store": "dtt", "key": "exact", "value": 2, "expires_at": 4_000_000_000_000u64},
+        {"op": "put", "store": "by", "key": {"$base64": "AP+A"}, "value": 3}
+    ]});
+    ureq::post(&format!("{}/v1/batch", a.url)).send_json(batch).unwrap();
+    let file = dir.path().join("x.ndjson");
+    ok(a.cairn(&["export", "-o", p(&file)]));
+    let b = Server::start(&dir.path().join("b"));
+    ok(b.cairn(&["import", p(&file)]));
+    let get = |path: &str| -> serde_json::Value {
+        ureq::get(&format!("{}{path}", b.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let e = get("/v1/stores/dtt/keys/forever");
+    assert!(
+        e.get("expires_at").is_none(),
+        "no TTL stays no TTL, not default_ttl: {e}"
+    );
+    assert_eq!(get("/v1/stores/dtt/keys/exact")["expires_at"], 4_000_000_000_000u64);
+    let e = get("/v1/stores/by/keys/%00%FF%80");
+    assert_eq!(e["key"], serde_json::json!({"$base64": "AP+A"}), "{e}");
+    assert_eq!(e["value"], 3);
+}

@@ -18,6 +18,25 @@ fn default_store() -> String {
     cairn_core::DEFAULT_STORE.to_owned()
 }
 
+/// A key: a JSON string, or `{"$base64": ...}` for bytes that are not UTF-8
+/// (keys of `bytes` stores, as `export` writes them).
+#[derive(Debug)]
+pub struct BatchKey(Vec<u8>);
+
+impl<'de> Deserialize<'de> for BatchKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<BatchKey, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        cairn_core::key_from_json(&v)
+            .map(BatchKey)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `Some(None)` for an explicit `null`, `None` when the field is absent.
+fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
 /// A batch request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,8 +56,9 @@ pub struct BatchCheck {
     /// Store name (default `default`).
     #[serde(default = "default_store")]
     pub store: String,
-    /// The key.
-    pub key: String,
+    /// The key: a string, or `{"$base64": ...}` for bytes.
+    #[schema(value_type = String)]
+    pub key: BatchKey,
     /// Required revision; null: the key must be absent.
     pub revision: Option<u64>,
 }
@@ -52,29 +72,37 @@ pub enum BatchOp {
         /// Store name (default `default`).
         #[serde(default = "default_store")]
         store: String,
-        /// The key.
-        key: String,
+        /// The key: a string, or `{"$base64": ...}` for bytes.
+        #[schema(value_type = String)]
+        key: BatchKey,
         /// The value (any JSON; `{"$base64": ...}` for bytes).
         #[schema(value_type = Value)]
         value: serde_json::Value,
         /// Expire after this many seconds.
         ttl: Option<f64>,
+        /// Expire at this time (ms since the Unix epoch); `null`: never,
+        /// whatever the store's `default_ttl`. Not together with `ttl`.
+        #[serde(default, deserialize_with = "explicit")]
+        #[schema(value_type = Option<u64>)]
+        expires_at: Option<Option<u64>>,
     },
     /// Delete a key.
     Delete {
         /// Store name (default `default`).
         #[serde(default = "default_store")]
         store: String,
-        /// The key.
-        key: String,
+        /// The key: a string, or `{"$base64": ...}` for bytes.
+        #[schema(value_type = String)]
+        key: BatchKey,
     },
     /// Add to a number.
     Incr {
         /// Store name (default `default`).
         #[serde(default = "default_store")]
         store: String,
-        /// The key.
-        key: String,
+        /// The key: a string, or `{"$base64": ...}` for bytes.
+        #[schema(value_type = String)]
+        key: BatchKey,
         /// Amount (default 1).
         #[schema(value_type = Option<f64>)]
         by: Option<serde_json::Number>,
@@ -129,11 +157,11 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
     let mut checks = Vec::with_capacity(req.checks.len());
     for c in req.checks {
         caller.allow(Role::Read, Some(&c.store))?;
-        check_key(&state, c.key.as_bytes())?;
+        check_key(&state, &c.key.0)?;
         let cond = c.revision.map_or(Cond::Absent, Cond::Revision);
         checks.push(Check {
             store: c.store,
-            key: c.key.into_bytes(),
+            key: c.key.0,
             cond,
         });
     }
@@ -151,28 +179,36 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                 key,
                 value,
                 ttl: t,
+                expires_at,
             } => Op::Put {
                 store,
-                key: key.into_bytes(),
+                key: key.0,
                 value: Value::from_json(value),
-                ttl: ttl(t)?,
+                ttl: match (t, expires_at) {
+                    (Some(_), Some(_)) => {
+                        return Err(ApiError::bad_request(
+                            "invalid_ttl",
+                            format!("ops[{i}]: give ttl or expires_at, not both"),
+                        ));
+                    }
+                    (_, Some(None)) => Ttl::Persist,
+                    (_, Some(Some(at))) => Ttl::At(at),
+                    (t, None) => ttl(t)?,
+                },
             },
-            BatchOp::Delete { store, key } => Op::Delete {
-                store,
-                key: key.into_bytes(),
-            },
+            BatchOp::Delete { store, key } => Op::Delete { store, key: key.0 },
             BatchOp::Incr { store, key, by, ttl: t } => {
                 let by = by.unwrap_or_else(|| 1.into());
                 if t.is_some() {
                     // The engine's incr has no TTL: express it as a touch in the same batch.
                     let touch = Op::Touch {
                         store: store.clone(),
-                        key: key.clone().into_bytes(),
+                        key: key.0.clone(),
                         ttl: ttl(t)?,
                     };
                     ops.push(Op::Incr {
                         store,
-                        key: key.into_bytes(),
+                        key: key.0,
                         by,
                         integer: false,
                     });
@@ -180,7 +216,7 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                 } else {
                     Op::Incr {
                         store,
-                        key: key.into_bytes(),
+                        key: key.0,
                         by,
                         integer: false,
                     }

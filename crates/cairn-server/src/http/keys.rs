@@ -5,7 +5,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{
     Body, KeyPath, NoQuery, Path, Query, check_depth, check_key, flag, json_error, parse_json, parse_object,
 };
-use super::types::{DeleteOut, EntryOut, IncrOut, ListOut, PutOut};
+use super::types::{DeleteOut, EntryOut, IncrOut, ListOut, PutOut, RawKey};
 use crate::AppState;
 use crate::auth::Role;
 use axum::Json;
@@ -204,7 +204,7 @@ pub async fn put_key(
     } else {
         StatusCode::CONFLICT
     };
-    Ok((status, Json(PutOut::from(r))).into_response())
+    Ok((status, Json(PutOut::from(r).with_raw_key(&key))).into_response())
 }
 
 /// A TTL in seconds (decimals allowed) as a duration; at least 1 ms.
@@ -242,7 +242,7 @@ pub async fn delete_key(
     let failed = matches!(&applied, Applied::Write(w) if !w.success);
     let r = cairn_core::delete_result(key_text, applied)?;
     let status = if failed { StatusCode::CONFLICT } else { StatusCode::OK };
-    Ok((status, Json(DeleteOut::from(r))).into_response())
+    Ok((status, Json(DeleteOut::from(r).with_raw_key(&key))).into_response())
 }
 
 /// Adds `by` (default 1) to a numeric value; a missing key counts as 0.
@@ -265,7 +265,7 @@ pub async fn incr_key(
     let by = b.by.unwrap_or_else(|| 1.into());
     let (cmd, key_text) = state.db.incr_command(&store, &key, by)?;
     let r = cairn_core::incr_result(key_text, state.db.execute_async(cmd).await?)?;
-    Ok(Json(IncrOut::from(r)))
+    Ok(Json(IncrOut::from(r).with_raw_key(&key)))
 }
 
 /// Lists entries in key order, a page at a time.

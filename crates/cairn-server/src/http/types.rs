@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 /// A key's value with its metadata.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryOut {
-    /// The key (text form).
-    pub key: String,
+    /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
+    #[schema(value_type = String)]
+    pub key: serde_json::Value,
     /// The value: any JSON; bytes appear as `{"$base64": "..."}`.
     #[schema(value_type = Value)]
     pub value: Value,
@@ -29,7 +30,7 @@ pub struct EntryOut {
 impl From<Entry> for EntryOut {
     fn from(e: Entry) -> EntryOut {
         EntryOut {
-            key: e.key.to_string(),
+            key: e.key.to_json(),
             value: e.value,
             revision: e.revision,
             created_revision: e.created_revision,
@@ -43,8 +44,9 @@ impl From<Entry> for EntryOut {
 /// The result of a put (409 when a condition failed).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PutOut {
-    /// The key.
-    pub key: String,
+    /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
+    #[schema(value_type = String)]
+    pub key: serde_json::Value,
     /// False when a condition failed.
     pub success: bool,
     /// The commit's revision; on failure the key's current revision (null: absent).
@@ -56,7 +58,7 @@ pub struct PutOut {
 impl From<PutResult> for PutOut {
     fn from(r: PutResult) -> PutOut {
         PutOut {
-            key: r.key,
+            key: serde_json::Value::String(r.key),
             success: r.success,
             revision: r.revision,
             created: r.created,
@@ -67,8 +69,9 @@ impl From<PutResult> for PutOut {
 /// The result of a delete.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeleteOut {
-    /// The key.
-    pub key: String,
+    /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
+    #[schema(value_type = String)]
+    pub key: serde_json::Value,
     /// True when the key existed and was deleted.
     pub success: bool,
     /// The commit's revision; on a failed condition the key's current revision.
@@ -78,7 +81,7 @@ pub struct DeleteOut {
 impl From<DeleteResult> for DeleteOut {
     fn from(r: DeleteResult) -> DeleteOut {
         DeleteOut {
-            key: r.key,
+            key: serde_json::Value::String(r.key),
             success: r.success,
             revision: r.revision,
         }
@@ -88,8 +91,9 @@ impl From<DeleteResult> for DeleteOut {
 /// The result of an increment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncrOut {
-    /// The key.
-    pub key: String,
+    /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
+    #[schema(value_type = String)]
+    pub key: serde_json::Value,
     /// The value after the increment.
     #[schema(value_type = f64)]
     pub value: serde_json::Number,
@@ -100,10 +104,44 @@ pub struct IncrOut {
 impl From<IncrResult> for IncrOut {
     fn from(r: IncrResult) -> IncrOut {
         IncrOut {
-            key: r.key,
+            key: serde_json::Value::String(r.key),
             value: r.value,
             revision: r.revision,
         }
+    }
+}
+
+/// The answers that echo a key, whose engine result carries the key's text:
+/// [`json_key`](cairn_core::json_key) from the key as the request gave it.
+pub trait RawKey: Sized {
+    /// The key field.
+    fn key_mut(&mut self) -> &mut serde_json::Value;
+
+    /// Replaces a lossy text key with `{"$base64": ...}` of `raw` when
+    /// `raw` is not UTF-8.
+    #[must_use]
+    fn with_raw_key(mut self, raw: &[u8]) -> Self {
+        let k = self.key_mut();
+        *k = cairn_core::json_key(k.as_str().unwrap_or_default(), raw);
+        self
+    }
+}
+
+impl RawKey for PutOut {
+    fn key_mut(&mut self) -> &mut serde_json::Value {
+        &mut self.key
+    }
+}
+
+impl RawKey for DeleteOut {
+    fn key_mut(&mut self) -> &mut serde_json::Value {
+        &mut self.key
+    }
+}
+
+impl RawKey for IncrOut {
+    fn key_mut(&mut self) -> &mut serde_json::Value {
+        &mut self.key
     }
 }
 

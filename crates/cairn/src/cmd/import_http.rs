@@ -70,14 +70,11 @@ pub fn import(
                 info.expired += 1;
                 continue;
             }
-            let key = l
-                .key
-                .as_str()
-                .ok_or_else(|| anyhow!("line {n}: a $base64 key can only be imported offline (with --data-dir)"))?;
-            let mut op = json!({"op": "put", "store": l.store, "key": key, "value": l.value.to_json()});
-            if let Some(t) = l.expires_at {
-                op["ttl"] = json!((t - now) as f64 / 1000.0);
-            }
+            let key = &l.key;
+            // `expires_at` as exported: the same instant, and `null` (no
+            // expiry) rather than the store's default TTL.
+            let op = json!({"op": "put", "store": l.store, "key": key, "value": l.value.to_json(),
+                "expires_at": l.expires_at});
             if on_conflict != OnConflict::Overwrite {
                 checks.push(json!({"store": l.store, "key": key, "revision": Json::Null}));
             }

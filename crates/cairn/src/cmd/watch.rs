@@ -14,8 +14,11 @@ pub fn human_event(e: &Json) -> Vec<u8> {
     let kind = e["type"].as_str().unwrap_or("?");
     let store = e["store"].as_str().unwrap_or("?");
     let mut line = format!("rev {} {kind} {store}", e["revision"]).into_bytes();
-    if let Some(k) = e["key"].as_str() {
-        line.extend_from_slice(format!("/{k}").as_bytes());
+    match &e["key"] {
+        Json::Null => {}
+        Json::String(k) => line.extend_from_slice(format!("/{k}").as_bytes()),
+        // Bytes that are not UTF-8: `{"$base64": ...}`, shown as JSON.
+        other => line.extend_from_slice(format!("/{other}").as_bytes()),
     }
     if matches!(kind, "created" | "updated") {
         line.extend_from_slice(b" = ");

@@ -96,7 +96,7 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
             match found {
                 Some(e) => {
                     let mut v = json!({
-                        "type": "get_response", "key": e.key.to_string(), "value": e.value.to_json(), "found": true,
+                        "type": "get_response", "key": e.key.to_json(), "value": e.value.to_json(), "found": true,
                         "revision": e.revision, "created_revision": e.created_revision, "version": e.version,
                         "updated_at": e.updated_at,
                     });
@@ -106,14 +106,14 @@ pub async fn execute(state: &AppState, req: Request) -> Result<Json, WsError> {
                     v
                 }
                 None => json!({
-                    "type": "get_response", "key": String::from_utf8_lossy(&key), "found": false,
+                    "type": "get_response", "key": cairn_core::json_key(&String::from_utf8_lossy(&key), &key), "found": false,
                     "value": default.as_ref().map_or(Json::Null, Value::to_json),
                 }),
             }
         }
         Request::Contains { store, key } => {
             let exists = db.contains(&store, &key)?;
-            json!({"type": "contains_response", "key": String::from_utf8_lossy(&key), "exists": exists})
+            json!({"type": "contains_response", "key": cairn_core::json_key(&String::from_utf8_lossy(&key), &key), "exists": exists})
         }
         Request::List { store, options } => {
             let db = db.clone();

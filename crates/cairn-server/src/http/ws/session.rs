@@ -249,7 +249,7 @@ fn value_changed(subscription: u64, e: &Event) -> Json {
     m.insert("event".into(), json!(e.kind.as_str()));
     m.insert("revision".into(), json!(e.revision));
     m.insert("store".into(), json!(e.store));
-    m.insert("key".into(), json!(e.key));
+    m.insert("key".into(), json!(e.key_json()));
     m.insert(
         "value".into(),
         e.new_value.as_deref().map_or(Json::Null, cairn_core::Value::to_json),

@@ -38,7 +38,7 @@ pub fn start(state: &AppState, req: Request) -> Start {
                 };
                 Box::pin(async move {
                     let r = put_result(key_text, applied.await?)?;
-                    Ok(json!({"type": ty, "key": r.key, "success": r.success, "revision": r.revision, "created": r.created}))
+                    Ok(json!({"type": ty, "key": cairn_core::json_key(&r.key, &key), "success": r.success, "revision": r.revision, "created": r.created}))
                 }) as InFlight
             })
         }
@@ -47,7 +47,7 @@ pub fn start(state: &AppState, req: Request) -> Start {
                 let applied = submit(db, cmd);
                 Box::pin(async move {
                     let r = delete_result(key_text, applied.await?)?;
-                    Ok(json!({"type": "delete_response", "key": r.key, "success": r.success, "revision": r.revision}))
+                    Ok(json!({"type": "delete_response", "key": cairn_core::json_key(&r.key, &key), "success": r.success, "revision": r.revision}))
                 }) as InFlight
             })
         }
@@ -55,7 +55,7 @@ pub fn start(state: &AppState, req: Request) -> Start {
             let applied = submit(db, cmd);
             Box::pin(async move {
                 let r = incr_result(key_text, applied.await?)?;
-                Ok(json!({"type": "incr_response", "key": r.key, "value": r.value, "revision": r.revision}))
+                Ok(json!({"type": "incr_response", "key": cairn_core::json_key(&r.key, &key), "value": r.value, "revision": r.revision}))
             }) as InFlight
         }),
         Request::Clear { store } => {
