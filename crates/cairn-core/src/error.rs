@@ -23,10 +23,12 @@ pub enum Error {
         store: String,
     },
     /// A store with that name exists with a different spec.
-    #[error("store {store:?} already exists with a different spec")]
+    #[error("store {store:?} already exists with a different spec ({differs}); drop it first to change it")]
     StoreExists {
         /// Store name.
         store: String,
+        /// The fields that differ, e.g. `key_type: int here, string asked`.
+        differs: String,
     },
     /// A store spec is malformed.
     #[error("invalid store spec for {store:?}: {reason}")]

@@ -37,6 +37,36 @@ fn one() -> u32 {
 }
 
 impl StoreSpec {
+    /// The fields where `asked` differs from this spec, for messages:
+    /// `key_type: int here, string asked; history: 1 here, 5 asked`.
+    #[must_use]
+    pub fn differences(&self, asked: &StoreSpec) -> String {
+        let mut out = Vec::new();
+        let mut field = |name: &str, here: String, there: String| {
+            if here != there {
+                out.push(format!("{name}: {here} here, {there} asked"));
+            }
+        };
+        field(
+            "key_type",
+            self.key_type.as_str().into(),
+            asked.key_type.as_str().into(),
+        );
+        field(
+            "value_type",
+            self.value_type.as_str().into(),
+            asked.value_type.as_str().into(),
+        );
+        let ttl = |t: Option<Duration>| t.map_or_else(|| "none".to_owned(), |d| format!("{}s", d.as_secs_f64()));
+        field("default_ttl", ttl(self.default_ttl), ttl(asked.default_ttl));
+        field("history", self.history.to_string(), asked.history.to_string());
+        let schema = |s: &Option<serde_json::Value>| s.as_ref().map_or_else(|| "none".to_owned(), |v| v.to_string());
+        if self.schema != asked.schema {
+            field("schema", schema(&self.schema), schema(&asked.schema));
+        }
+        out.join("; ")
+    }
+
     /// A spec with default types.
     #[must_use]
     pub fn new(name: impl Into<String>) -> StoreSpec {
@@ -97,7 +127,7 @@ impl StoreSpec {
             return Err(bad("history must be at least 1".into()));
         }
         if self.default_ttl.is_some_and(|t| t.is_zero()) {
-            return Err(bad("default_ttl must be positive".into()));
+            return Err(bad("default_ttl must be a positive number of seconds, got 0".into()));
         }
         match (&self.schema, self.value_type) {
             (None, _) => Ok(None),
@@ -180,11 +210,16 @@ mod opt_secs {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let v = Option::<f64>::deserialize(d)?;
-        v.map(|secs| {
-            Duration::try_from_secs_f64(secs)
-                .map_err(|_| serde::de::Error::custom("default_ttl must be a non-negative number of seconds"))
-        })
-        .transpose()
+        let must = |got: &dyn std::fmt::Display| {
+            serde::de::Error::custom(format!("default_ttl must be a positive number of seconds, got {got}"))
+        };
+        match Option::<serde_json::Value>::deserialize(d)? {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => {
+                let secs = n.as_f64().ok_or_else(|| must(&n))?;
+                Duration::try_from_secs_f64(secs).map(Some).map_err(|_| must(&n))
+            }
+            Some(other) => Err(must(&other)),
+        }
     }
 }

@@ -221,6 +221,13 @@ impl ValueType {
         };
         if ok {
             Ok(())
+        } else if let (ValueType::Int, Value::Json(serde_json::Value::Number(n))) = (self, v)
+            && n.is_u64()
+        {
+            Err(format!(
+                "integer {n} is out of range for type int (64-bit signed, at most {})",
+                i64::MAX
+            ))
         } else {
             Err(format!(
                 "expected a value of type {}, got {}",

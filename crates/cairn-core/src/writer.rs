@@ -261,7 +261,10 @@ impl Writer<'_> {
                     revision: self.revision(),
                 });
             }
-            return Err(Error::StoreExists { store: spec.name });
+            return Err(Error::StoreExists {
+                differs: existing.spec.differences(&spec),
+                store: spec.name,
+            });
         }
         let id = self.shared.catalog.read().next_id;
         let persisted = serde_json::to_vec(&PersistedStore { id, spec: spec.clone() })

@@ -144,3 +144,39 @@ fn a_string_value_counts_its_own_bytes_not_its_json_escaping() {
     let e = db.put("default", "arr", Value::Json(json!(vec![1; 40]))).unwrap_err();
     assert!(e.to_string().contains("81 bytes"), "{e}");
 }
+
+#[test]
+fn messages_name_what_differs_or_overflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.create_store(StoreSpec::new("s").key_type(KeyType::Int)).unwrap();
+    let err = db
+        .create_store(StoreSpec {
+            history: 5,
+            ..StoreSpec::new("s").key_type(KeyType::Uuid)
+        })
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("key_type: int here, uuid asked") && msg.contains("history: 1 here, 5 asked"),
+        "{msg}"
+    );
+
+    db.create_store(StoreSpec::new("ints").value_type(ValueType::Int))
+        .unwrap();
+    let err = db
+        .put("ints", "k", Value::Json(json!(9_223_372_036_854_775_808u64)))
+        .unwrap_err();
+    assert!(err.to_string().contains("out of range for type int"), "{err}");
+
+    for (spec, got) in [
+        (json!({"name": "t", "default_ttl": -1}), "got -1"),
+        (json!({"name": "t", "default_ttl": "5s"}), "got \"5s\""),
+    ] {
+        let err = serde_json::from_value::<StoreSpec>(spec).unwrap_err().to_string();
+        assert!(
+            err.contains("default_ttl must be a positive number of seconds") && err.contains(got),
+            "{err}"
+        );
+    }
+}

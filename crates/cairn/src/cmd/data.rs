@@ -40,6 +40,14 @@ fn report(g: &Global, j: &Json, human: String) -> anyhow::Result<()> {
 
 /// `backup FILE [--data-dir DIR]`.
 pub fn backup(g: &Global, file: &Path, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    // Before any download or snapshot, not after it.
+    if file.is_dir() {
+        anyhow::bail!(
+            "{} is a directory: give the backup file's path, e.g. {}",
+            file.display(),
+            file.join("cairn.backup").display()
+        );
+    }
     let pb = progress::bar("backup", None);
     let info = match data_dir {
         Some(dir) => {
