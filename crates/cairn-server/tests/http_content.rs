@@ -33,7 +33,18 @@ async fn store_dedup_get_head_delete() {
         .unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["content-type"], "application/octet-stream");
+    let etag = got.headers()["etag"].clone();
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"abc");
+    let head = t
+        .client
+        .head(t.url(&format!("/v1/content/{ABC_SHA256}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "3", "HEAD answers GET's headers");
+    assert_eq!(head.headers()["etag"], etag);
+    assert_eq!(head.headers()["content-type"], "application/octet-stream");
     assert_eq!(t.head(&format!("/v1/content/{ABC_SHA1}")).await, 200);
     assert_eq!(
         t.head(&format!("/v1/content/{}", ABC_SHA1.to_uppercase())).await,

@@ -192,3 +192,27 @@ async fn batch_incr_with_ttl_sets_an_expiry() {
     let left = e["expires_at"].as_u64().unwrap() - e["updated_at"].as_u64().unwrap();
     assert!((599_000..=601_000).contains(&left), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_counts_live_keys_under_a_prefix() {
+    let t = TestServer::start().await;
+    for k in ["a:1", "a:2", "b:1"] {
+        let (s, _) = t.put(&format!("/v1/stores/default/keys/{k}"), &json!(1)).await;
+        assert_eq!(s, 200);
+    }
+    let (s, c) = t.get("/v1/stores/default/count").await;
+    assert_eq!((s, &c), (200, &json!({"store": "default", "count": 3})));
+    let (_, c) = t.get("/v1/stores/default/count?prefix=a:").await;
+    assert_eq!(c["count"], 2);
+    t.delete("/v1/stores/default/keys/a:1").await;
+    let (_, c) = t.get("/v1/stores/default/count?prefix=a:").await;
+    assert_eq!(c["count"], 1);
+    assert_error(&t.get("/v1/stores/nope/count").await, 404, "unknown_store");
+    assert_error(
+        &t.get("/v1/stores/default/count?limit=3").await,
+        400,
+        "invalid_argument",
+    );
+    t.put("/v1/stores/ints", &json!({"key_type": "int"})).await;
+    assert_error(&t.get("/v1/stores/ints/count?prefix=1").await, 400, "invalid_argument");
+}

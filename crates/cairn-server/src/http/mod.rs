@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | `GET /v1/health`, `GET /openapi.json` | here, `openapi` | none |
 //! | `GET /metrics` | here | read, all stores |
-//! | `GET /v1/stores`, `GET\|PUT\|DELETE /v1/stores/{store}`, `POST .../clear` | `stores` | read / admin / write |
+//! | `GET /v1/stores`, `GET\|PUT\|DELETE /v1/stores/{store}`, `POST .../clear`, `GET .../count` | `stores` | read / admin / write / read |
 //! | `GET\|PUT\|DELETE\|HEAD /v1/stores/{store}/keys/{key}`, `.../history`, `.../incr`, `GET .../keys` | `keys` | read / write |
 //! | `POST /v1/batch` | `batch` | read on checked stores, write on written ones |
 //! | `GET /v1/watch` (Server-Sent Events) | `watch` | read (all stores without `store=`) |
@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(stores::drop_store),
         )
         .route("/v1/stores/{store}/clear", post(stores::clear_store))
+        .route("/v1/stores/{store}/count", get(stores::count_keys))
         .route("/v1/stores/{store}/keys", get(keys::list_keys))
         .route(
             "/v1/stores/{store}/keys/{key}",

@@ -2,14 +2,47 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, NoQuery, Path, parse_object};
-use super::types::{ClearOut, CreateStoreOut, DropStoreOut, StoresOut};
+use super::extract::{Body, NoQuery, Path, Query, check_key, parse_object};
+use super::types::{ClearOut, CountOut, CreateStoreOut, DropStoreOut, StoresOut};
 use crate::AppState;
 use crate::auth::Role;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_core::{Applied, Command, StoreSpec};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Query of `GET /v1/stores/{store}/count`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CountParams {
+    /// Only keys starting with this (string and bytes stores).
+    pub prefix: Option<String>,
+}
+
+/// Counts a store's live keys, or those under `prefix`.
+#[utoipa::path(get, path = "/v1/stores/{store}/count", params(("store" = String, Path), CountParams),
+    responses((status = 200, body = CountOut), (status = 400, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)), tag = "stores")]
+pub async fn count_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(store): Path<String>,
+    Query(q): Query<CountParams>,
+) -> ApiResult<Json<CountOut>> {
+    caller.allow(Role::Read, Some(&store))?;
+    if let Some(p) = &q.prefix {
+        check_key(&state, p.as_bytes())?;
+    }
+    // A count reads every key of the store: keep it off the async workers.
+    let db = state.db.clone();
+    let name = store.clone();
+    let count = tokio::task::spawn_blocking(move || db.count(&name, q.prefix.as_deref().map(str::as_bytes)))
+        .await
+        .map_err(|e| ApiError::internal(&format!("count task failed: {e}")))??;
+    Ok(Json(CountOut { store, count }))
+}
 
 /// Lists the stores the caller may read.
 #[utoipa::path(get, path = "/v1/stores", responses((status = 200, body = StoresOut)), tag = "stores")]

@@ -215,6 +215,16 @@ pub struct DropStoreOut {
     pub revision: u64,
 }
 
+/// The answer to `GET /v1/stores/{store}/count`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountOut {
+    /// Store name.
+    pub store: String,
+    /// Live keys (under `prefix` when given); expired keys not yet removed
+    /// do not count.
+    pub count: u64,
+}
+
 /// The answer to `POST /v1/stores/{store}/clear`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClearOut {

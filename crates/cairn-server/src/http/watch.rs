@@ -37,7 +37,8 @@ pub struct WatchParams {
     pub key: Option<String>,
     /// Only keys starting with this.
     pub prefix: Option<String>,
-    /// Replay from this revision (inclusive), then follow live.
+    /// Replay from this revision (inclusive), then follow live; absent or 0:
+    /// from now on.
     pub from_revision: Option<u64>,
 }
 
