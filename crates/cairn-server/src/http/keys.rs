@@ -172,7 +172,7 @@ pub async fn head_key(
 
 /// Sets a key. The body is a JSON value, or raw bytes with `Content-Type: application/octet-stream`.
 #[utoipa::path(put, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path), PutParams),
-    request_body(content = serde_json::Value, description = "the JSON value (or raw bytes as application/octet-stream)"),
+    request_body(content = serde_json::Value, description = "the JSON value (or raw bytes as application/octet-stream). An object that is exactly {\"$base64\": \"<standard base64>\"} stores those bytes: the form bytes take in every JSON answer, so what GET returns can be PUT back."),
     responses((status = 200, body = PutOut), (status = 409, body = PutOut, description = "a condition failed"),
         (status = 400, body = super::error::ErrorBody)), tag = "keys")]
 pub async fn put_key(
