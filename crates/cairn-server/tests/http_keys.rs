@@ -295,3 +295,41 @@ async fn bytes_keys_are_percent_encoded_in_the_path() {
     assert_eq!(t.delete("/v1/stores/bin/keys/%00%FFab").await.1["success"], true);
     assert!(t.db().get("bin", raw_key).unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_newest_first() {
+    let t = TestServer::start().await;
+    t.put("/v1/stores/h", &json!({"history": 10})).await;
+    for i in 0..5 {
+        t.put("/v1/stores/h/keys/k", &json!(i)).await;
+    }
+    let (s, p1) = t.get("/v1/stores/h/keys/k/history?limit=2").await;
+    assert_eq!(s, 200, "{p1}");
+    let values = |p: &serde_json::Value| {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["value"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&p1), vec![json!(4), json!(3)]);
+    let c = p1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, p2) = t.get(&format!("/v1/stores/h/keys/k/history?limit=2&cursor={c}")).await;
+    assert_eq!(values(&p2), vec![json!(2), json!(1)]);
+    let c = p2["next_cursor"].as_str().unwrap().to_owned();
+    let (_, p3) = t.get(&format!("/v1/stores/h/keys/k/history?limit=2&cursor={c}")).await;
+    assert_eq!((values(&p3), &p3["next_cursor"]), (vec![json!(0)], &json!(null)));
+    let (_, all) = t.get("/v1/stores/h/keys/k/history").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    assert_error(
+        &t.get("/v1/stores/h/keys/k/history?cursor=x").await,
+        400,
+        "invalid_cursor",
+    );
+    assert_error(
+        &t.get("/v1/stores/h/keys/k/history?limit=0").await,
+        400,
+        "invalid_argument",
+    );
+}

@@ -306,20 +306,61 @@ pub async fn list_keys(
     Ok(Json(ListOut::from(page)))
 }
 
-/// The versions kept for a key, newest first (the store's `history` setting).
-#[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}/history", params(("store" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = ListOut)), tag = "keys")]
+/// Query of `GET /v1/stores/{store}/keys/{key}/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Most versions in one page (1..=10000, default 1000).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page: versions older than it.
+    pub cursor: Option<String>,
+}
+
+/// Versions in one history page when no limit is given.
+const HISTORY_PAGE: usize = 1000;
+
+/// The versions kept for a key, newest first (the store's `history` setting),
+/// a page at a time.
+#[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}/history",
+    params(("store" = String, Path), ("key" = String, Path), HistoryParams),
+    responses((status = 200, body = ListOut), (status = 400, body = super::error::ErrorBody)), tag = "keys")]
 pub async fn key_history(
     State(state): State<AppState>,
-    _: NoQuery,
     caller: Caller,
     kp: KeyPath,
+    Query(q): Query<HistoryParams>,
 ) -> ApiResult<Json<ListOut>> {
     let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
-    let items = state.db.history(&store, &key)?;
-    Ok(Json(ListOut {
-        items: items.into_iter().map(EntryOut::from).collect(),
-        next_cursor: None,
-    }))
+    let limit = q.limit.unwrap_or(HISTORY_PAGE);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_argument",
+            format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
+        ));
+    }
+    let below = match q.cursor.as_deref() {
+        None => u64::MAX,
+        Some(c) => c.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                format!("cursor {c:?} is not a history cursor (give the next_cursor of a previous page)"),
+            )
+        })?,
+    };
+    let mut items: Vec<EntryOut> = state
+        .db
+        .history(&store, &key)?
+        .into_iter()
+        .filter(|e| e.revision < below)
+        .take(limit + 1)
+        .map(EntryOut::from)
+        .collect();
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|e| e.revision.to_string())
+    } else {
+        None
+    };
+    Ok(Json(ListOut { items, next_cursor }))
 }
