@@ -238,8 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Hands a write to the engine's writer now (so it joins the next group
     /// commit) and queues its reply.
     async fn submit(&mut self, p: cmd::Pending, name: &'static str, started: Instant) {
-        for op in &p.ops {
-            let (store, key) = op.target();
+        for (store, key) in p.ops.iter().flat_map(cairn_core::Op::targets) {
             if store == self.sess.store {
                 self.seg.keys.insert(key.to_vec());
             }
