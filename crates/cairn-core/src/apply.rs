@@ -40,6 +40,37 @@ pub(crate) fn resolve_ttl(
     }
 }
 
+/// An integer as Redis reads one (`string2ll`): optional `-`, digits, no
+/// `+`, no spaces, no leading zeros, no `-0`.
+#[must_use]
+pub fn redis_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = match digits.as_bytes() {
+        [] => false,
+        [b'0'] => digits.len() == s.len(),
+        [first, ..] => *first != b'0' && digits.bytes().all(|b| b.is_ascii_digit()),
+    };
+    if canonical { s.parse().ok() } else { None }
+}
+
+/// The number a Redis string holds (see `Op::Incr::text`).
+fn text_number(v: &Value, integer: bool) -> Option<serde_json::Number> {
+    let Value::Json(serde_json::Value::String(s)) = v else {
+        return None;
+    };
+    if let Some(i) = redis_int(s) {
+        return Some(i.into());
+    }
+    if integer {
+        return None;
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(serde_json::Number::from_f64)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn add(
     store: &str,
     key: &Key,
@@ -47,15 +78,24 @@ fn add(
     by: &serde_json::Number,
     int_only: bool,
     integer: bool,
+    text: bool,
 ) -> Result<serde_json::Number> {
     let nan = || Error::NotANumber {
         store: store.to_owned(),
         key: key.to_string(),
     };
+    let parsed;
     let zero = serde_json::Number::from(0);
     let cur = match old {
         None => &zero,
-        Some(v) => v.as_number().ok_or_else(nan)?,
+        Some(v) => match v.as_number() {
+            Some(n) => n,
+            None if text => {
+                parsed = text_number(v, integer).ok_or_else(nan)?;
+                &parsed
+            }
+            None => return Err(nan()),
+        },
     };
     if integer && (cur.as_i64().is_none() || by.as_i64().is_none()) {
         return Err(Error::NotAnInteger {
@@ -384,9 +424,9 @@ impl Writer<'_> {
                 }
                 (None, "del", OpOutcome::Delete { existed: old.is_some() })
             }
-            Op::Incr { by, integer, .. } => {
+            Op::Incr { by, integer, text, .. } => {
                 let int_only = h.spec.value_type == crate::ValueType::Int;
-                let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only, integer)?;
+                let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only, integer, text)?;
                 let value = Value::Json(serde_json::Value::Number(sum.clone()));
                 h.check_value(&key, &value)?;
                 let exp = match old {

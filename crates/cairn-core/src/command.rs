@@ -123,6 +123,12 @@ pub enum Op {
         /// and nothing is written. `false`: JSON arithmetic (3.5 + 1 = 4.5).
         #[serde(default)]
         integer: bool,
+        /// A string holding a number counts as that number, as Redis
+        /// strings do (`SET k 5` then `INCR k`): an integer in Redis's
+        /// canonical form (no `+`, spaces or leading zeros) or, unless
+        /// `integer`, a finite decimal. The result is stored as a number.
+        #[serde(default)]
+        text: bool,
     },
     /// Change only a key's expiry.
     Touch {

@@ -175,6 +175,7 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                         key: key.into_bytes(),
                         by,
                         integer: false,
+                        text: false,
                     });
                     touch
                 } else {
@@ -183,6 +184,7 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                         key: key.into_bytes(),
                         by,
                         integer: false,
+                        text: false,
                     }
                 }
             }

@@ -468,6 +468,7 @@ fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
                 key,
                 by: o.number_opt("by")?.unwrap_or_else(|| Number::from(1)),
                 integer: false,
+                text: false,
             },
             Some(other) => {
                 return Err(WsError::invalid(
