@@ -109,6 +109,21 @@ async fn copy_keeps_the_expiry_and_needs_replace_to_overwrite() {
 }
 
 #[tokio::test]
+async fn incr_family_reads_numeric_strings_written_by_append() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    assert_eq!(cmd::<i64>(&mut c, &["APPEND", "x", "1"]).await.unwrap(), 1);
+    assert_eq!(cmd::<i64>(&mut c, &["APPEND", "x", "2"]).await.unwrap(), 2);
+    assert_eq!(cmd::<i64>(&mut c, &["INCRBY", "x", "8"]).await.unwrap(), 20);
+    let _: () = c.set("w", "abc").await.unwrap();
+    let err = cmd::<String>(&mut c, &["INCRBYFLOAT", "w", "1"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("value is not a valid float"));
+    let err = cmd::<i64>(&mut c, &["INCR", "w"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("value is not an integer or out of range"));
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn command_info_describes_the_new_commands() {
     let t = start().await;
     let mut c = t.conn().await;
