@@ -1,11 +1,15 @@
 //! Commands: the table of what cairn answers, argument helpers, engine
 //! error mapping, and the dispatcher. One file per family of commands.
 //!
-//! Most writes are *plannable*: they become one engine [`Command::Write`]
-//! without reading anything first ([`plan_write`]), so a connection can
-//! submit a run of pipelined writes to the group-committing writer at once
-//! and render their replies in order when they complete. Everything else
-//! runs one at a time through [`run`], after earlier writes have completed.
+//! Every write is *plannable*: it becomes one engine [`Command::Write`]
+//! without reading anything first ([`plan_write`], [`write_ops`]); what it
+//! needs to read (an old value, a numeric string, a condition) the engine
+//! reads at its place in the writer's order ([`Op::Get`], [`Op::If`], ...).
+//! So a connection can submit a run of pipelined writes to the
+//! group-committing writer at once and render their replies in order when
+//! they complete, and a transaction's batch holds the same operations.
+//! Reads run one at a time through [`run`], after earlier writes have
+//! completed.
 
 mod bytes;
 mod keys;
