@@ -61,6 +61,17 @@ check("multi/exec", p.execute(), [True, 2, "2"])
 p = r.pipeline()
 p.set("py:tx", "1").get("py:tx").incr("py:tx").getset("py:tx", "7").get("py:tx")
 check("reads inside multi/exec", p.execute(), [True, "1", 2, "2", "7"])
+# Conditional commands inside a transaction: a condition that fails answers
+# False / None / 0 and the rest of the transaction still applies.
+r.set("py:lock", "held")
+p = r.pipeline()
+p.setnx("py:lock", "mine").set("py:lock", "x", nx=True).set("py:free", "y", nx=True)
+p.append("py:lock", "!").incr("py:tries").expire("py:lock", 100, gt=True).getrange("py:lock", 0, 3)
+check(
+    "conditional commands in multi/exec",
+    (p.execute(), r.get("py:lock"), r.get("py:free")),
+    ([False, None, True, 5, 1, False, "held"], "held!", "y"),
+)
 
 # WATCH: a change by another connection between WATCH and EXEC aborts it.
 other = client()

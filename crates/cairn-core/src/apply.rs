@@ -1,4 +1,8 @@
 //! Applying [`Command::Write`]: checks, then operations, all at one revision.
+//!
+//! Operations see the keys as the operations before them in the same write
+//! left them. An [`Op::If`] group is skipped, not failed, when its checks do
+//! not hold there; copies and renames write a second key.
 
 use crate::db::now_ms;
 use crate::entry::Record;
@@ -36,6 +40,37 @@ pub(crate) fn resolve_ttl(
     }
 }
 
+/// An integer as Redis reads one (`string2ll`): optional `-`, digits, no
+/// `+`, no spaces, no leading zeros, no `-0`.
+#[must_use]
+pub fn redis_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = match digits.as_bytes() {
+        [] => false,
+        [b'0'] => digits.len() == s.len(),
+        [first, ..] => *first != b'0' && digits.bytes().all(|b| b.is_ascii_digit()),
+    };
+    if canonical { s.parse().ok() } else { None }
+}
+
+/// The number a Redis string holds (see `Op::Incr::text`).
+fn text_number(v: &Value, integer: bool) -> Option<serde_json::Number> {
+    let Value::Json(serde_json::Value::String(s)) = v else {
+        return None;
+    };
+    if let Some(i) = redis_int(s) {
+        return Some(i.into());
+    }
+    if integer {
+        return None;
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(serde_json::Number::from_f64)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn add(
     store: &str,
     key: &Key,
@@ -43,15 +78,24 @@ fn add(
     by: &serde_json::Number,
     int_only: bool,
     integer: bool,
+    text: bool,
 ) -> Result<serde_json::Number> {
     let nan = || Error::NotANumber {
         store: store.to_owned(),
         key: key.to_string(),
     };
+    let parsed;
     let zero = serde_json::Number::from(0);
     let cur = match old {
         None => &zero,
-        Some(v) => v.as_number().ok_or_else(nan)?,
+        Some(v) => match v.as_number() {
+            Some(n) => n,
+            None if text => {
+                parsed = text_number(v, integer).ok_or_else(nan)?;
+                &parsed
+            }
+            None => return Err(nan()),
+        },
     };
     if integer && (cur.as_i64().is_none() || by.as_i64().is_none()) {
         return Err(Error::NotAnInteger {
@@ -82,10 +126,90 @@ fn add(
     })
 }
 
+/// A copy's or rename's destination store, key and storage key.
+type Dest = (Arc<StoreHandle>, Key, Vec<u8>);
+
+/// An operation resolved against its store, ready to apply.
+enum Resolved {
+    One {
+        h: Arc<StoreHandle>,
+        key: Key,
+        skey: Vec<u8>,
+        op: Op,
+        /// A put's value, encoded.
+        enc: Option<Vec<u8>>,
+        /// A copy's or rename's destination.
+        dest: Option<Box<Dest>>,
+    },
+    If {
+        checks: Vec<(Vec<u8>, Cond)>,
+        ops: Vec<Resolved>,
+    },
+}
+
+/// A write being applied: its revision, time and the changes so far.
+struct Batch {
+    rev: u64,
+    now: u64,
+    max_value: usize,
+    changes: Vec<Change>,
+    /// Latest state of keys this command already changed: index into `changes`.
+    latest: HashMap<Vec<u8>, usize>,
+    /// False for a single operation: nothing can read its changes back.
+    track: bool,
+}
+
+impl Batch {
+    fn push(&mut self, c: Change) {
+        // A key written twice in one command yields two changes; the
+        // second starts from the first's result, so events chain.
+        if self.track {
+            self.latest.insert(c.skey.clone(), self.changes.len());
+        }
+        self.changes.push(c);
+    }
+
+    /// A new version of a key whose live record was `old`.
+    fn fresh(&self, old: Option<&Record>, value: Arc<Value>, enc: Vec<u8>, expires_at: Option<u64>) -> Record {
+        Record {
+            value,
+            enc,
+            revision: self.rev,
+            created_revision: old.map_or(self.rev, |o| o.created_revision),
+            version: old.map_or(1, |o| o.version + 1),
+            updated_at: self.now,
+            expires_at,
+        }
+    }
+}
+
+/// Whether `cond` holds for a key whose live record is `cur`.
+fn holds(cond: Cond, cur: Option<&Record>) -> bool {
+    match cond {
+        Cond::Revision(r) => cur.is_some_and(|c| c.revision == r),
+        Cond::Absent => cur.is_none(),
+        Cond::Present => cur.is_some(),
+        Cond::Persistent => cur.is_some_and(|c| c.expires_at.is_none()),
+        Cond::Expiring => cur.is_some_and(|c| c.expires_at.is_some()),
+        Cond::ExpiresBefore(t) => cur.is_some_and(|c| c.expires_at.is_some_and(|e| e < t)),
+        Cond::ExpiresAfter(t) => cur.is_some_and(|c| c.expires_at.is_none_or(|e| e > t)),
+    }
+}
+
+/// Operations in `ops`, nested ones included.
+fn count(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(|o| match o {
+            Op::If { checks, ops } => checks.len() + count(ops),
+            _ => 1,
+        })
+        .sum()
+}
+
 impl Writer<'_> {
     pub(crate) fn apply_write(&mut self, g: &mut Group, checks: Vec<Check>, ops: Vec<Op>) -> Result<WriteOutcome> {
         let limits = self.shared.config.limits;
-        let n = checks.len() + ops.len();
+        let n = checks.len() + count(&ops);
         if n > limits.max_batch_ops {
             return Err(Error::BatchTooLarge {
                 len: n,
@@ -94,19 +218,78 @@ impl Writer<'_> {
         }
         let now = now_ms();
         // Validate everything before looking at state, so bad input changes nothing.
-        let mut resolved_checks = Vec::with_capacity(checks.len());
-        for c in &checks {
-            let h = self.store(&c.store)?;
-            let (_, skey) = crate::db::storage_key(&self.shared.config, &h, &c.key)?;
-            resolved_checks.push((skey, c.cond));
-        }
+        let resolved_checks = self.resolve_checks(&checks)?;
         let mut resolved_ops = Vec::with_capacity(ops.len());
         for op in ops {
-            let (store, raw) = op.target();
-            let h = self.store(store)?;
-            let (key, skey) = crate::db::storage_key(&self.shared.config, &h, raw)?;
-            let mut enc = None;
-            if let Op::Put { value, .. } = &op {
+            resolved_ops.push(self.resolve(op)?);
+        }
+        for (i, (skey, cond)) in resolved_checks.iter().enumerate() {
+            let cur = self.current(g, skey)?.filter(|r| !r.is_expired(now));
+            if !holds(*cond, cur.as_deref()) {
+                return Ok(WriteOutcome {
+                    success: false,
+                    revision: self.revision(),
+                    failed_check: Some(i),
+                    current_revision: cur.map(|c| c.revision),
+                    ops: Vec::new(),
+                });
+            }
+        }
+        let mut b = Batch {
+            rev: self.next_rev,
+            now,
+            max_value: limits.max_value_bytes,
+            changes: Vec::new(),
+            latest: HashMap::new(),
+            track: n - checks.len() > 1,
+        };
+        let outcomes = self.apply_ops(g, &mut b, resolved_ops)?;
+        if b.changes.is_empty() {
+            return Ok(WriteOutcome {
+                success: true,
+                revision: self.revision(),
+                failed_check: None,
+                current_revision: None,
+                ops: outcomes,
+            });
+        }
+        let revision = self.bump(g);
+        debug_assert_eq!(revision, b.rev);
+        self.stage(g, b.changes, revision, now);
+        Ok(WriteOutcome {
+            success: true,
+            revision,
+            failed_check: None,
+            current_revision: None,
+            ops: outcomes,
+        })
+    }
+
+    fn resolve_checks(&self, checks: &[Check]) -> Result<Vec<(Vec<u8>, Cond)>> {
+        let mut out = Vec::with_capacity(checks.len());
+        for c in checks {
+            let h = self.store(&c.store)?;
+            let (_, skey) = crate::db::storage_key(&self.shared.config, &h, &c.key)?;
+            out.push((skey, c.cond));
+        }
+        Ok(out)
+    }
+
+    /// Checks an operation's store, key and value before anything is applied.
+    fn resolve(&self, op: Op) -> Result<Resolved> {
+        let limits = self.shared.config.limits;
+        if let Op::If { checks, ops } = op {
+            let checks = self.resolve_checks(&checks)?;
+            let ops = ops.into_iter().map(|o| self.resolve(o)).collect::<Result<_>>()?;
+            return Ok(Resolved::If { checks, ops });
+        }
+        let (store, raw) = op.target();
+        let h = self.store(store)?;
+        let (key, skey) = crate::db::storage_key(&self.shared.config, &h, raw)?;
+        let mut enc = None;
+        let mut dest = None;
+        match &op {
+            Op::Put { value, .. } => {
                 let e = value.encode();
                 // A string counts its own bytes, not its JSON escaping (a
                 // RESP value of NUL bytes would count six times over).
@@ -123,7 +306,7 @@ impl Writer<'_> {
                 h.check_value(&key, value)?;
                 enc = Some(e);
             }
-            if let Op::Incr { .. } = &op {
+            Op::Incr { .. } => {
                 let vt = h.spec.value_type;
                 if !matches!(
                     vt,
@@ -136,138 +319,259 @@ impl Writer<'_> {
                     });
                 }
             }
-            resolved_ops.push((h, key, skey, op, enc));
-        }
-        for (i, (skey, cond)) in resolved_checks.iter().enumerate() {
-            let cur = self.current(g, skey)?.filter(|r| !r.is_expired(now));
-            let ok = match cond {
-                Cond::Revision(r) => cur.as_ref().is_some_and(|c| c.revision == *r),
-                Cond::Absent => cur.is_none(),
-                Cond::Present => cur.is_some(),
-            };
-            if !ok {
-                return Ok(WriteOutcome {
-                    success: false,
-                    revision: self.revision(),
-                    failed_check: Some(i),
-                    current_revision: cur.map(|c| c.revision),
-                    ops: Vec::new(),
-                });
-            }
-        }
-        let rev = self.next_rev;
-        let multi = resolved_ops.len() > 1;
-        let mut changes: Vec<Change> = Vec::with_capacity(resolved_ops.len());
-        // Latest state of keys this command already changed: index into `changes`.
-        let mut latest: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(resolved_ops.len());
-        for (h, key, skey, op, enc) in resolved_ops {
-            let old_raw = match latest.get(&skey) {
-                Some(&i) => changes[i].new.clone().map(Arc::new),
-                None => self.current(g, &skey)?,
-            };
-            let old = old_raw.as_deref().filter(|r| !r.is_expired(now));
-            let fresh = |value: Arc<Value>, enc: Vec<u8>, expires_at: Option<u64>| Record {
-                value,
-                enc,
-                revision: rev,
-                created_revision: old.map_or(rev, |o| o.created_revision),
-                version: old.map_or(1, |o| o.version + 1),
-                updated_at: now,
-                expires_at,
-            };
-            let (new, op_name, outcome) = match op {
-                Op::Put { value, ttl, .. } => {
-                    let exp = resolve_ttl(ttl, old, h.spec.default_ttl, now);
-                    let name = if matches!(ttl, Ttl::Millis(_) | Ttl::At(_)) {
-                        "set+expire"
-                    } else {
-                        "set"
-                    };
-                    (
-                        Some(fresh(Arc::new(value), enc.unwrap_or_default(), exp)),
-                        name,
-                        OpOutcome::Put { created: old.is_none() },
-                    )
-                }
-                Op::Delete { .. } => {
-                    if old_raw.is_none() {
-                        outcomes.push(OpOutcome::Delete { existed: false });
-                        continue;
-                    }
-                    (None, "del", OpOutcome::Delete { existed: old.is_some() })
-                }
-                Op::Incr { by, integer, .. } => {
-                    let int_only = h.spec.value_type == crate::ValueType::Int;
-                    let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only, integer)?;
-                    let value = Value::Json(serde_json::Value::Number(sum.clone()));
-                    h.check_value(&key, &value)?;
-                    let exp = match old {
-                        Some(o) => o.expires_at,
-                        None => resolve_ttl(Ttl::Default, None, h.spec.default_ttl, now),
-                    };
-                    let name = if sum.is_f64() { "incrbyfloat" } else { "incrby" };
-                    let enc = value.encode();
-                    (
-                        Some(fresh(Arc::new(value), enc, exp)),
-                        name,
-                        OpOutcome::Incr { value: sum },
-                    )
-                }
-                Op::Get { .. } => {
-                    outcomes.push(OpOutcome::Get {
-                        entry: old.map(|o| Box::new(o.to_entry(key.clone()))),
+            Op::SetRange { offset, data, .. } if !data.is_empty() => {
+                let end = usize::try_from(*offset)
+                    .ok()
+                    .and_then(|o| o.checked_add(data.len()))
+                    .unwrap_or(usize::MAX);
+                if end > limits.max_value_bytes {
+                    return Err(Error::ValueTooLarge {
+                        len: end,
+                        max: limits.max_value_bytes,
                     });
-                    continue;
                 }
-                Op::Touch { ttl, .. } => {
-                    let Some(o) = old else {
-                        outcomes.push(OpOutcome::Touch { existed: false });
-                        continue;
-                    };
-                    let ttl = if ttl == Ttl::Default { Ttl::Keep } else { ttl };
-                    let exp = resolve_ttl(ttl, Some(o), None, now);
-                    let name = if exp.is_some() { "expire" } else { "persist" };
-                    (
-                        Some(fresh(Arc::clone(&o.value), o.enc.clone(), exp)),
-                        name,
-                        OpOutcome::Touch { existed: true },
-                    )
-                }
-            };
-            outcomes.push(outcome);
-            // A key written twice in one command yields two changes; the
-            // second starts from the first's result, so events chain.
-            if multi {
-                latest.insert(skey.clone(), changes.len());
             }
-            changes.push(Change {
-                handle: h,
-                key,
-                skey,
-                old_raw,
-                new,
-                op: op_name,
-            });
+            Op::Copy { to_store, to, .. } => {
+                let dh = self.store(to_store)?;
+                let (dkey, dskey) = crate::db::storage_key(&self.shared.config, &dh, to)?;
+                dest = Some(Box::new((dh, dkey, dskey)));
+            }
+            Op::Rename { to, .. } => {
+                let (dkey, dskey) = crate::db::storage_key(&self.shared.config, &h, to)?;
+                dest = Some(Box::new((Arc::clone(&h), dkey, dskey)));
+            }
+            _ => {}
         }
-        if changes.is_empty() {
-            return Ok(WriteOutcome {
-                success: true,
-                revision: self.revision(),
-                failed_check: None,
-                current_revision: None,
-                ops: outcomes,
-            });
-        }
-        let revision = self.bump(g);
-        debug_assert_eq!(revision, rev);
-        self.stage(g, changes, revision, now);
-        Ok(WriteOutcome {
-            success: true,
-            revision,
-            failed_check: None,
-            current_revision: None,
-            ops: outcomes,
+        Ok(Resolved::One {
+            h,
+            key,
+            skey,
+            op,
+            enc,
+            dest,
         })
     }
+
+    /// A key's record as the changes so far left it, expired or not.
+    fn state(&self, g: &Group, b: &Batch, skey: &[u8]) -> Result<Option<Arc<Record>>> {
+        match b.latest.get(skey) {
+            Some(&i) => Ok(b.changes[i].new.clone().map(Arc::new)),
+            None => self.current(g, skey),
+        }
+    }
+
+    fn apply_ops(&mut self, g: &mut Group, b: &mut Batch, ops: Vec<Resolved>) -> Result<Vec<OpOutcome>> {
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for r in ops {
+            match r {
+                Resolved::If { checks, ops } => {
+                    let mut held = true;
+                    for (skey, cond) in &checks {
+                        let cur = self.state(g, b, skey)?;
+                        if !holds(*cond, cur.as_deref().filter(|r| !r.is_expired(b.now))) {
+                            held = false;
+                            break;
+                        }
+                    }
+                    let ops = if held { self.apply_ops(g, b, ops)? } else { Vec::new() };
+                    outcomes.push(OpOutcome::If { held, ops });
+                }
+                Resolved::One {
+                    h,
+                    key,
+                    skey,
+                    op,
+                    enc,
+                    dest,
+                } => outcomes.push(self.apply_one(g, b, h, key, skey, op, enc, dest)?),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_one(
+        &mut self,
+        g: &mut Group,
+        b: &mut Batch,
+        h: Arc<StoreHandle>,
+        key: Key,
+        skey: Vec<u8>,
+        op: Op,
+        enc: Option<Vec<u8>>,
+        dest: Option<Box<Dest>>,
+    ) -> Result<OpOutcome> {
+        let now = b.now;
+        let old_raw = self.state(g, b, &skey)?;
+        let old = old_raw.as_deref().filter(|r| !r.is_expired(now));
+        let (new, op_name, outcome) = match op {
+            Op::Put { value, ttl, .. } => {
+                let exp = resolve_ttl(ttl, old, h.spec.default_ttl, now);
+                let name = if matches!(ttl, Ttl::Millis(_) | Ttl::At(_)) {
+                    "set+expire"
+                } else {
+                    "set"
+                };
+                (
+                    Some(b.fresh(old, Arc::new(value), enc.unwrap_or_default(), exp)),
+                    name,
+                    OpOutcome::Put { created: old.is_none() },
+                )
+            }
+            Op::Delete { .. } => {
+                if old_raw.is_none() {
+                    return Ok(OpOutcome::Delete { existed: false });
+                }
+                (None, "del", OpOutcome::Delete { existed: old.is_some() })
+            }
+            Op::Incr { by, integer, text, .. } => {
+                let int_only = h.spec.value_type == crate::ValueType::Int;
+                let sum = add(&h.spec.name, &key, old.map(|o| &*o.value), &by, int_only, integer, text)?;
+                let value = Value::Json(serde_json::Value::Number(sum.clone()));
+                h.check_value(&key, &value)?;
+                let exp = match old {
+                    Some(o) => o.expires_at,
+                    None => resolve_ttl(Ttl::Default, None, h.spec.default_ttl, now),
+                };
+                let name = if sum.is_f64() { "incrbyfloat" } else { "incrby" };
+                let enc = value.encode();
+                (
+                    Some(b.fresh(old, Arc::new(value), enc, exp)),
+                    name,
+                    OpOutcome::Incr { value: sum },
+                )
+            }
+            Op::Get { .. } => {
+                return Ok(OpOutcome::Get {
+                    entry: old.map(|o| Box::new(o.to_entry(key.clone()))),
+                });
+            }
+            Op::Touch { ttl, .. } => {
+                let Some(o) = old else {
+                    return Ok(OpOutcome::Touch { existed: false });
+                };
+                let ttl = if ttl == Ttl::Default { Ttl::Keep } else { ttl };
+                let exp = resolve_ttl(ttl, Some(o), None, now);
+                let name = if exp.is_some() { "expire" } else { "persist" };
+                (
+                    Some(b.fresh(Some(o), Arc::clone(&o.value), o.enc.clone(), exp)),
+                    name,
+                    OpOutcome::Touch { existed: true },
+                )
+            }
+            Op::Append { data, .. } => {
+                let mut raw = old.map(|o| o.value.to_raw()).unwrap_or_default();
+                raw.extend_from_slice(&data);
+                let rec = splice(b, &h, &key, old, &raw)?;
+                (Some(rec), "append", OpOutcome::Length { len: raw.len() as u64 })
+            }
+            Op::SetRange { offset, data, .. } => {
+                let mut raw = old.map(|o| o.value.to_raw()).unwrap_or_default();
+                if data.is_empty() {
+                    return Ok(OpOutcome::Length { len: raw.len() as u64 });
+                }
+                // `resolve` bounded offset + len by the value limit.
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let end = start.saturating_add(data.len());
+                if raw.len() < end {
+                    raw.resize(end, 0);
+                }
+                raw[start..end].copy_from_slice(&data);
+                let rec = splice(b, &h, &key, old, &raw)?;
+                (Some(rec), "setrange", OpOutcome::Length { len: raw.len() as u64 })
+            }
+            Op::Copy { .. } | Op::Rename { .. } => {
+                // A rename replaces the destination unless it is RENAMENX.
+                let (rename, replace) = match op {
+                    Op::Rename { nx, .. } => (true, !nx),
+                    Op::Copy { replace, .. } => (false, replace),
+                    _ => (false, false),
+                };
+                let Some((dh, dkey, dskey)) = dest.map(|d| *d) else {
+                    return Err(Error::InvalidArgument("copy without a destination".into()));
+                };
+                let Some(src) = old.cloned() else {
+                    return Ok(OpOutcome::Copy {
+                        found: false,
+                        done: false,
+                    });
+                };
+                let dold_raw = self.state(g, b, &dskey)?;
+                let dold = dold_raw.as_deref().filter(|r| !r.is_expired(now));
+                if dskey == skey || (dold.is_some() && !replace) {
+                    return Ok(OpOutcome::Copy {
+                        found: true,
+                        done: false,
+                    });
+                }
+                dh.check_value(&dkey, &src.value)?;
+                let rec = b.fresh(dold, Arc::clone(&src.value), src.enc.clone(), src.expires_at);
+                if rename {
+                    b.push(Change {
+                        handle: Arc::clone(&h),
+                        key,
+                        skey,
+                        old_raw,
+                        new: None,
+                        op: "rename_from",
+                    });
+                }
+                b.push(Change {
+                    handle: dh,
+                    key: dkey,
+                    skey: dskey,
+                    old_raw: dold_raw,
+                    new: Some(rec),
+                    op: if rename { "rename_to" } else { "copy_to" },
+                });
+                return Ok(OpOutcome::Copy {
+                    found: true,
+                    done: true,
+                });
+            }
+            Op::If { .. } => {
+                return Err(Error::InvalidArgument("unresolved operation".into()));
+            }
+        };
+        b.push(Change {
+            handle: h,
+            key,
+            skey,
+            old_raw,
+            new,
+            op: op_name,
+        });
+        Ok(outcome)
+    }
 }
+
+/// The record of a key whose raw bytes become `raw` (APPEND, SETRANGE):
+/// parsed as the store's value type, the key's expiry kept.
+fn splice(b: &Batch, h: &StoreHandle, key: &Key, old: Option<&Record>, raw: &[u8]) -> Result<Record> {
+    if raw.len() > b.max_value {
+        return Err(Error::ValueTooLarge {
+            len: raw.len(),
+            max: b.max_value,
+        });
+    }
+    let value = h
+        .spec
+        .value_type
+        .parse_text(raw)
+        .map_err(|reason| Error::InvalidValue {
+            store: h.spec.name.clone(),
+            key: key.to_string(),
+            reason,
+        })?;
+    h.check_value(key, &value)?;
+    let exp = match old {
+        Some(o) => o.expires_at,
+        None => resolve_ttl(Ttl::Default, None, h.spec.default_ttl, b.now),
+    };
+    let enc = value.encode();
+    Ok(b.fresh(old, Arc::new(value), enc, exp))
+}
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

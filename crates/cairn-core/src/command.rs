@@ -75,6 +75,16 @@ pub enum Cond {
     Absent,
     /// The key exists.
     Present,
+    /// The key exists and has no expiry (Redis `EXPIRE .. NX`).
+    Persistent,
+    /// The key exists and has an expiry (Redis `EXPIRE .. XX`).
+    Expiring,
+    /// The key exists with an expiry earlier than this time, ms since the
+    /// Unix epoch (Redis `EXPIRE .. GT`: no expiry counts as infinite).
+    ExpiresBefore(u64),
+    /// The key exists and has no expiry or one later than this time
+    /// (Redis `EXPIRE .. LT`).
+    ExpiresAfter(u64),
 }
 
 /// One operation of a [`Command::Write`].
@@ -113,6 +123,12 @@ pub enum Op {
         /// and nothing is written. `false`: JSON arithmetic (3.5 + 1 = 4.5).
         #[serde(default)]
         integer: bool,
+        /// A string holding a number counts as that number, as Redis
+        /// strings do (`SET k 5` then `INCR k`): an integer in Redis's
+        /// canonical form (no `+`, spaces or leading zeros) or, unless
+        /// `integer`, a finite decimal. The result is stored as a number.
+        #[serde(default)]
+        text: bool,
     },
     /// Change only a key's expiry.
     Touch {
@@ -122,6 +138,69 @@ pub enum Op {
         key: Vec<u8>,
         /// New expiry.
         ttl: Ttl,
+    },
+    /// Operations applied only when `checks` hold at this point of the
+    /// write, as the operations before it left the keys. Unlike the
+    /// write's own checks, a failed one fails nothing: the operations are
+    /// skipped (reported in [`OpOutcome::If`]) and the rest of the write
+    /// applies. Redis's per-command conditions inside `MULTI` (`SET .. NX`,
+    /// `SETNX`, `MSETNX`, `EXPIRE .. GT`, ...).
+    If {
+        /// Conditions that must all hold.
+        checks: Vec<Check>,
+        /// Operations applied when they do.
+        ops: Vec<Op>,
+    },
+    /// Append bytes to a key's value read as raw bytes (Redis `APPEND`;
+    /// a missing key counts as empty). The result is parsed as the store's
+    /// value type, as a RESP string is; the key keeps its expiry.
+    Append {
+        /// Store name.
+        store: String,
+        /// Raw key.
+        key: Vec<u8>,
+        /// Bytes to append.
+        data: Vec<u8>,
+    },
+    /// Overwrite a key's raw bytes from `offset`, padding with zero bytes
+    /// past the end (Redis `SETRANGE`). Empty `data` writes nothing.
+    SetRange {
+        /// Store name.
+        store: String,
+        /// Raw key.
+        key: Vec<u8>,
+        /// Byte offset.
+        offset: u64,
+        /// Bytes to write there.
+        data: Vec<u8>,
+    },
+    /// Copy a key's value and expiry to another key (Redis `COPY`); an
+    /// existing destination is overwritten only with `replace`.
+    Copy {
+        /// Store name of the source.
+        store: String,
+        /// Raw source key.
+        key: Vec<u8>,
+        /// Store name of the destination.
+        to_store: String,
+        /// Raw destination key.
+        to: Vec<u8>,
+        /// Overwrite an existing destination.
+        #[serde(default)]
+        replace: bool,
+    },
+    /// Move a key's value and expiry to another key of the same store
+    /// (Redis `RENAME`; with `nx`, `RENAMENX`: only if `to` is absent).
+    Rename {
+        /// Store name.
+        store: String,
+        /// Raw source key.
+        key: Vec<u8>,
+        /// Raw destination key.
+        to: Vec<u8>,
+        /// Only when the destination does not exist.
+        #[serde(default)]
+        nx: bool,
     },
     /// Read a key as the operations before it in the same write left it
     /// (a transaction's read: Redis `GET` inside `MULTI`). Writes nothing.
@@ -135,7 +214,9 @@ pub enum Op {
 
 impl Op {
     /// The store and raw key this operation writes (or, for
-    /// [`Op::Get`], reads).
+    /// [`Op::Get`], reads): the source of a copy or rename, the first
+    /// operation of an [`Op::If`] (`("", [])` when it has none). Use
+    /// [`Op::targets`] for every key an operation may write.
     #[must_use]
     pub fn target(&self) -> (&str, &[u8]) {
         match self {
@@ -143,7 +224,30 @@ impl Op {
             | Op::Delete { store, key }
             | Op::Incr { store, key, .. }
             | Op::Touch { store, key, .. }
+            | Op::Append { store, key, .. }
+            | Op::SetRange { store, key, .. }
+            | Op::Copy { store, key, .. }
+            | Op::Rename { store, key, .. }
             | Op::Get { store, key } => (store, key),
+            Op::If { ops, .. } => ops.first().map_or(("", &[][..]), Op::target),
+        }
+    }
+
+    /// Every store and raw key this operation may write or read, the
+    /// destination of a copy or rename and nested operations included.
+    #[must_use]
+    pub fn targets(&self) -> Vec<(&str, &[u8])> {
+        match self {
+            Op::If { ops, .. } => ops.iter().flat_map(Op::targets).collect(),
+            Op::Copy {
+                store,
+                key,
+                to_store,
+                to,
+                ..
+            } => vec![(store, key), (to_store, to)],
+            Op::Rename { store, key, to, .. } => vec![(store, key), (store, to)],
+            other => vec![other.target()],
         }
     }
 }
@@ -188,6 +292,26 @@ pub enum OpOutcome {
     Touch {
         /// True when the key existed.
         existed: bool,
+    },
+    /// A conditional group: `held` when its checks held and its
+    /// operations ran (their outcomes in `ops`, empty otherwise).
+    If {
+        /// True when the checks held.
+        held: bool,
+        /// One outcome per nested operation when they ran.
+        ops: Vec<OpOutcome>,
+    },
+    /// An append or set-range: the value's length in bytes after it.
+    Length {
+        /// Length of the raw value.
+        len: u64,
+    },
+    /// A copy or rename.
+    Copy {
+        /// True when the source existed.
+        found: bool,
+        /// True when the destination was written.
+        done: bool,
     },
     /// A read: the live entry at that point of the write, if any.
     Get {

@@ -126,6 +126,13 @@ const OPS: &[&str] = &[
     // A write that also set an expiry (SET .. EX): Redis notifies `set`,
     // then `expire`. New names go at the end: the tags are stored.
     "set+expire",
+    // APPEND, SETRANGE, RENAME (source, destination) and COPY, named as
+    // Redis names their notifications.
+    "append",
+    "setrange",
+    "rename_from",
+    "rename_to",
+    "copy_to",
 ];
 
 fn op_tag(op: &str) -> u8 {

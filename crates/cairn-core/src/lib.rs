@@ -49,6 +49,7 @@ mod varint;
 mod watch;
 mod writer;
 
+pub use apply::redis_int;
 pub use backup::{BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupInfo, CheckReport, restore, verify_backup};
 pub use command::{Check, Command, Cond, Op, OpOutcome, Ttl, WriteOutcome};
 pub use config::{Config, Durability, Limits};

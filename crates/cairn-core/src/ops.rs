@@ -249,6 +249,7 @@ impl Db {
                     key: key.to_vec(),
                     by,
                     integer: false,
+                    text: false,
                 }],
             },
             k.to_string(),

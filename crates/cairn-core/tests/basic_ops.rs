@@ -128,6 +128,7 @@ fn batch_is_all_or_nothing_and_names_the_failed_check() {
                 key: b"n".to_vec(),
                 by: 3.into(),
                 integer: false,
+                text: false,
             },
         ]
     };
@@ -182,6 +183,7 @@ fn batch_is_all_or_nothing_and_names_the_failed_check() {
             key: b"b".to_vec(),
             by: 1.into(),
             integer: false,
+            text: false,
         },
     ];
     db.put("default", "b", j(json!("not a number"))).unwrap();
@@ -409,6 +411,7 @@ fn a_get_inside_a_batch_sees_the_ops_before_it() {
             key: b"c".to_vec(),
             by: 1.into(),
             integer: true,
+            text: false,
         },
         get(),
         Op::Delete {

@@ -211,6 +211,7 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                         key: key.0,
                         by,
                         integer: false,
+                        text: false,
                     });
                     touch
                 } else {
@@ -219,6 +220,7 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                         key: key.0,
                         by,
                         integer: false,
+                        text: false,
                     }
                 }
             }

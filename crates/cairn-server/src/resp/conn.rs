@@ -15,7 +15,6 @@ use super::reply::Reply;
 use super::session::Session;
 use bytes::{Buf, BytesMut};
 use cairn_core::{Applied, Command};
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -52,8 +51,6 @@ struct Entry {
 #[derive(Default)]
 struct Segment {
     entries: Vec<Entry>,
-    /// Keys of the selected store that pending writes touch.
-    keys: HashSet<Vec<u8>>,
 }
 
 struct Conn<S> {
@@ -238,12 +235,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Hands a write to the engine's writer now (so it joins the next group
     /// commit) and queues its reply.
     async fn submit(&mut self, p: cmd::Pending, name: &'static str, started: Instant) {
-        for op in &p.ops {
-            let (store, key) = op.target();
-            if store == self.sess.store {
-                self.seg.keys.insert(key.to_vec());
-            }
-        }
         let (command, finish): (Command, Finish) = p.command();
         let db = self.sh.app.db.clone();
         let mut fut: WriteFuture = Box::pin(async move { db.execute_async(command).await });
@@ -261,7 +252,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Waits for submitted writes and encodes every queued reply in order.
     async fn flush_segment(&mut self) {
-        self.seg.keys.clear();
         for e in std::mem::take(&mut self.seg.entries) {
             let r = match e.item {
                 Item::Ready(r) => r,
@@ -293,14 +283,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             return false;
         }
         if spec.plannable {
-            match cmd::plan_write(&self.sh, &self.sess, spec, &args, &self.seg.keys) {
+            match cmd::plan_write(&self.sh, &self.sess, spec, &args) {
                 Plan::Reply(r) => self.push(r, spec.name, started),
                 Plan::Write(p) => self.submit(p, spec.name, started).await,
-                Plan::Sequential => {
-                    self.flush_segment().await;
-                    let out = cmd::run(&self.sh, &mut self.sess, spec, args).await;
-                    return self.finish(out, spec.name, started);
-                }
             }
             return false;
         }

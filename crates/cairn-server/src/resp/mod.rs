@@ -20,10 +20,17 @@
 //!   JSON string; typed stores parse it and refuse with `-WRONGTYPE`.
 //!   `INCR` on a numeric string stores the result as a JSON number.
 //! - `EXEC` is one all-or-nothing engine batch: a write the engine refuses
+//!   while applying (`INCR` on a non-number, a value over the size limit)
 //!   aborts the whole transaction (`-EXECABORT ... nothing was written`)
-//!   where Redis would run the others; queued reads are answered after the
-//!   commit; conditional writes (`SET NX`, `SETNX`, `GETDEL`, ...) are refused
-//!   while queueing.
+//!   where Redis would run the others. Conditional commands (`SET NX`,
+//!   `SETNX`, `MSETNX`, `EXPIRE GT`, `RENAMENX`, ...) behave as in Redis:
+//!   a failed condition answers nil or 0 and the rest applies. Reads of keys
+//!   see the commands queued before them; other reads (`DBSIZE`, `KEYS`,
+//!   `RANDOMKEY`) are answered after the commit.
+//! - A value is at most the engine's `max_value_bytes` (8 MiB by default),
+//!   not `proto-max-bulk-len` (512 MB): `SETRANGE` and `APPEND` past it fail.
+//! - `RANDOMKEY` counts the store's keys (O(n)); `TOUCH` only counts keys
+//!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
 //! - Connections never time out when idle (Redis's `timeout 0`).
 //! - Pub/sub subscribers that fall 16k messages behind are disconnected.
 

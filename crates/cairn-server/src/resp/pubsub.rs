@@ -141,9 +141,9 @@ pub fn format_flags(f: u32) -> String {
 /// The notification class of an engine operation name (`Event::op`).
 fn class_of(op: &str) -> u32 {
     match op {
-        "set" | "incrby" | "incrbyfloat" => flags::STRING,
+        "set" | "incrby" | "incrbyfloat" | "append" | "setrange" => flags::STRING,
         "expired" => flags::EXPIRED,
-        "del" | "expire" | "persist" => flags::GENERIC,
+        "del" | "expire" | "persist" | "rename_from" | "rename_to" | "copy_to" => flags::GENERIC,
         _ => 0,
     }
 }

@@ -218,7 +218,7 @@ impl Request {
             | Request::Incr { store, .. } => vec![(Role::Write, Some(store))],
             Request::Batch { checks, ops } => {
                 let mut v: Vec<(Role, Option<&str>)> = checks.iter().map(|c| (Role::Read, Some(&*c.store))).collect();
-                v.extend(ops.iter().map(|o| (Role::Write, Some(o.target().0))));
+                v.extend(ops.iter().flat_map(Op::targets).map(|(s, _)| (Role::Write, Some(s))));
                 v
             }
             Request::Subscribe { filter, .. } => vec![(Role::Read, filter.store.as_deref())],
@@ -480,6 +480,7 @@ fn decode_batch(f: &Fields<'_>, limits: &Limits) -> Result<Request, WsError> {
                 key,
                 by: o.number_opt("by")?.unwrap_or_else(|| Number::from(1)),
                 integer: false,
+                text: false,
             },
             Some(other) => {
                 return Err(WsError::invalid(

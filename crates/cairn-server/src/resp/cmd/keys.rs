@@ -1,9 +1,12 @@
-//! Key commands: DEL, UNLINK, EXISTS, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT,
-//! PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, TYPE, SCAN, KEYS, DBSIZE,
-//! FLUSHDB, FLUSHALL.
+//! Key commands: DEL, UNLINK, EXISTS, TOUCH, EXPIRE, PEXPIRE, EXPIREAT,
+//! PEXPIREAT, PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, TYPE, RENAME,
+//! RENAMENX, COPY, RANDOMKEY, SCAN, KEYS, DBSIZE, FLUSHDB, FLUSHALL.
 //!
 //! ```text
 //! EXPIRE key seconds [NX | XX | GT | LT]   -> :1 set, :0 key missing or condition false
+//! RENAME src dst                           -> +OK, or -ERR no such key
+//! COPY src dst [DB n] [REPLACE]            -> :1 copied, :0 src missing or dst exists
+//! RANDOMKEY                                -> a key, or nil when the store is empty
 //! SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]  -> [next-cursor, [key, ...]]
 //! ```
 //!
@@ -14,13 +17,13 @@
 //! cursor`) rather than taken for the end. A key that exists for the whole
 //! scan is returned exactly once.
 
-use super::{Finish, Pending, Plan, Spec, engine_error, int_arg, now_ms, show, syntax_error};
+use super::{Finish, Pending, Spec, engine_error, int_arg, now_ms, show, syntax_error};
 use crate::resp::Shared;
 use crate::resp::cursors::ScanCursor;
 use crate::resp::glob::Glob;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
-use cairn_core::{Applied, Check, Command, Cond, ListOptions, Op, Ttl};
+use cairn_core::{Check, Command, Cond, ListOptions, Op, Ttl};
 
 /// The new expiry an EXPIRE-family command asks for, as an absolute time
 /// (ms since the epoch); `None` when it is already past (the key is deleted).
@@ -42,11 +45,119 @@ fn expire_at(spec: &Spec, args: &[Vec<u8>]) -> Result<Option<u64>, Reply> {
     Ok((at > now_ms() as i64).then_some(at as u64))
 }
 
-/// DEL / EXPIRE ops (shared with MULTI). EXPIRE with a condition is not plannable.
-pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Option<Pending>, Reply> {
+/// The condition of `EXPIRE .. NX | XX | GT | LT` for a new expiry `at`
+/// (`None`: already past), or `None` without options.
+fn expire_cond(args: &[Vec<u8>], at: Option<u64>) -> Result<Option<Cond>, Reply> {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for a in &args[3..] {
+        match a.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => return Err(Reply::err(format!("Unsupported option {}", show(a)))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Reply::err(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(Reply::err("GT and LT options at the same time are not compatible"));
+    }
+    // No expiry counts as an infinite TTL for GT / LT (so GT never holds on
+    // a key without one, and LT always does); a past time compares as 0.
+    let new = at.unwrap_or(0);
+    Ok(if nx {
+        Some(Cond::Persistent)
+    } else if gt {
+        Some(Cond::ExpiresBefore(new))
+    } else if lt {
+        Some(Cond::ExpiresAfter(new))
+    } else if xx {
+        Some(Cond::Expiring)
+    } else {
+        None
+    })
+}
+
+/// The store of database `n` for COPY .. DB: like SELECT, a number 1-15
+/// names a store made on first use (Redis's databases always exist).
+fn db_store(sh: &Shared, arg: &[u8]) -> Result<String, Reply> {
+    let store = super::server::store_for(arg)?;
+    let db = &sh.app.db;
+    match db.store_spec(&store) {
+        Ok(_) => Ok(store),
+        Err(cairn_core::Error::UnknownStore { .. }) if store.bytes().all(|b| b.is_ascii_digit()) => {
+            // Rare (once per database), so a blocking create is acceptable here.
+            match db.create_store(cairn_core::StoreSpec::new(&store)) {
+                Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => Ok(store),
+                Err(e) => Err(engine_error(&e)),
+            }
+        }
+        Err(e) => Err(engine_error(&e)),
+    }
+}
+
+/// `COPY src dst [DB n] [REPLACE]`.
+fn copy(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Op, Reply> {
+    let (mut to_store, mut replace) = (sess.store.clone(), false);
+    let mut i = 3;
+    while i < args.len() {
+        match args[i].to_ascii_uppercase().as_slice() {
+            b"REPLACE" => replace = true,
+            b"DB" if i + 1 < args.len() => {
+                i += 1;
+                to_store = super::server::store_for(&args[i])?;
+                if let Some(p) = &sess.principal
+                    && p.allow(crate::auth::Role::Write, Some(&to_store)).is_err()
+                {
+                    return Err(Reply::Error(format!(
+                        "NOPERM this token has no permission to run the 'copy' command on store {to_store:?}"
+                    )));
+                }
+                to_store = db_store(sh, &args[i])?;
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    if to_store == sess.store && args[1] == args[2] {
+        return Err(Reply::err("source and destination objects are the same"));
+    }
+    Ok(Op::Copy {
+        store: sess.store.clone(),
+        key: args[1].clone(),
+        to_store,
+        to: args[2].clone(),
+        replace,
+    })
+}
+
+/// The engine write of DEL, UNLINK, the EXPIRE family, PERSIST, RENAME,
+/// RENAMENX and COPY (shared with MULTI).
+pub(crate) fn ops(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, Reply> {
     let store = || sess.store.clone();
-    match spec.name {
-        "del" | "unlink" => Ok(Some(Pending {
+    let key = args[1].clone();
+    let one = |op, finish| Pending {
+        checks: Vec::new(),
+        ops: vec![op],
+        finish,
+    };
+    let guarded = |cond: Option<Cond>, op: Op| match cond {
+        Some(cond) => Op::If {
+            checks: vec![Check {
+                store: store(),
+                key: args[1].clone(),
+                cond,
+            }],
+            ops: vec![op],
+        },
+        None => op,
+    };
+    Ok(match spec.name {
+        "del" | "unlink" => Pending {
             checks: Vec::new(),
             ops: args[1..]
                 .iter()
@@ -56,13 +167,30 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Optio
                 })
                 .collect(),
             finish: Finish::Deleted,
-        })),
+        },
+        "persist" => {
+            let op = Op::Touch {
+                store: store(),
+                key,
+                ttl: Ttl::Persist,
+            };
+            one(guarded(Some(Cond::Expiring), op), Finish::Touched)
+        }
+        "rename" | "renamenx" => {
+            let nx = spec.name == "renamenx";
+            let op = Op::Rename {
+                store: store(),
+                key,
+                to: args[2].clone(),
+                nx,
+            };
+            one(op, Finish::Renamed { nx })
+        }
+        "copy" => one(copy(sh, sess, args)?, Finish::Copied),
         _ => {
-            if args.len() > 3 {
-                return Ok(None);
-            }
-            let key = args[1].clone();
-            let op = match expire_at(spec, args)? {
+            let at = expire_at(spec, args)?;
+            let cond = expire_cond(args, at)?;
+            let op = match at {
                 Some(at) => Op::Touch {
                     store: store(),
                     key,
@@ -70,21 +198,9 @@ pub(crate) fn ops(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Optio
                 },
                 None => Op::Delete { store: store(), key },
             };
-            Ok(Some(Pending {
-                checks: Vec::new(),
-                ops: vec![op],
-                finish: Finish::Touched,
-            }))
+            one(guarded(cond, op), Finish::Touched)
         }
-    }
-}
-
-pub(super) fn plan(sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Plan {
-    match ops(sess, spec, args) {
-        Ok(Some(p)) => Plan::Write(p),
-        Ok(None) => Plan::Sequential,
-        Err(r) => Plan::Reply(r),
-    }
+    })
 }
 
 /// TTL, PTTL, EXPIRETIME or PEXPIRETIME (`name`) of a key whose expiry is
@@ -106,12 +222,8 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
     let db = &sh.app.db;
     let store = sess.store.clone();
     let r: Result<Reply, Reply> = match spec.name {
-        "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => match ops(sess, spec, args) {
-            Ok(Some(p)) => Ok(super::execute(sh, p).await),
-            Ok(None) => expire_if(sh, sess, spec, args).await,
-            Err(r) => Err(r),
-        },
-        "exists" => {
+        // TOUCH only counts: cairn keeps no access times.
+        "exists" | "touch" => {
             let mut n = 0;
             for k in &args[1..] {
                 match db.contains(&store, k) {
@@ -131,8 +243,7 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
             .contains(&store, &args[1])
             .map(|e| Reply::Simple(if e { "string" } else { "none" }))
             .map_err(|e| engine_error(&e)),
-        "persist" => persist(sh, sess, &args[1]).await,
-        "rename" | "renamenx" => rename(sh, sess, spec.name == "renamenx", &args[1], &args[2]).await,
+        "randomkey" => random_key(sh, &store).await,
         "dbsize" => count(sh, &store).await.map(|n| Reply::Int(n as i64)),
         "keys" => keys(sh, &store, &args[1]).await,
         "scan" => scan(sh, sess, args),
@@ -142,127 +253,43 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
     r.unwrap_or_else(|e| e)
 }
 
-/// `RENAME src dst` / `RENAMENX`: moves the value and its expiry in one batch.
-async fn rename(sh: &Shared, sess: &Session, nx: bool, src: &[u8], dst: &[u8]) -> Result<Reply, Reply> {
-    let store = &sess.store;
-    for _ in 0..1000 {
-        let Some(e) = sh.app.db.get(store, src).map_err(|e| engine_error(&e))? else {
-            return Err(Reply::err("no such key"));
-        };
-        if src == dst {
-            return Ok(if nx { Reply::Int(0) } else { Reply::OK });
+/// `RANDOMKEY`: a key picked uniformly among the live keys. cairn counts
+/// the keys and walks to a random index (O(n), where Redis is O(1)).
+async fn random_key(sh: &Shared, store: &str) -> Result<Reply, Reply> {
+    use std::hash::BuildHasher;
+    let db = sh.app.db.clone();
+    let store = store.to_owned();
+    let seed = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    tokio::task::spawn_blocking(move || -> cairn_core::Result<Reply> {
+        let n = db.count(&store, None)?;
+        if n == 0 {
+            return Ok(Reply::Nil);
         }
-        let check = |key: &[u8], cond| Check {
-            store: store.clone(),
-            key: key.to_vec(),
-            cond,
-        };
-        let mut checks = vec![check(src, Cond::Revision(e.revision))];
-        if nx {
-            checks.push(check(dst, Cond::Absent));
-        }
-        let ttl = e.expires_at.map_or(Ttl::Persist, Ttl::At);
-        let ops = vec![
-            Op::Delete {
-                store: store.clone(),
-                key: src.to_vec(),
-            },
-            Op::Put {
-                store: store.clone(),
-                key: dst.to_vec(),
-                value: e.value,
-                ttl,
-            },
-        ];
-        match sh.app.db.execute_async(Command::Write { checks, ops }).await {
-            Ok(Applied::Write(w)) if w.success => return Ok(if nx { Reply::Int(1) } else { Reply::OK }),
-            Ok(Applied::Write(w)) if nx && w.failed_check == Some(1) => return Ok(Reply::Int(0)),
-            Ok(_) => {}
-            Err(e) => return Err(engine_error(&e)),
-        }
-    }
-    Err(Reply::err("too much contention on this key, try again"))
-}
-
-/// PERSIST: `:1` only when the key had an expiry.
-async fn persist(sh: &Shared, sess: &Session, key: &[u8]) -> Result<Reply, Reply> {
-    match sh.app.db.get(&sess.store, key).map_err(|e| engine_error(&e))? {
-        Some(e) if e.expires_at.is_some() => {
-            let op = Op::Touch {
-                store: sess.store.clone(),
-                key: key.to_vec(),
-                ttl: Ttl::Persist,
+        let mut skip = seed % n;
+        let mut cursor = None;
+        loop {
+            let o = ListOptions {
+                limit: Some(cairn_core::MAX_LIST_LIMIT),
+                cursor,
+                keys_only: true,
+                ..ListOptions::default()
             };
-            Ok(super::execute(
-                sh,
-                Pending {
-                    checks: Vec::new(),
-                    ops: vec![op],
-                    finish: Finish::Touched,
-                },
-            )
-            .await)
+            let page = db.list(&store, &o)?;
+            let len = page.items.len() as u64;
+            if skip < len {
+                return Ok(Reply::Bulk(page.items[skip as usize].key.to_raw()));
+            }
+            skip -= len;
+            // Keys expired or deleted since the count: take the last one seen.
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(page.items.last().map_or(Reply::Nil, |e| Reply::Bulk(e.key.to_raw()))),
+            }
         }
-        _ => Ok(Reply::Int(0)),
-    }
-}
-
-/// EXPIRE with NX / XX / GT / LT: read, decide, then write if unchanged.
-async fn expire_if(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    let mut flags = (false, false, false, false);
-    for a in &args[3..] {
-        match a.to_ascii_uppercase().as_slice() {
-            b"NX" => flags.0 = true,
-            b"XX" => flags.1 = true,
-            b"GT" => flags.2 = true,
-            b"LT" => flags.3 = true,
-            _ => return Err(Reply::err(format!("Unsupported option {}", show(a)))),
-        }
-    }
-    let (nx, xx, gt, lt) = flags;
-    if (nx && (xx || gt || lt)) || (gt && lt) {
-        return Err(Reply::err(
-            "NX and XX, GT or LT options at the same time are not compatible",
-        ));
-    }
-    let at = expire_at(spec, args)?;
-    for _ in 0..1000 {
-        let Some(e) = sh.app.db.get(&sess.store, &args[1]).map_err(|e| engine_error(&e))? else {
-            return Ok(Reply::Int(0));
-        };
-        // No expiry counts as an infinite TTL for GT / LT.
-        let new = at.unwrap_or(0);
-        let ok = match e.expires_at {
-            None => !xx && !gt,
-            Some(cur) => !nx && (!gt || new > cur) && (!lt || new < cur),
-        };
-        if !ok {
-            return Ok(Reply::Int(0));
-        }
-        let key = args[1].clone();
-        let op = match at {
-            Some(at) => Op::Touch {
-                store: sess.store.clone(),
-                key: key.clone(),
-                ttl: Ttl::At(at),
-            },
-            None => Op::Delete {
-                store: sess.store.clone(),
-                key: key.clone(),
-            },
-        };
-        let checks = vec![Check {
-            store: sess.store.clone(),
-            key,
-            cond: Cond::Revision(e.revision),
-        }];
-        match sh.app.db.execute_async(Command::Write { checks, ops: vec![op] }).await {
-            Ok(Applied::Write(w)) if w.success => return Ok(Reply::Int(1)),
-            Ok(_) => {}
-            Err(e) => return Err(engine_error(&e)),
-        }
-    }
-    Err(Reply::err("too much contention on this key, try again"))
+    })
+    .await
+    .map_err(|_| Reply::err("RANDOMKEY failed"))?
+    .map_err(|e| engine_error(&e))
 }
 
 async fn count(sh: &Shared, store: &str) -> Result<u64, Reply> {

@@ -1,12 +1,17 @@
 //! Commands: the table of what cairn answers, argument helpers, engine
 //! error mapping, and the dispatcher. One file per family of commands.
 //!
-//! Most writes are *plannable*: they become one engine [`Command::Write`]
-//! without reading anything first ([`plan_write`]), so a connection can
-//! submit a run of pipelined writes to the group-committing writer at once
-//! and render their replies in order when they complete. Everything else
-//! runs one at a time through [`run`], after earlier writes have completed.
+//! Every write is *plannable*: it becomes one engine [`Command::Write`]
+//! without reading anything first ([`plan_write`], [`write_ops`]); what it
+//! needs to read (an old value, a numeric string, a condition) the engine
+//! reads at its place in the writer's order ([`Op::Get`], [`Op::If`], ...).
+//! So a connection can submit a run of pipelined writes to the
+//! group-committing writer at once and render their replies in order when
+//! they complete, and a transaction's batch holds the same operations.
+//! Reads run one at a time through [`run`], after earlier writes have
+//! completed.
 
+mod bytes;
 mod keys;
 pub(crate) mod multi;
 mod pubsub;
@@ -18,7 +23,6 @@ use super::reply::Reply;
 use super::session::Session;
 use crate::auth::Role;
 use cairn_core::{Check, Command, Error, Op, OpOutcome, WriteOutcome};
-use std::collections::HashSet;
 
 /// What a command needs from the caller's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,37 +80,43 @@ use Perm as P;
 pub(crate) static COMMANDS: &[Spec] = &[
     c("get", 2, false, P::Read, M::Read),
     c("set", -3, true, P::Write, M::Op),
-    c("setnx", 3, true, P::Write, M::No),
+    c("setnx", 3, true, P::Write, M::Op),
     c("setex", 4, true, P::Write, M::Op),
     c("psetex", 4, true, P::Write, M::Op),
-    c("getdel", 2, false, P::Write, M::Op),
-    c("getset", 3, false, P::Write, M::Op),
+    c("getdel", 2, true, P::Write, M::Op),
+    c("getset", 3, true, P::Write, M::Op),
+    c("getex", -2, true, P::Write, M::Op),
     c("mget", -2, false, P::Read, M::Read),
     c("mset", -3, true, P::Write, M::Op),
-    c("msetnx", -3, true, P::Write, M::No),
+    c("msetnx", -3, true, P::Write, M::Op),
     c("incr", 2, true, P::Write, M::Op),
     c("decr", 2, true, P::Write, M::Op),
     c("incrby", 3, true, P::Write, M::Op),
     c("decrby", 3, true, P::Write, M::Op),
     c("incrbyfloat", 3, true, P::Write, M::Op),
     c("strlen", 2, false, P::Read, M::Read),
-    c("append", 3, false, P::Write, M::No),
-    c("getex", -2, false, P::Write, M::No),
-    c("rename", 3, false, P::Write, M::No),
-    c("renamenx", 3, false, P::Write, M::No),
+    c("append", 3, true, P::Write, M::Op),
+    c("getrange", 4, false, P::Read, M::Read),
+    c("substr", 4, false, P::Read, M::Read),
+    c("setrange", 4, true, P::Write, M::Op),
+    c("rename", 3, true, P::Write, M::Op),
+    c("renamenx", 3, true, P::Write, M::Op),
+    c("copy", -3, true, P::Write, M::Op),
     c("del", -2, true, P::Write, M::Op),
     c("unlink", -2, true, P::Write, M::Op),
     c("exists", -2, false, P::Read, M::Read),
+    c("touch", -2, false, P::Read, M::Read),
     c("expire", -3, true, P::Write, M::Op),
     c("pexpire", -3, true, P::Write, M::Op),
     c("expireat", -3, true, P::Write, M::Op),
     c("pexpireat", -3, true, P::Write, M::Op),
-    c("persist", 2, false, P::Write, M::Op),
+    c("persist", 2, true, P::Write, M::Op),
     c("ttl", 2, false, P::Read, M::Read),
     c("pttl", 2, false, P::Read, M::Read),
     c("expiretime", 2, false, P::Read, M::Read),
     c("pexpiretime", 2, false, P::Read, M::Read),
     c("type", 2, false, P::Read, M::Read),
+    c("randomkey", 1, false, P::Read, M::Read),
     c("scan", -2, false, P::Read, M::No),
     c("keys", 2, false, P::Read, M::Read),
     c("dbsize", 1, false, P::Read, M::Read),
@@ -194,12 +204,40 @@ pub(crate) enum Finish {
     Incr { float: bool },
     /// `:1` when the key existed (EXPIRE, PERSIST).
     Touched,
+    /// The value the command's first [`Op::Get`] saw, or nil (SET .. GET,
+    /// GETSET, GETDEL, GETEX).
+    Value,
+    /// The value's length after the write (APPEND, SETRANGE).
+    Length,
+    /// RENAME (`+OK`) or RENAMENX (`:1` / `:0`); `-ERR no such key` when
+    /// the source is missing.
+    Renamed { nx: bool },
+    /// `:1` when COPY wrote the destination.
+    Copied,
+}
+
+/// A command's operation outcomes with its [`Op::If`] groups opened, and
+/// whether every group's checks held.
+fn flatten(ops: &[OpOutcome], out: &mut Vec<OpOutcome>) -> bool {
+    let mut held = true;
+    for o in ops {
+        match o {
+            OpOutcome::If { held: h, ops } => held &= *h && flatten(ops, out),
+            o => out.push(o.clone()),
+        }
+    }
+    held
 }
 
 impl Finish {
     /// The reply for a committed (or check-failed) write; `ops` are this
     /// command's operation outcomes.
     pub fn reply(self, success: bool, ops: &[OpOutcome]) -> Reply {
+        if ops.iter().any(|o| matches!(o, OpOutcome::If { .. })) {
+            let mut flat = Vec::with_capacity(ops.len());
+            let held = flatten(ops, &mut flat);
+            return self.reply(success && held, &flat);
+        }
         match self {
             Finish::Ok => Reply::OK,
             Finish::OkOrNil if success => Reply::OK,
@@ -227,6 +265,37 @@ impl Finish {
                     OpOutcome::Touch { existed: true } | OpOutcome::Delete { existed: true }
                 )
             }))),
+            Finish::Value => ops
+                .iter()
+                .find_map(|o| match o {
+                    OpOutcome::Get { entry } => Some(entry.as_ref().map(|e| e.value.to_raw())),
+                    _ => None,
+                })
+                .flatten()
+                .map_or(Reply::Nil, Reply::Bulk),
+            Finish::Length => Reply::Int(
+                ops.iter()
+                    .find_map(|o| match o {
+                        OpOutcome::Length { len } => Some(*len as i64),
+                        _ => None,
+                    })
+                    .unwrap_or(0),
+            ),
+            Finish::Renamed { .. } | Finish::Copied => {
+                let (found, done) = ops
+                    .iter()
+                    .find_map(|o| match o {
+                        OpOutcome::Copy { found, done } => Some((*found, *done)),
+                        _ => None,
+                    })
+                    .unwrap_or((false, false));
+                match self {
+                    Finish::Copied => Reply::Int(i64::from(done)),
+                    _ if !found => Reply::err("no such key"),
+                    Finish::Renamed { nx: true } => Reply::Int(i64::from(done)),
+                    _ => Reply::OK,
+                }
+            }
         }
     }
 
@@ -235,6 +304,10 @@ impl Finish {
         match r {
             Ok(cairn_core::Applied::Write(WriteOutcome { success, ops, .. })) => self.reply(success, &ops),
             Ok(other) => engine_error(&Error::InvalidArgument(format!("unexpected engine result {other:?}"))),
+            // Redis's INCRBYFLOAT words a value that is no number this way.
+            Err(Error::NotANumber { .. }) if self == Finish::Incr { float: true } => {
+                Reply::err("value is not a valid float")
+            }
             Err(e) => engine_error(&e),
         }
     }
@@ -246,32 +319,42 @@ pub(crate) enum Plan {
     Reply(Reply),
     /// One engine write.
     Write(Pending),
-    /// Needs reads first: run it through [`run`] after earlier writes complete.
-    Sequential,
 }
 
-/// Plans a plannable command. `pending_keys` are keys of the selected store
-/// written by submitted, not yet completed commands.
-pub(crate) fn plan_write(
-    sh: &Shared,
-    sess: &Session,
-    spec: &Spec,
-    args: &[Vec<u8>],
-    pending_keys: &HashSet<Vec<u8>>,
-) -> Plan {
+/// Plans a plannable command: every one is a single engine write, which
+/// reads what it needs (an old value, a numeric string) at its place in
+/// the writer's order, so it never waits for earlier pipelined writes.
+pub(crate) fn plan_write(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Plan {
+    match write_ops(sh, sess, spec, args) {
+        Ok(p) => Plan::Write(p),
+        Err(r) => Plan::Reply(r),
+    }
+}
+
+/// The one engine write a write command is: what [`plan_write`] submits,
+/// [`run`] executes and a transaction adds to its batch. Conditions (NX,
+/// XX, GT, ...) are [`Op::If`] groups, so they hold inside a transaction too.
+pub(crate) fn write_ops(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, Reply> {
     match spec.name {
-        "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" => keys::plan(sess, spec, args),
-        _ => strings::plan(sh, sess, spec, args, pending_keys),
+        "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" | "rename" | "renamenx"
+        | "copy" => keys::ops(sh, sess, spec, args),
+        "setrange" => bytes::setrange(sh, sess, args),
+        _ => strings::ops(sess, spec, args),
     }
 }
 
 /// Runs any command to completion.
 pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>) -> Outcome {
-    match spec.name {
-        "get" | "getdel" | "getset" | "getex" | "append" | "mget" | "strlen" | "set" | "setnx" | "setex" | "psetex"
-        | "mset" | "msetnx" | "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" => {
-            strings::run(sh, sess, spec, &args).await.into()
+    if spec.plannable {
+        return match write_ops(sh, sess, spec, &args) {
+            Ok(p) => execute(sh, p).await,
+            Err(r) => r,
         }
+        .into();
+    }
+    match spec.name {
+        "get" | "mget" | "strlen" => strings::run(sh, sess, spec, &args).into(),
+        "getrange" | "substr" => bytes::getrange(sh, sess, &args).into(),
         "multi" | "exec" | "discard" | "watch" | "unwatch" => multi::run(sh, sess, spec, &args).await.into(),
         "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => {
             pubsub::run(sh, sess, spec, &args)
@@ -332,19 +415,10 @@ pub(crate) fn not_integer() -> Reply {
 
 /// Parses an integer argument like Redis (no spaces, no `+`).
 pub(crate) fn int_arg(a: &[u8]) -> Result<i64, Reply> {
-    std::str::from_utf8(a).ok().and_then(redis_int).ok_or_else(not_integer)
-}
-
-/// An integer as Redis reads one (`string2ll`): optional `-`, digits, no
-/// `+`, no spaces, no leading zeros, no `-0`.
-pub(crate) fn redis_int(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    let canonical = match digits.as_bytes() {
-        [] => false,
-        [b'0'] => digits.len() == s.len(),
-        [first, ..] => *first != b'0' && digits.bytes().all(|b| b.is_ascii_digit()),
-    };
-    if canonical { s.parse().ok() } else { None }
+    std::str::from_utf8(a)
+        .ok()
+        .and_then(cairn_core::redis_int)
+        .ok_or_else(not_integer)
 }
 
 /// Parses a float argument like Redis.

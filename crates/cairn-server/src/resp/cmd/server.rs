@@ -127,7 +127,7 @@ fn hello(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
 }
 
 /// The store a SELECT argument names.
-fn store_for(arg: &[u8]) -> Result<String, Reply> {
+pub(super) fn store_for(arg: &[u8]) -> Result<String, Reply> {
     let s = std::str::from_utf8(arg).map_err(|_| Reply::err("invalid store name"))?;
     match s.parse::<i64>() {
         Ok(0) => Ok(DEFAULT_STORE.to_owned()),
@@ -423,12 +423,13 @@ fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
 /// `COMMAND INFO` reports them; `(0, 0, 0)` for commands without keys.
 fn key_positions(name: &str) -> (i64, i64, i64) {
     match name {
-        "mget" | "del" | "unlink" | "exists" | "watch" => (1, -1, 1),
+        "mget" | "del" | "unlink" | "exists" | "touch" | "watch" => (1, -1, 1),
         "mset" | "msetnx" => (1, -1, 2),
-        "rename" | "renamenx" => (1, 2, 1),
-        "scan" | "keys" | "dbsize" | "flushdb" | "flushall" | "ping" | "echo" | "time" | "hello" | "auth"
-        | "select" | "info" | "config" | "client" | "command" | "quit" | "reset" | "multi" | "exec" | "discard"
-        | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish" | "pubsub" => (0, 0, 0),
+        "rename" | "renamenx" | "copy" => (1, 2, 1),
+        "randomkey" | "scan" | "keys" | "dbsize" | "flushdb" | "flushall" | "ping" | "echo" | "time" | "hello"
+        | "auth" | "select" | "info" | "config" | "client" | "command" | "quit" | "reset" | "multi" | "exec"
+        | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish"
+        | "pubsub" => (0, 0, 0),
         _ => (1, 1, 1),
     }
 }

@@ -1,0 +1,342 @@
+//! Unit tests of `apply`: conditional groups, append, set-range, copy and
+//! rename, each inside one write with other operations.
+
+use crate::{Check, Cond, Db, Error, Filter, Op, OpOutcome, Ttl, Value, ValueType};
+
+const S: &str = "default";
+
+fn open() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    (dir, db)
+}
+
+fn s(v: &str) -> Value {
+    Value::Json(serde_json::Value::String(v.into()))
+}
+
+fn put(k: &str, v: &str) -> Op {
+    Op::Put {
+        store: S.into(),
+        key: k.into(),
+        value: s(v),
+        ttl: Ttl::Default,
+    }
+}
+
+fn check(k: &str, cond: Cond) -> Check {
+    Check {
+        store: S.into(),
+        key: k.into(),
+        cond,
+    }
+}
+
+fn raw(db: &Db, k: &str) -> Option<Vec<u8>> {
+    db.get(S, k).unwrap().map(|e| e.value.to_raw())
+}
+
+/// The change-log operation names of everything after `from`.
+fn op_names(db: &Db, from: u64) -> Vec<(String, &'static str)> {
+    let mut sub = db.subscribe(Filter::default(), Some(from + 1)).unwrap();
+    sub.poll(100)
+        .unwrap()
+        .iter()
+        .map(|e| (e.key.clone().unwrap_or_default(), e.op))
+        .collect()
+}
+
+#[test]
+fn failed_if_skips_its_ops_and_the_rest_applies() {
+    let (_d, db) = open();
+    db.put(S, "a", s("old")).unwrap();
+    let out = db
+        .batch(
+            vec![],
+            vec![
+                Op::If {
+                    checks: vec![check("a", Cond::Absent)],
+                    ops: vec![put("a", "new")],
+                },
+                put("b", "1"),
+                Op::If {
+                    checks: vec![check("c", Cond::Absent)],
+                    ops: vec![put("c", "2")],
+                },
+            ],
+        )
+        .unwrap();
+    assert!(out.success);
+    assert_eq!(
+        out.ops,
+        [
+            OpOutcome::If {
+                held: false,
+                ops: vec![]
+            },
+            OpOutcome::Put { created: true },
+            OpOutcome::If {
+                held: true,
+                ops: vec![OpOutcome::Put { created: true }]
+            },
+        ]
+    );
+    assert_eq!(raw(&db, "a").unwrap(), b"old");
+    assert_eq!(raw(&db, "b").unwrap(), b"1");
+    assert_eq!(raw(&db, "c").unwrap(), b"2");
+}
+
+#[test]
+fn if_sees_earlier_ops_of_the_same_write() {
+    let (_d, db) = open();
+    let nx = |v: &str| Op::If {
+        checks: vec![check("k", Cond::Absent)],
+        ops: vec![put("k", v)],
+    };
+    let out = db.batch(vec![], vec![nx("first"), nx("second")]).unwrap();
+    assert!(matches!(out.ops[0], OpOutcome::If { held: true, .. }));
+    assert!(matches!(out.ops[1], OpOutcome::If { held: false, .. }));
+    assert_eq!(raw(&db, "k").unwrap(), b"first");
+}
+
+#[test]
+fn expiry_conditions() {
+    let (_d, db) = open();
+    db.put(S, "p", s("x")).unwrap();
+    let at = crate::db::now_ms() + 100_000;
+    db.batch(
+        vec![],
+        vec![Op::Put {
+            store: S.into(),
+            key: b"e".to_vec(),
+            value: s("y"),
+            ttl: Ttl::At(at),
+        }],
+    )
+    .unwrap();
+    let held = |k: &str, c: Cond| {
+        let out = db
+            .batch(
+                vec![],
+                vec![Op::If {
+                    checks: vec![check(k, c)],
+                    ops: vec![],
+                }],
+            )
+            .unwrap();
+        matches!(out.ops[0], OpOutcome::If { held: true, .. })
+    };
+    assert!(held("p", Cond::Persistent) && !held("e", Cond::Persistent));
+    assert!(held("e", Cond::Expiring) && !held("p", Cond::Expiring));
+    assert!(held("e", Cond::ExpiresBefore(at + 1)) && !held("e", Cond::ExpiresBefore(at)));
+    assert!(!held("p", Cond::ExpiresBefore(at)), "no expiry is infinite");
+    assert!(held("e", Cond::ExpiresAfter(at - 1)) && !held("e", Cond::ExpiresAfter(at)));
+    assert!(held("p", Cond::ExpiresAfter(at)), "no expiry is infinite");
+    assert!(!held("missing", Cond::ExpiresAfter(at)) && !held("missing", Cond::Persistent));
+}
+
+#[test]
+fn append_and_setrange_work_on_raw_bytes_and_keep_the_expiry() {
+    let (_d, db) = open();
+    let at = crate::db::now_ms() + 100_000;
+    db.batch(
+        vec![],
+        vec![Op::Put {
+            store: S.into(),
+            key: b"k".to_vec(),
+            value: s("Hello"),
+            ttl: Ttl::At(at),
+        }],
+    )
+    .unwrap();
+    let before = db.revision();
+    let out = db
+        .batch(
+            vec![],
+            vec![
+                Op::Append {
+                    store: S.into(),
+                    key: b"k".to_vec(),
+                    data: b" World".to_vec(),
+                },
+                Op::SetRange {
+                    store: S.into(),
+                    key: b"k".to_vec(),
+                    offset: 6,
+                    data: b"Redis".to_vec(),
+                },
+                Op::SetRange {
+                    store: S.into(),
+                    key: b"z".to_vec(),
+                    offset: 3,
+                    data: b"\xff".to_vec(),
+                },
+                Op::SetRange {
+                    store: S.into(),
+                    key: b"none".to_vec(),
+                    offset: 3,
+                    data: vec![],
+                },
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        out.ops,
+        [
+            OpOutcome::Length { len: 11 },
+            OpOutcome::Length { len: 11 },
+            OpOutcome::Length { len: 4 },
+            OpOutcome::Length { len: 0 },
+        ]
+    );
+    let e = db.get(S, "k").unwrap().unwrap();
+    assert_eq!(e.value, s("Hello Redis"));
+    assert_eq!(e.expires_at, Some(at));
+    assert_eq!(
+        db.get(S, "z").unwrap().unwrap().value,
+        Value::Bytes(vec![0, 0, 0, 0xff])
+    );
+    assert!(db.get(S, "none").unwrap().is_none(), "an empty SETRANGE writes nothing");
+    assert_eq!(
+        op_names(&db, before),
+        [
+            ("k".into(), "append"),
+            ("k".into(), "setrange"),
+            ("z".into(), "setrange")
+        ]
+    );
+}
+
+#[test]
+fn setrange_past_the_value_limit_is_refused() {
+    let (_d, db) = open();
+    let max = db.config().limits.max_value_bytes as u64;
+    let r = db.batch(
+        vec![],
+        vec![Op::SetRange {
+            store: S.into(),
+            key: b"k".to_vec(),
+            offset: max,
+            data: b"x".to_vec(),
+        }],
+    );
+    assert!(matches!(r, Err(Error::ValueTooLarge { .. })), "{r:?}");
+}
+
+#[test]
+fn append_in_a_typed_store_parses_the_result() {
+    let (_d, db) = open();
+    let mut spec = crate::StoreSpec::new("ints");
+    spec.value_type = ValueType::Int;
+    db.create_store(spec).unwrap();
+    db.put("ints", "n", Value::Json(5.into())).unwrap();
+    let app = |d: &[u8]| {
+        db.batch(
+            vec![],
+            vec![Op::Append {
+                store: "ints".into(),
+                key: b"n".to_vec(),
+                data: d.to_vec(),
+            }],
+        )
+    };
+    app(b"1").unwrap();
+    assert_eq!(db.get("ints", "n").unwrap().unwrap().value, Value::Json(51.into()));
+    assert!(matches!(app(b"x"), Err(Error::InvalidValue { .. })));
+}
+
+#[test]
+fn copy_and_rename_move_value_and_expiry() {
+    let (_d, db) = open();
+    let at = crate::db::now_ms() + 100_000;
+    db.batch(
+        vec![],
+        vec![
+            Op::Put {
+                store: S.into(),
+                key: b"src".to_vec(),
+                value: s("v"),
+                ttl: Ttl::At(at),
+            },
+            put("taken", "t"),
+        ],
+    )
+    .unwrap();
+    let before = db.revision();
+    let copy = |to: &str, replace| Op::Copy {
+        store: S.into(),
+        key: b"src".to_vec(),
+        to_store: S.into(),
+        to: to.into(),
+        replace,
+    };
+    let rename = |from: &str, to: &str, nx| Op::Rename {
+        store: S.into(),
+        key: from.into(),
+        to: to.into(),
+        nx,
+    };
+    let out = db
+        .batch(
+            vec![],
+            vec![
+                copy("c1", false),
+                copy("taken", false),
+                rename("c1", "taken", true),
+                rename("c1", "r1", false),
+                rename("gone", "r2", false),
+                copy("taken", true),
+            ],
+        )
+        .unwrap();
+    let c = |found, done| OpOutcome::Copy { found, done };
+    assert_eq!(
+        out.ops,
+        [
+            c(true, true),
+            c(true, false),
+            c(true, false),
+            c(true, true),
+            c(false, false),
+            c(true, true)
+        ]
+    );
+    assert!(db.get(S, "c1").unwrap().is_none());
+    let r1 = db.get(S, "r1").unwrap().unwrap();
+    assert_eq!((r1.value, r1.expires_at), (s("v"), Some(at)));
+    assert_eq!(db.get(S, "taken").unwrap().unwrap().expires_at, Some(at));
+    assert_eq!(
+        op_names(&db, before),
+        [
+            ("c1".into(), "copy_to"),
+            ("c1".into(), "rename_from"),
+            ("r1".into(), "rename_to"),
+            ("taken".into(), "copy_to")
+        ]
+    );
+}
+
+#[test]
+fn new_ops_keep_their_serde_shape() {
+    let op: Op = serde_json::from_str(r#"{"op":"rename","store":"default","key":[97],"to":[98]}"#).unwrap();
+    assert_eq!(
+        op,
+        Op::Rename {
+            store: S.into(),
+            key: b"a".to_vec(),
+            to: b"b".to_vec(),
+            nx: false
+        }
+    );
+    let op: Op = serde_json::from_str(r#"{"op":"put","store":"default","key":[97],"value":1}"#).unwrap();
+    assert!(matches!(op, Op::Put { ttl: Ttl::Default, .. }));
+    let w = serde_json::to_value(Op::If {
+        checks: vec![check("a", Cond::ExpiresBefore(5))],
+        ops: vec![],
+    })
+    .unwrap();
+    assert_eq!(
+        w,
+        serde_json::json!({"op": "if", "checks": [{"store": "default", "key": [97], "cond": {"expires_before": 5}}], "ops": []})
+    );
+}

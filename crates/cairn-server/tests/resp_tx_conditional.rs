@@ -1,0 +1,251 @@
+//! Conditional commands inside MULTI / EXEC: a condition that fails answers
+//! nil or 0 and the rest of the transaction still applies, as in Redis.
+//! Replies were checked against redis-server 7.0 with the same sequences.
+
+mod resp_util;
+
+use redis::AsyncCommands;
+use redis::Value as V;
+use resp_util::{cmd, start};
+
+/// Sends one transaction (MULTI, `cmds`, EXEC) and returns EXEC's reply.
+async fn transaction(c: &mut redis::aio::MultiplexedConnection, cmds: &[&[&str]]) -> V {
+    let mut p = redis::pipe();
+    p.atomic();
+    for a in cmds {
+        let mut one = redis::cmd(a[0]);
+        for arg in &a[1..] {
+            one.arg(*arg);
+        }
+        p.add_command(one);
+    }
+    p.query_async(c).await.unwrap()
+}
+
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// One transaction over a raw connection; EXEC's reply as text (errors
+/// inside it stay visible, where client libraries turn them into `Err`).
+async fn exec_raw(t: &resp_util::TestServer, cmds: &[&[&str]]) -> String {
+    let mut s = t.raw().await;
+    assert_eq!(resp_util::reply(&mut s, &encode(&["MULTI"])).await, b"+OK\r\n");
+    for c in cmds {
+        assert_eq!(resp_util::reply(&mut s, &encode(c)).await, b"+QUEUED\r\n", "{c:?}");
+    }
+    String::from_utf8(resp_util::reply(&mut s, &encode(&["EXEC"])).await).unwrap()
+}
+
+fn bulk(s: &str) -> V {
+    V::BulkString(s.as_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn a_failing_setnx_does_not_stop_the_rest_of_the_transaction() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("taken", "old").await.unwrap();
+    let out = transaction(
+        &mut c,
+        &[
+            &["SET", "a", "1"],
+            &["SETNX", "taken", "new"],
+            &["SETNX", "free", "yes"],
+            &["SET", "taken", "x", "NX"],
+            &["SET", "missing", "x", "XX"],
+            &["SET", "taken", "y", "XX", "GET"],
+            &["MSETNX", "free", "1", "other", "2"],
+            &["MSETNX", "m1", "1", "m2", "2"],
+            &["INCR", "a"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        V::Array(vec![
+            V::Okay,
+            V::Int(0),
+            V::Int(1),
+            V::Nil,
+            V::Nil,
+            bulk("old"),
+            V::Int(0),
+            V::Int(1),
+            V::Int(2),
+        ])
+    );
+    let got: Vec<Option<String>> = c
+        .mget(&["a", "taken", "free", "missing", "other", "m1", "m2"])
+        .await
+        .unwrap();
+    let want = [Some("2"), Some("y"), Some("yes"), None, None, Some("1"), Some("2")];
+    assert_eq!(got, want.map(|s| s.map(String::from)));
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn conditions_see_the_commands_queued_before_them() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let out = transaction(
+        &mut c,
+        &[
+            &["SETNX", "k", "first"],
+            &["SETNX", "k", "second"],
+            &["DEL", "k"],
+            &["SET", "k", "third", "NX"],
+            &["GET", "k"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        V::Array(vec![V::Int(1), V::Int(0), V::Int(1), V::Okay, bulk("third")])
+    );
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn expire_options_persist_and_getex_inside_multi() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("p", "v").await.unwrap();
+    let out = transaction(
+        &mut c,
+        &[
+            &["EXPIRE", "p", "100", "XX"],
+            &["EXPIRE", "p", "100", "GT"],
+            &["EXPIRE", "p", "100", "NX"],
+            &["EXPIRE", "p", "50", "NX"],
+            &["EXPIRE", "p", "200", "GT"],
+            &["EXPIRE", "p", "300", "LT"],
+            &["TTL", "p"],
+            &["PERSIST", "p"],
+            &["PERSIST", "p"],
+            &["GETEX", "p", "EX", "70"],
+            &["TTL", "p"],
+            &["GETEX", "p", "PERSIST"],
+            &["TTL", "p"],
+            &["EXPIRE", "nothing", "10"],
+            &["EXPIRE", "p", "10", "LT"],
+            &["EXPIRE", "p", "-1", "NX"],
+            &["EXISTS", "p"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        V::Array(vec![
+            V::Int(0),
+            V::Int(0),
+            V::Int(1),
+            V::Int(0),
+            V::Int(1),
+            V::Int(0),
+            V::Int(200),
+            V::Int(1),
+            V::Int(0),
+            bulk("v"),
+            V::Int(70),
+            bulk("v"),
+            V::Int(-1),
+            V::Int(0),
+            V::Int(1),
+            V::Int(0),
+            V::Int(1),
+        ])
+    );
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn append_setrange_rename_and_copy_inside_multi() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("s", "Hello").await.unwrap();
+    let out = exec_raw(
+        &t,
+        &[
+            &["APPEND", "s", " World"],
+            &["SETRANGE", "s", "6", "Redis"],
+            &["GETRANGE", "s", "-5", "-1"],
+            &["RENAME", "s", "t"],
+            &["RENAME", "s", "u"],
+            &["SET", "n", "10"],
+            &["APPEND", "n", "5"],
+            &["INCR", "n"],
+            &["RENAMENX", "n", "t"],
+            &["COPY", "t", "c"],
+            &["COPY", "t", "c"],
+            &["GET", "c"],
+            &["EXISTS", "s", "t", "n"],
+        ],
+    )
+    .await;
+    // RENAME of a missing key answers its error at its place; the rest applies.
+    assert_eq!(
+        out,
+        "*13\r\n:11\r\n:11\r\n$5\r\nRedis\r\n+OK\r\n-ERR no such key\r\n+OK\r\n:3\r\n:106\r\n\
+         :0\r\n:1\r\n:0\r\n$11\r\nHello Redis\r\n:2\r\n"
+    );
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn watch_with_a_conditional_command() {
+    let t = start().await;
+    let client = t.client();
+    let mut a = client.get_multiplexed_async_connection().await.unwrap();
+    let mut b = client.get_multiplexed_async_connection().await.unwrap();
+
+    // Unchanged watched key: the SETNX fails on its own, the rest commits.
+    let _: () = a.set("lock", "held").await.unwrap();
+    let _: () = cmd(&mut a, &["WATCH", "lock"]).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut a, &["SETNX", "lock", "mine"]).await.unwrap();
+    let _: String = cmd(&mut a, &["INCR", "attempts"]).await.unwrap();
+    let r: Option<Vec<i64>> = cmd(&mut a, &["EXEC"]).await.unwrap();
+    assert_eq!(r, Some(vec![0, 1]));
+
+    // The watched key changes (here: disappears) before EXEC: nothing
+    // runs, not even the SETNX that would now succeed.
+    let _: () = cmd(&mut a, &["WATCH", "lock"]).await.unwrap();
+    let _: i64 = b.del("lock").await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: String = cmd(&mut a, &["SETNX", "lock", "mine"]).await.unwrap();
+    let _: String = cmd(&mut a, &["INCR", "attempts"]).await.unwrap();
+    let r: Option<Vec<i64>> = cmd(&mut a, &["EXEC"]).await.unwrap();
+    assert_eq!(r, None);
+    assert_eq!(a.exists::<_, i64>("lock").await.unwrap(), 0);
+    assert_eq!(a.get::<_, i64>("attempts").await.unwrap(), 1);
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn argument_errors_answer_in_exec_and_the_rest_applies() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let out = exec_raw(
+        &t,
+        &[
+            &["SET", "a", "1"],
+            &["SET", "b", "2", "BADOPTION"],
+            &["SETRANGE", "c", "-1", "x"],
+            &["EXPIRE", "a", "10", "NX", "XX"],
+            &["INCR", "a"],
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        "*5\r\n+OK\r\n-ERR syntax error\r\n-ERR offset is out of range\r\n\
+         -ERR NX and XX, GT or LT options at the same time are not compatible\r\n:2\r\n"
+    );
+    assert_eq!(c.exists::<_, i64>("b").await.unwrap(), 0);
+    t.server.shutdown().await;
+}
