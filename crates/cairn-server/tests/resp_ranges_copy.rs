@@ -4,10 +4,8 @@
 
 mod resp_util;
 
-use futures_util::StreamExt;
 use redis::AsyncCommands;
-use resp_util::{cmd, start};
-use std::time::Duration;
+use resp_util::{cmd, next, start};
 
 #[tokio::test]
 async fn getrange_and_substr_follow_redis_indexes() {
@@ -151,14 +149,6 @@ async fn command_info_describes_the_new_commands() {
         ]
     );
     t.server.shutdown().await;
-}
-
-async fn next(stream: &mut (impl futures_util::Stream<Item = redis::Msg> + Unpin)) -> (String, String) {
-    let m = tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("a message in time")
-        .unwrap();
-    (m.get_channel_name().to_owned(), m.get_payload::<String>().unwrap())
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 mod resp_util;
 
 use redis::AsyncCommands;
-use resp_util::{cmd, start};
+use resp_util::{cmd, start, transaction};
 
 #[tokio::test]
 async fn exec_applies_all_and_replies_per_command() {
@@ -124,20 +124,6 @@ async fn transaction_errors() {
     assert_eq!(c.exists::<_, i64>("side").await.unwrap(), 0);
     assert_eq!(c.get::<_, String>("fz").await.unwrap(), "1.5");
     t.server.shutdown().await;
-}
-
-/// Sends one transaction (MULTI, `cmds`, EXEC) and returns EXEC's reply.
-async fn transaction(c: &mut redis::aio::MultiplexedConnection, cmds: &[&[&str]]) -> redis::Value {
-    let mut p = redis::pipe();
-    p.atomic();
-    for a in cmds {
-        let mut one = redis::cmd(a[0]);
-        for arg in &a[1..] {
-            one.arg(*arg);
-        }
-        p.add_command(one);
-    }
-    p.query_async(c).await.unwrap()
 }
 
 #[tokio::test]

@@ -6,21 +6,7 @@ mod resp_util;
 
 use redis::AsyncCommands;
 use redis::Value as V;
-use resp_util::{cmd, start};
-
-/// Sends one transaction (MULTI, `cmds`, EXEC) and returns EXEC's reply.
-async fn transaction(c: &mut redis::aio::MultiplexedConnection, cmds: &[&[&str]]) -> V {
-    let mut p = redis::pipe();
-    p.atomic();
-    for a in cmds {
-        let mut one = redis::cmd(a[0]);
-        for arg in &a[1..] {
-            one.arg(*arg);
-        }
-        p.add_command(one);
-    }
-    p.query_async(c).await.unwrap()
-}
+use resp_util::{cmd, start, transaction};
 
 fn encode(args: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();

@@ -121,3 +121,27 @@ pub async fn cmd<T: redis::FromRedisValue>(
     }
     k.query_async(c).await
 }
+
+/// The next pub/sub message as (channel, payload), waiting up to 10 s.
+pub async fn next(stream: &mut (impl futures_util::Stream<Item = redis::Msg> + Unpin)) -> (String, String) {
+    use futures_util::StreamExt;
+    let m = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("a message in time")
+        .unwrap();
+    (m.get_channel_name().to_owned(), m.get_payload::<String>().unwrap())
+}
+
+/// Sends one transaction (MULTI, `cmds`, EXEC) and returns EXEC's reply.
+pub async fn transaction(c: &mut redis::aio::MultiplexedConnection, cmds: &[&[&str]]) -> redis::Value {
+    let mut p = redis::pipe();
+    p.atomic();
+    for a in cmds {
+        let mut one = redis::cmd(a[0]);
+        for arg in &a[1..] {
+            one.arg(*arg);
+        }
+        p.add_command(one);
+    }
+    p.query_async(c).await.unwrap()
+}
