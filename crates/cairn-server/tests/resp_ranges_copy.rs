@@ -175,3 +175,27 @@ async fn keyspace_events_are_named_as_redis_names_them() {
     assert_eq!(next(&mut msgs).await, ev("n", "set"));
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn copy_into_a_database_not_used_yet_creates_it() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("cp", "1").await.unwrap();
+    let copied = cmd::<i64>(&mut c, &["COPY", "cp", "cp", "DB", "15"]).await.unwrap();
+    assert_eq!(copied, 1, "outside MULTI");
+    let out = resp_util::transaction(
+        &mut c,
+        &[&["COPY", "cp", "cp", "DB", "9"], &["COPY", "cp", "cp", "DB", "9"]],
+    )
+    .await;
+    assert_eq!(
+        out,
+        redis::Value::Array(vec![redis::Value::Int(1), redis::Value::Int(0)]),
+        "inside MULTI"
+    );
+    cmd::<()>(&mut c, &["SELECT", "15"]).await.unwrap();
+    assert_eq!(c.get::<_, String>("cp").await.unwrap(), "1");
+    cmd::<()>(&mut c, &["SELECT", "9"]).await.unwrap();
+    assert_eq!(c.get::<_, String>("cp").await.unwrap(), "1");
+    t.server.shutdown().await;
+}

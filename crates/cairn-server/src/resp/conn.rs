@@ -283,6 +283,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             return false;
         }
         if spec.plannable {
+            if let Err(r) = cmd::keys::ensure_copy_db(&self.sh, spec, &args).await {
+                self.push(r, spec.name, started);
+                return false;
+            }
             match cmd::plan_write(&self.sh, &self.sess, spec, &args) {
                 Plan::Reply(r) => self.push(r, spec.name, started),
                 Plan::Write(p) => self.submit(p, spec.name, started).await,

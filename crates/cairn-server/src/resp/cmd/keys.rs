@@ -82,20 +82,39 @@ fn expire_cond(args: &[Vec<u8>], at: Option<u64>) -> Result<Option<Cond>, Reply>
     })
 }
 
-/// The store of database `n` for COPY .. DB: like SELECT, a number 1-15
-/// names a store made on first use (Redis's databases always exist).
+/// The store of database `n` for COPY .. DB (see [`ensure_copy_db`], which
+/// made a numbered one before the command was planned).
 fn db_store(sh: &Shared, arg: &[u8]) -> Result<String, Reply> {
     let store = super::server::store_for(arg)?;
-    let db = &sh.app.db;
-    match db.store_spec(&store) {
+    match sh.app.db.store_spec(&store) {
         Ok(_) => Ok(store),
-        Err(cairn_core::Error::UnknownStore { .. }) if store.bytes().all(|b| b.is_ascii_digit()) => {
-            // Rare (once per database), so a blocking create is acceptable here.
-            match db.create_store(cairn_core::StoreSpec::new(&store)) {
-                Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => Ok(store),
-                Err(e) => Err(engine_error(&e)),
-            }
-        }
+        Err(e) => Err(engine_error(&e)),
+    }
+}
+
+/// Like SELECT, makes the store of a `COPY .. DB n` with n in 1-15 on first
+/// use (Redis's databases always exist). Run before the command is planned:
+/// creating a store waits for the writer, which planning must not do on an
+/// async worker (it did, and the blocking wait panicked the connection).
+pub(crate) async fn ensure_copy_db(sh: &Shared, spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
+    if spec.name != "copy" {
+        return Ok(());
+    }
+    let Some(i) = (3..args.len().saturating_sub(1)).find(|&i| args[i].eq_ignore_ascii_case(b"DB")) else {
+        return Ok(());
+    };
+    let store = super::server::store_for(&args[i + 1])?;
+    let db = &sh.app.db;
+    if !store.bytes().all(|b| b.is_ascii_digit()) || db.store_spec(&store).is_ok() {
+        return Ok(());
+    }
+    match db
+        .execute_async(cairn_core::Command::CreateStore {
+            spec: cairn_core::StoreSpec::new(&store),
+        })
+        .await
+    {
+        Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => Ok(()),
         Err(e) => Err(engine_error(&e)),
     }
 }

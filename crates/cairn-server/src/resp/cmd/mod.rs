@@ -12,7 +12,7 @@
 //! completed.
 
 mod bytes;
-mod keys;
+pub(crate) mod keys;
 pub(crate) mod multi;
 mod pubsub;
 mod server;
