@@ -314,7 +314,9 @@ impl Db {
         let mut next_cursor = None;
         if lo < hi {
             let now = now_ms();
-            let iter = self.shared.ks.data.range(lo..hi);
+            // One snapshot: a page shows every batch whole or not at all
+            // (a batch commits at one seqno), never half of one.
+            let iter = fjall::Readable::range(&self.shared.fj.snapshot(), &self.shared.ks.data, lo..hi);
             let iter: Box<dyn Iterator<Item = fjall::Guard>> = if o.reverse {
                 Box::new(iter.rev())
             } else {
@@ -358,7 +360,8 @@ impl Db {
         }
         let now = now_ms();
         let mut n = 0;
-        for kv in self.shared.ks.data.prefix(&p) {
+        // One snapshot, as in `list`: a batch counts whole or not at all.
+        for kv in fjall::Readable::prefix(&self.shared.fj.snapshot(), &self.shared.ks.data, &p) {
             let (_, v) = kv.into_inner()?;
             if !Record::stored_is_expired(&v, now)? {
                 n += 1;
