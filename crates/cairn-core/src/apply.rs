@@ -32,7 +32,7 @@ pub(crate) fn resolve_ttl(
     now: u64,
 ) -> Option<u64> {
     match ttl {
-        Ttl::Default => default.map(|d| now.saturating_add(d.as_millis() as u64)),
+        Ttl::Default => default.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
         Ttl::Millis(ms) => Some(now.saturating_add(ms)),
         Ttl::At(t) => Some(t),
         Ttl::Keep => old.and_then(|r| r.expires_at),

@@ -65,7 +65,7 @@ pub use ops::{
     DeleteResult, IncrResult, ListOptions, ListPage, MAX_LIST_LIMIT, PutOptions, PutResult, delete_result, incr_result,
     put_result,
 };
-pub use spec::{DEFAULT_STORE, StoreSpec, validate_store_name};
+pub use spec::{DEFAULT_STORE, MAX_TTL_SECS, StoreSpec, validate_store_name};
 pub use typed::{TypedKey, TypedStore};
 pub use value::{Value, ValueType, number_from_f64};
 pub use watch::{Filter, Subscription};

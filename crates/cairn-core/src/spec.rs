@@ -36,6 +36,10 @@ fn one() -> u32 {
     1
 }
 
+/// The longest TTL, in seconds, a store's `default_ttl` or a request may
+/// ask for (about 317 years).
+pub const MAX_TTL_SECS: u64 = 10_000_000_000;
+
 impl StoreSpec {
     /// The fields where `asked` differs from this spec, for messages:
     /// `key_type: int here, string asked; history: 1 here, 5 asked`.
@@ -117,6 +121,22 @@ impl StoreSpec {
     }
 
     /// Checks the spec and compiles its schema.
+    /// Limits checked when a store is created, not when an existing one is
+    /// opened (a database made before a limit existed still opens).
+    pub(crate) fn check_new(&self) -> Result<()> {
+        // As a request's ttl: past this, now + ttl in ms no longer fits.
+        match self.default_ttl.filter(|t| t.as_secs() >= MAX_TTL_SECS) {
+            Some(t) => Err(Error::InvalidSpec {
+                store: self.name.clone(),
+                reason: format!(
+                    "default_ttl is at most {MAX_TTL_SECS} seconds (about 317 years), got {}; to keep keys for good, give none",
+                    t.as_secs_f64()
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn compile(&self) -> Result<Option<Arc<jsonschema::Validator>>> {
         let bad = |reason: String| Error::InvalidSpec {
             store: self.name.clone(),
@@ -129,6 +149,7 @@ impl StoreSpec {
         if self.default_ttl.is_some_and(|t| t.is_zero()) {
             return Err(bad("default_ttl must be a positive number of seconds, got 0".into()));
         }
+
         match (&self.schema, self.value_type) {
             (None, _) => Ok(None),
             (Some(s), ValueType::Json) => jsonschema::validator_for(s)

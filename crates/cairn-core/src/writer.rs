@@ -253,6 +253,7 @@ impl Writer<'_> {
     }
 
     fn create_store(&mut self, g: &mut Group, spec: StoreSpec) -> Result<Applied> {
+        spec.check_new()?;
         let validator = spec.compile()?;
         if let Ok(existing) = self.store(&spec.name) {
             if existing.spec == spec {

@@ -180,3 +180,20 @@ fn messages_name_what_differs_or_overflows() {
         );
     }
 }
+
+#[test]
+fn a_default_ttl_past_317_years_is_refused_not_wrapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let spec: StoreSpec =
+        serde_json::from_value(json!({"name": "wrap", "default_ttl": 18_446_744_073_709_552u64})).unwrap();
+    let err = db.create_store(spec).unwrap_err();
+    assert_eq!(err.code(), "invalid_spec", "{err}");
+    assert!(err.to_string().contains("at most 10000000000 seconds"), "{err}");
+    let spec: StoreSpec = serde_json::from_value(json!({"name": "long", "default_ttl": 9_999_999_999u64})).unwrap();
+    db.create_store(spec).unwrap();
+    let r = db.put("long", "k", Value::Json(json!(1))).unwrap();
+    assert!(r.success);
+    let e = db.get("long", "k").unwrap().expect("a long TTL keeps the key");
+    assert!(e.expires_at.unwrap() > 9_999_999_999_000, "{:?}", e.expires_at);
+}

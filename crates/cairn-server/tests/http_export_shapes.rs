@@ -91,4 +91,16 @@ async fn batch_expires_at_is_exact_and_null_means_never() {
         .await;
     assert_error(&both, 400, "invalid_ttl");
     assert_error(&t.get("/v1/stores/dtt/keys/x").await, 404, "not_found");
+    let far = t
+        .post(
+            "/v1/batch",
+            &json!({"ops": [{"op": "put", "store": "dtt", "key": "x", "value": 1, "expires_at": u64::MAX}]}),
+        )
+        .await;
+    assert_error(&far, 400, "invalid_ttl");
+    assert!(
+        far.1["error"]["message"].as_str().unwrap().contains("year 9999"),
+        "{}",
+        far.1
+    );
 }

@@ -32,6 +32,9 @@ impl<'de> Deserialize<'de> for BatchKey {
     }
 }
 
+/// The latest `expires_at` a batch put takes: 9999-12-31T23:59:59.999Z.
+const MAX_EXPIRES_AT: u64 = 253_402_300_799_999;
+
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
 fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
     Option::<u64>::deserialize(d).map(Some)
@@ -192,6 +195,14 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                         ));
                     }
                     (_, Some(None)) => Ttl::Persist,
+                    (_, Some(Some(at))) if at > MAX_EXPIRES_AT => {
+                        return Err(ApiError::bad_request(
+                            "invalid_ttl",
+                            format!(
+                                "ops[{i}]: expires_at is ms since the Unix epoch, at most {MAX_EXPIRES_AT} (year 9999), got {at}"
+                            ),
+                        ));
+                    }
                     (_, Some(Some(at))) => Ttl::At(at),
                     (t, None) => ttl(t)?,
                 },
