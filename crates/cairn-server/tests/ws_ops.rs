@@ -237,6 +237,16 @@ async fn named_stores_and_bytes_values() {
         .call(json!({"type": "get", "store": "raw", "key_base64": "/wA="}))
         .await;
     assert_eq!((&r["found"], &r["value"]), (&json!(true), &json!(7)));
+    // Answers give such a key as {"$base64": ...}, and requests take it back so.
+    assert_eq!(r["key"], json!({"$base64": "/wA="}), "{r}");
+    let r = c
+        .call(json!({"type": "get", "store": "raw", "key": {"$base64": "/wA="}}))
+        .await;
+    assert_eq!(
+        (&r["found"], &r["key"]),
+        (&json!(true), &json!({"$base64": "/wA="})),
+        "{r}"
+    );
     let r = c
         .call(json!({"type": "incr", "store": "raw", "key_base64": "/wA="}))
         .await;

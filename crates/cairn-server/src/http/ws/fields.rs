@@ -131,7 +131,8 @@ impl<'a> Fields<'a> {
     }
 
     /// A key: `key` as a string (or an integer, for int-keyed stores), or
-    /// `key_base64` for bytes that are not UTF-8.
+    /// for bytes that are not UTF-8 `key_base64`, or `key` as
+    /// `{"$base64": ...}` (the form answers and events use).
     pub(super) fn key(&self, limits: &Limits) -> Result<Vec<u8>, WsError> {
         let name = self.name("key");
         let k = match (self.get("key"), self.get("key_base64")) {
@@ -144,7 +145,11 @@ impl<'a> Fields<'a> {
             (None, None) => return Err(WsError::missing(&name)),
             (Some(Json::String(s)), None) => s.clone().into_bytes(),
             (Some(Json::Number(n)), None) if n.is_i64() || n.is_u64() => n.to_string().into_bytes(),
-            (Some(_), None) => return Err(WsError::invalid(&name, "a string")),
+            // The form answers and events give such keys in.
+            (Some(k @ Json::Object(_)), None) => {
+                cairn_core::key_from_json(k).map_err(|e| WsError::invalid(&name, &e))?
+            }
+            (Some(_), None) => return Err(WsError::invalid(&name, "a string or {\"$base64\": ...}")),
             (None, Some(Json::String(b))) => base64::engine::general_purpose::STANDARD
                 .decode(b.as_bytes())
                 .map_err(|e| WsError::invalid(&format!("{name}_base64"), &format!("standard base64 ({e})")))?,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! {"type": "get",     "id"?, "store"?, "key", "default"?}
-//!   (everywhere: "key_base64" instead of "key" for keys that are not UTF-8)
+//!   (everywhere: "key_base64", or "key": {"$base64": ...} as answers give it, for keys that are not UTF-8)
 //! {"type": "set"|"put", "id"?, "store"?, "key", "value", "ttl"?, "if_revision"?, "if_absent"?, "if_present"?}
 //! {"type": "delete",  "id"?, "store"?, "key", "if_revision"?}
 //! {"type": "contains","id"?, "store"?, "key"}
