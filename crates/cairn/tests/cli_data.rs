@@ -292,4 +292,15 @@ fn http_export_import_keeps_expiry_and_bytes_keys_exactly() {
     let e = get("/v1/stores/by/keys/%00%FF%80");
     assert_eq!(e["key"], serde_json::json!({"$base64": "AP+A"}), "{e}");
     assert_eq!(e["value"], 3);
+    // A hand-written file without store lines: the store is made with
+    // bytes keys for a $base64 key, as the offline import does.
+    let hand = dir.path().join("hand.ndjson");
+    std::fs::write(
+        &hand,
+        "{\"store\":\"newb\",\"key\":{\"$base64\":\"/wA=\"},\"value\":1}\n",
+    )
+    .unwrap();
+    ok(b.cairn(&["import", p(&hand)]));
+    assert_eq!(get("/v1/stores/newb")["key_type"], "bytes");
+    assert_eq!(get("/v1/stores/newb/keys/%FF%00")["value"], 1);
 }

@@ -52,11 +52,14 @@ pub fn import(
         let mut lines = Vec::new();
         for (n, l) in batch.drain(..) {
             if !known.contains(&l.store) {
-                let (s, b) = client.json(
-                    "PUT",
-                    &format!("/v1/stores/{}", enc(&l.store)),
-                    Body::Json(&json!({"name": l.store})),
-                )?;
+                // As the offline import: a store the file does not describe
+                // gets default types, with bytes keys when its first key is
+                // `$base64`.
+                let mut spec = json!({"name": l.store});
+                if l.key.is_object() {
+                    spec["key_type"] = json!("bytes");
+                }
+                let (s, b) = client.json("PUT", &format!("/v1/stores/{}", enc(&l.store)), Body::Json(&spec))?;
                 if s >= 400 && s != 409 {
                     return Err(server_error(s, b.to_string().as_bytes()))
                         .with_context(|| format!("line {n}: creating store {:?}", l.store));
