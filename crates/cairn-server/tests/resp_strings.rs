@@ -398,3 +398,19 @@ async fn command_info_describes_every_command() {
     assert_eq!(info[2], V::Nil, "an unknown command is nil, as Redis");
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn expiretime_rounds_as_redis_does() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("a", "1").await.unwrap();
+    let _: i64 = cmd(&mut c, &["PEXPIREAT", "a", "99999999999500"]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["EXPIRETIME", "a"]).await.unwrap(), 100_000_000_000);
+    assert_eq!(
+        cmd::<i64>(&mut c, &["PEXPIRETIME", "a"]).await.unwrap(),
+        99_999_999_999_500
+    );
+    let _: i64 = cmd(&mut c, &["PEXPIREAT", "a", "99999999999499"]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["EXPIRETIME", "a"]).await.unwrap(), 99_999_999_999);
+    t.server.shutdown().await;
+}

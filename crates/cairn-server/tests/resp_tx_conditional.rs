@@ -235,3 +235,35 @@ async fn argument_errors_answer_in_exec_and_the_rest_applies() {
     assert_eq!(c.exists::<_, i64>("b").await.unwrap(), 0);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_commands_queue_and_answer_after_the_commit() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let out = transaction(
+        &mut c,
+        &[
+            &["SET", "a", "1"],
+            &["CONFIG", "GET", "maxmemory"],
+            &["PUBLISH", "ch", "x"],
+            &["SCAN", "0"],
+            &["CLIENT", "GETNAME"],
+        ],
+    )
+    .await;
+    let V::Array(items) = out else {
+        panic!("EXEC answered {out:?}")
+    };
+    assert_eq!(items.len(), 5, "{items:?}");
+    assert_eq!(items[0], V::Okay);
+    assert_eq!(items[2], V::Int(0), "no subscribers");
+    let V::Array(scan) = &items[3] else {
+        panic!("SCAN answered {:?}", items[3])
+    };
+    assert_eq!(
+        scan[1],
+        V::Array(vec![V::BulkString(b"a".to_vec())]),
+        "the scan ran after the SET"
+    );
+    t.server.shutdown().await;
+}

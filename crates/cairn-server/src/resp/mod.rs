@@ -25,8 +25,11 @@
 //!   where Redis would run the others. Conditional commands (`SET NX`,
 //!   `SETNX`, `MSETNX`, `EXPIRE GT`, `RENAMENX`, ...) behave as in Redis:
 //!   a failed condition answers nil or 0 and the rest applies. Reads of keys
-//!   see the commands queued before them; other reads (`DBSIZE`, `KEYS`,
-//!   `RANDOMKEY`) are answered after the commit.
+//!   see the commands queued before them; other reads and server commands
+//!   (`DBSIZE`, `KEYS`, `SCAN`, `RANDOMKEY`, `INFO`, `CONFIG`, `CLIENT`,
+//!   `COMMAND`, `PUBLISH`) run after the commit. `SELECT`, `FLUSHDB`,
+//!   `FLUSHALL`, `HELLO`, `AUTH` and the `SUBSCRIBE` family are refused
+//!   inside `MULTI` (the transaction is then discarded at `EXEC`).
 //! - A value is at most the engine's `max_value_bytes` (8 MiB by default),
 //!   not `proto-max-bulk-len` (512 MB): `SETRANGE` and `APPEND` past it fail.
 //! - `RANDOMKEY` counts the store's keys (O(n)); `TOUCH` only counts keys

@@ -231,7 +231,8 @@ pub(super) fn ttl_reply(name: &str, expires_at: Option<Option<u64>>) -> i64 {
         Some(Some(at)) => match name {
             "ttl" => (at.saturating_sub(now_ms()) as i64 + 500) / 1000,
             "pttl" => at.saturating_sub(now_ms()) as i64,
-            "expiretime" => (at / 1000) as i64,
+            // Rounded as Redis rounds (`(ms + 500) / 1000`), like TTL.
+            "expiretime" => (at.saturating_add(500) / 1000) as i64,
             _ => at as i64,
         },
     }
