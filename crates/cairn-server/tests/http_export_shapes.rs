@@ -26,6 +26,15 @@ async fn keys_that_are_not_utf8_are_base64_everywhere() {
     assert_eq!(list["items"][0]["key"], b64, "{list}");
     let ev = watch.next_event().await.json();
     assert_eq!((&ev["type"], &ev["key"]), (&json!("created"), &b64), "{ev}");
+    // Prefix, start and end take raw percent-encoded bytes too.
+    let (_, list) = t.get("/v1/stores/by/keys?prefix=%00%FF").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let (_, c) = t.get("/v1/stores/by/count?prefix=%00%FF").await;
+    assert_eq!(c["count"], 1, "{c}");
+    let (_, list) = t.get("/v1/stores/by/keys?start=%00%FF&end=%00%FF%81").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let (_, list) = t.get("/v1/stores/by/keys?end=%00%FF%80").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "end is exclusive: {list}");
     // UTF-8 keys of a bytes store stay strings.
     let (_, put) = t.put("/v1/stores/by/keys/plain", &json!(2)).await;
     assert_eq!(put["key"], "plain");

@@ -46,6 +46,19 @@ where
     }
 }
 
+/// The bytes of query parameter `name`, percent-decoded (`+` as a space),
+/// for keys of `bytes` stores that are not UTF-8: [`Query`] reads
+/// parameters as strings, which turns such bytes into U+FFFD.
+pub fn query_bytes(uri: &axum::http::Uri, name: &str) -> Option<Vec<u8>> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            let v = v.replace('+', " ");
+            percent_encoding::percent_decode_str(&v).collect()
+        })
+    })
+}
+
 /// For routes that take no query parameters: any given is a 400
 /// `invalid_argument` naming it, instead of being silently ignored (a
 /// mistyped `?by=5` on incr or `?dry_run=true` on batch would otherwise do

@@ -58,10 +58,22 @@ pub struct DeleteParams {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only keys starting with this (string and bytes stores).
+    #[allow(
+        dead_code,
+        reason = "read as bytes by query_bytes; here to validate the query and document it"
+    )]
     pub prefix: Option<String>,
     /// First key, inclusive.
+    #[allow(
+        dead_code,
+        reason = "read as bytes by query_bytes; here to validate the query and document it"
+    )]
     pub start: Option<String>,
     /// Last key, exclusive.
+    #[allow(
+        dead_code,
+        reason = "read as bytes by query_bytes; here to validate the query and document it"
+    )]
     pub end: Option<String>,
     /// Most items (1..=10000, default 100).
     pub limit: Option<usize>,
@@ -275,6 +287,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
     Path(store): Path<String>,
+    uri: axum::http::Uri,
     Query(q): Query<ListParams>,
 ) -> ApiResult<Json<ListOut>> {
     caller.allow(Role::Read, Some(&store))?;
@@ -286,13 +299,15 @@ pub async fn list_keys(
             format!("limit must be 1..={MAX_LIST_LIMIT}, got {l}"),
         ));
     }
-    for k in [&q.prefix, &q.start, &q.end].into_iter().flatten() {
-        check_key(&state, k.as_bytes())?;
+    // As bytes, not strings: keys of bytes stores need not be UTF-8.
+    let [prefix, start, end] = ["prefix", "start", "end"].map(|n| super::extract::query_bytes(&uri, n));
+    for k in [&prefix, &start, &end].into_iter().flatten() {
+        check_key(&state, k)?;
     }
     let opts = ListOptions {
-        prefix: q.prefix.map(String::into_bytes),
-        start: q.start.map(String::into_bytes),
-        end: q.end.map(String::into_bytes),
+        prefix,
+        start,
+        end,
         limit: q.limit,
         reverse: q.reverse,
         cursor: q.cursor,

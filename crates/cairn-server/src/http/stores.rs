@@ -18,6 +18,10 @@ use utoipa::IntoParams;
 #[serde(deny_unknown_fields)]
 pub struct CountParams {
     /// Only keys starting with this (string and bytes stores).
+    #[allow(
+        dead_code,
+        reason = "read as bytes by query_bytes; here to validate the query and document it"
+    )]
     pub prefix: Option<String>,
 }
 
@@ -29,16 +33,19 @@ pub async fn count_keys(
     State(state): State<AppState>,
     caller: Caller,
     Path(store): Path<String>,
-    Query(q): Query<CountParams>,
+    uri: axum::http::Uri,
+    Query(_params): Query<CountParams>,
 ) -> ApiResult<Json<CountOut>> {
     caller.allow(Role::Read, Some(&store))?;
-    if let Some(p) = &q.prefix {
-        check_key(&state, p.as_bytes())?;
+    // As bytes, not a string: keys of bytes stores need not be UTF-8.
+    let prefix = super::extract::query_bytes(&uri, "prefix");
+    if let Some(p) = &prefix {
+        check_key(&state, p)?;
     }
     // A count reads every key of the store: keep it off the async workers.
     let db = state.db.clone();
     let name = store.clone();
-    let count = tokio::task::spawn_blocking(move || db.count(&name, q.prefix.as_deref().map(str::as_bytes)))
+    let count = tokio::task::spawn_blocking(move || db.count(&name, prefix.as_deref()))
         .await
         .map_err(|e| ApiError::internal(&format!("count task failed: {e}")))??;
     Ok(Json(CountOut { store, count }))
