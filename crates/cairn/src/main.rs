@@ -315,6 +315,15 @@ fn main() {
     let json = cli.global.json;
     let code = match run(cli) {
         Ok(()) => 0,
+        // The reader of stdout went away (`cairn list | head`): stop quietly,
+        // as other Unix tools do.
+        Err(e)
+            if e.chain()
+                .filter_map(|c| c.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            0
+        }
         Err(e) => {
             let (code, kind, text) = if let Some(m) = e.downcast_ref::<client::Missing>() {
                 (1, "not_found", m.to_string())
