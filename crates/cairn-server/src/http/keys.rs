@@ -138,12 +138,12 @@ pub async fn get_key(
         (Some(e), _) => Ok(found(e, octets)),
         (None, Some(d)) if octets => Ok(([(header::CONTENT_TYPE, OCTET)], d.to_raw()).into_response()),
         (None, Some(d)) => Ok(Json(
-            serde_json::json!({"key": String::from_utf8_lossy(&key), "value": d, "found": false}),
+            serde_json::json!({"key": cairn_core::json_key(&String::from_utf8_lossy(&key), &key), "value": d, "found": false}),
         )
         .into_response()),
         (None, None) => Err(ApiError::not_found(format!(
-            "key {:?} not found in store {store:?}",
-            String::from_utf8_lossy(&key)
+            "key {} not found in store {store:?}",
+            cairn_core::json_key(&String::from_utf8_lossy(&key), &key)
         ))),
     }
 }
