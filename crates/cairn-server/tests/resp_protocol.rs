@@ -111,6 +111,26 @@ async fn auth_with_a_token_file() {
 }
 
 #[tokio::test]
+async fn copy_into_another_database_needs_write_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "root admin\nscoped write default\n").unwrap();
+    let t = start_with(|c| c.auth_token_file = Some(tokens.clone())).await;
+    let mut s = t.raw().await;
+    assert_eq!(reply(&mut s, b"AUTH scoped\r\n").await, b"+OK\r\n");
+    assert_eq!(reply(&mut s, b"SET k v\r\n").await, b"+OK\r\n");
+    for db in ["DB 9", "DB default2"] {
+        let e = reply(&mut s, format!("COPY k k {db}\r\n").as_bytes()).await;
+        assert!(e.starts_with(b"-NOPERM"), "{db}: {}", String::from_utf8_lossy(&e));
+    }
+    assert!(
+        t.server.db().store_spec("9").is_err(),
+        "a token without write on it does not make store 9"
+    );
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn subscribed_resp2_connections_only_take_pubsub_commands() {
     let t = start().await;
     let mut s = t.raw().await;

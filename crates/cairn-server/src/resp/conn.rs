@@ -283,7 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             return false;
         }
         if spec.plannable {
-            if let Err(r) = cmd::keys::ensure_copy_db(&self.sh, spec, &args).await {
+            if let Err(r) = cmd::keys::ensure_copy_db(&self.sh, &self.sess, spec, &args).await {
                 self.push(r, spec.name, started);
                 return false;
             }

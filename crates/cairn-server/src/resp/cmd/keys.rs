@@ -96,7 +96,7 @@ fn db_store(sh: &Shared, arg: &[u8]) -> Result<String, Reply> {
 /// use (Redis's databases always exist). Run before the command is planned:
 /// creating a store waits for the writer, which planning must not do on an
 /// async worker (it did, and the blocking wait panicked the connection).
-pub(crate) async fn ensure_copy_db(sh: &Shared, spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
+pub(crate) async fn ensure_copy_db(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
     if spec.name != "copy" {
         return Ok(());
     }
@@ -107,6 +107,16 @@ pub(crate) async fn ensure_copy_db(sh: &Shared, spec: &Spec, args: &[Vec<u8>]) -
     let db = &sh.app.db;
     if !store.bytes().all(|b| b.is_ascii_digit()) || db.store_spec(&store).is_ok() {
         return Ok(());
+    }
+    // Only a token that may write there makes the store (COPY checks again).
+    if sess
+        .principal
+        .as_ref()
+        .is_none_or(|p| p.allow(crate::auth::Role::Write, Some(&store)).is_err())
+    {
+        return Err(Reply::Error(format!(
+            "NOPERM this token has no permission to run the 'copy' command on store {store:?}"
+        )));
     }
     match db
         .execute_async(cairn_core::Command::CreateStore {

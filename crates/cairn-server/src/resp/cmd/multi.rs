@@ -210,7 +210,7 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
             });
         } else if q.spec.multi != InMulti::Op {
             slots.push(Slot::Read);
-        } else if let Err(r) = super::keys::ensure_copy_db(sh, q.spec, &q.args).await {
+        } else if let Err(r) = super::keys::ensure_copy_db(sh, sess, q.spec, &q.args).await {
             slots.push(Slot::Fixed(r));
         } else {
             match super::write_ops(sh, sess, q.spec, &q.args) {
