@@ -131,6 +131,51 @@ async fn copy_into_another_database_needs_write_there() {
 }
 
 #[tokio::test]
+async fn scoped_tokens_see_and_fake_nothing_of_other_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "root admin\nr1 read app*\n").unwrap();
+    let t = start_with(|c| c.auth_token_file = Some(tokens.clone())).await;
+    let db = t.server.db().clone();
+    tokio::task::spawn_blocking(move || {
+        for store in ["app1", "secret"] {
+            db.create_store(cairn_core::StoreSpec::new(store)).unwrap();
+            db.put(store, "k", cairn_core::Value::Json(serde_json::json!(1)))
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let mut root = t.raw().await;
+    assert_eq!(reply(&mut root, b"AUTH root\r\n").await, b"+OK\r\n");
+    let sub = reply(&mut root, b"SUBSCRIBE __keyspace@secret__:k\r\n").await;
+    assert!(sub.starts_with(b"*3"), "{}", String::from_utf8_lossy(&sub));
+    let mut r1 = t.raw().await;
+    assert_eq!(reply(&mut r1, b"AUTH r1\r\n").await, b"+OK\r\n");
+    let info = String::from_utf8_lossy(&reply(&mut r1, b"INFO keyspace\r\n").await).into_owned();
+    assert!(info.contains("dbapp1:keys=1"), "{info}");
+    assert!(!info.contains("secret"), "another store's name and counts: {info}");
+    let e = reply(&mut r1, b"PUBLISH __keyspace@secret__:k del\r\n").await;
+    assert!(e.starts_with(b"-NOPERM"), "{}", String::from_utf8_lossy(&e));
+    let chans = reply(&mut r1, b"PUBSUB CHANNELS\r\n").await;
+    assert_eq!(chans, b"*0\r\n", "{}", String::from_utf8_lossy(&chans));
+    let n = reply(&mut r1, b"PUBSUB NUMSUB __keyspace@secret__:k\r\n").await;
+    assert!(n.ends_with(b":0\r\n"), "{}", String::from_utf8_lossy(&n));
+    // The admin still publishes there (as Redis allows), and lists it.
+    assert_eq!(
+        reply(&mut root_pub(&t).await, b"PUBLISH __keyspace@secret__:k x\r\n").await,
+        b":1\r\n"
+    );
+    t.server.shutdown().await;
+}
+
+async fn root_pub(t: &resp_util::TestServer) -> tokio::net::TcpStream {
+    let mut s = t.raw().await;
+    assert_eq!(reply(&mut s, b"AUTH root\r\n").await, b"+OK\r\n");
+    s
+}
+
+#[tokio::test]
 async fn subscribed_resp2_connections_only_take_pubsub_commands() {
     let t = start().await;
     let mut s = t.raw().await;

@@ -155,6 +155,22 @@ pub fn db_name(store: &str) -> &str {
     if store == cairn_core::DEFAULT_STORE { "0" } else { store }
 }
 
+/// The store a keyspace notification channel (`__keyspace@<db>__:...` or
+/// `__keyevent@<db>__:...`) belongs to; `None` for any other channel.
+#[must_use]
+pub fn notification_store(channel: &[u8]) -> Option<String> {
+    let rest = channel
+        .strip_prefix(b"__keyspace@")
+        .or_else(|| channel.strip_prefix(b"__keyevent@"))?;
+    let end = rest.windows(3).position(|w| w == b"__:")?;
+    let db = std::str::from_utf8(&rest[..end]).ok()?;
+    Some(if db == "0" {
+        cairn_core::DEFAULT_STORE.to_owned()
+    } else {
+        db.to_owned()
+    })
+}
+
 /// The registry of subscribers.
 pub struct Hub {
     subs: std::sync::Mutex<HashMap<u64, Subscriber>>,

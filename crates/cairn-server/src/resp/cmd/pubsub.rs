@@ -10,8 +10,9 @@
 //! where `<db>` is `0` for the `default` store and the store name otherwise.
 
 use super::{Outcome, Spec};
+use crate::auth::Role;
 use crate::resp::Shared;
-use crate::resp::pubsub::Kind;
+use crate::resp::pubsub::{Kind, notification_store};
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 
@@ -36,20 +37,36 @@ pub(super) fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]
     let Some(principal) = sess.principal.clone() else {
         return Outcome::Reply(Reply::Error("NOAUTH Authentication required.".into()));
     };
+    // Keyspace notification channels belong to their store: publishing on
+    // one needs write access to it (a scoped token could otherwise fake
+    // another store's events), and only callers who may read the store see
+    // them listed.
+    let may = |role, channel: &[u8]| {
+        notification_store(channel).is_none_or(|store| principal.allow(role, Some(&store)).is_ok())
+    };
+    let may_read = |channel: &[u8]| may(Role::Read, channel);
     match spec.name {
+        "publish" if !may(Role::Write, &args[1]) => Outcome::Reply(Reply::Error(format!(
+            "NOPERM this token may not publish on '{}': it has no write access to that store",
+            super::show(&args[1])
+        ))),
         "publish" => Outcome::Reply(Reply::Int(sh.hub.publish(&args[1], &args[2]) as i64)),
         "pubsub" => Outcome::Reply(match (args[1].to_ascii_uppercase().as_slice(), args.len()) {
             (b"CHANNELS", 2 | 3) => Reply::Array(
                 sh.hub
                     .channels(args.get(2).map(Vec::as_slice))
                     .into_iter()
+                    .filter(|c| may_read(c))
                     .map(Reply::Bulk)
                     .collect(),
             ),
             (b"NUMSUB", _) => Reply::Array(
                 args[2..]
                     .iter()
-                    .flat_map(|c| [Reply::Bulk(c.clone()), Reply::Int(sh.hub.numsub(c) as i64)])
+                    .flat_map(|c| {
+                        let n = if may_read(c) { sh.hub.numsub(c) } else { 0 };
+                        [Reply::Bulk(c.clone()), Reply::Int(n as i64)]
+                    })
                     .collect(),
             ),
             (b"NUMPAT", 2) => Reply::Int(sh.hub.num_patterns() as i64),

@@ -229,10 +229,25 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
     if has("keyspace") {
         out += "# Keyspace\r\n";
         let db = sh.app.db.clone();
+        // Only the stores the caller may read: names and counts of the
+        // others are not theirs to see (nor to make the server count).
+        let readable: Vec<String> = db
+            .stores()
+            .into_iter()
+            .map(|s| s.name)
+            .filter(|name| {
+                sess.principal
+                    .as_ref()
+                    .is_some_and(|p| p.allow(crate::auth::Role::Read, Some(name)).is_ok())
+            })
+            .collect();
         let counts = tokio::task::spawn_blocking(move || {
-            db.stores()
+            readable
                 .into_iter()
-                .map(|s| (s.name.clone(), keyspace(&db, &s.name).unwrap_or_default()))
+                .map(|name| {
+                    let k = keyspace(&db, &name).unwrap_or_default();
+                    (name, k)
+                })
                 .collect::<Vec<_>>()
         })
         .await
