@@ -103,11 +103,15 @@ fn add(
             key: key.to_string(),
         });
     }
-    if let (Some(a), Some(b)) = (cur.as_i64(), by.as_i64()) {
-        return a
-            .checked_add(b)
+    // Two integers (i64 or u64) add exactly; a sum outside both ranges is an
+    // overflow, never a float that silently drops digits.
+    let whole = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+    if let (Some(a), Some(b)) = (whole(cur), whole(by)) {
+        let sum = a + b;
+        return i64::try_from(sum)
             .map(serde_json::Number::from)
-            .ok_or_else(|| Error::Overflow {
+            .or_else(|_| u64::try_from(sum).map(serde_json::Number::from))
+            .map_err(|_| Error::Overflow {
                 store: store.to_owned(),
                 key: key.to_string(),
             });

@@ -197,3 +197,24 @@ fn a_default_ttl_past_317_years_is_refused_not_wrapped() {
     let e = db.get("long", "k").unwrap().expect("a long TTL keeps the key");
     assert!(e.expires_at.unwrap() > 9_999_999_999_000, "{:?}", e.expires_at);
 }
+
+#[test]
+fn incr_on_integers_past_i64_stays_exact_or_overflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.put("default", "big", Value::Json(json!(9_223_372_036_854_775_808u64)))
+        .unwrap();
+    let r = db
+        .incr("default", "big", json!(-1).as_number().unwrap().clone())
+        .unwrap();
+    assert_eq!(r.value, serde_json::Number::from(i64::MAX));
+    db.put("default", "max", Value::Json(json!(u64::MAX))).unwrap();
+    let r = db.incr("default", "max", serde_json::Number::from(0)).unwrap();
+    assert_eq!(r.value, serde_json::Number::from(u64::MAX), "no float in between");
+    let err = db.incr("default", "max", serde_json::Number::from(1)).unwrap_err();
+    assert_eq!(err.code(), "overflow", "{err}");
+    assert_eq!(
+        db.get("default", "max").unwrap().unwrap().value,
+        Value::Json(json!(u64::MAX))
+    );
+}
