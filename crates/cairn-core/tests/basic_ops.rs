@@ -98,12 +98,17 @@ fn incr_counts_and_refuses_non_numbers() {
         db.incr("default", "s", 1.into()),
         Err(Error::NotANumber { .. })
     ));
+    // Past i64 an integer goes on as u64 (JSON values may be either), past
+    // u64 it overflows and nothing changes.
     db.put("default", "big", j(json!(i64::MAX))).unwrap();
+    let r = db.incr("default", "big", 1.into()).unwrap();
+    assert_eq!(r.value, serde_json::Number::from(i64::MAX as u64 + 1));
+    db.put("default", "big", j(json!(u64::MAX))).unwrap();
     assert!(matches!(
         db.incr("default", "big", 1.into()),
         Err(Error::Overflow { .. })
     ));
-    assert_eq!(db.get("default", "big").unwrap().unwrap().value, j(json!(i64::MAX)));
+    assert_eq!(db.get("default", "big").unwrap().unwrap().value, j(json!(u64::MAX)));
 }
 
 #[test]

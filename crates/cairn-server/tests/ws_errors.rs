@@ -245,7 +245,7 @@ async fn engine_errors_map_to_their_codes() {
         c.call(json!({"type": "incr", "key": "s"})).await["code"],
         "not_a_number"
     );
-    c.call(set("max", json!(i64::MAX))).await;
+    c.call(set("max", json!(u64::MAX))).await;
     assert_eq!(c.call(json!({"type": "incr", "key": "max"})).await["code"], "overflow");
     t.server.shutdown().await;
 }
