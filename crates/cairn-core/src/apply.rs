@@ -200,24 +200,39 @@ fn holds(cond: Cond, cur: Option<&Record>) -> bool {
     }
 }
 
-/// Operations in `ops`, nested ones included.
-fn count(ops: &[Op]) -> usize {
-    ops.iter()
-        .map(|o| match o {
-            Op::If { checks, ops } => checks.len() + count(ops),
-            _ => 1,
-        })
-        .sum()
+/// Operations in `ops` that write (nested ones and `If` checks included),
+/// and reads (`Op::Get`). Reads do not count toward `max_batch_ops`, a
+/// limit on writes: a transaction of 1,001 GETs is fine in Redis.
+fn count(ops: &[Op]) -> (usize, usize) {
+    ops.iter().fold((0, 0), |(w, r), o| match o {
+        Op::If { checks, ops } => {
+            let (w2, r2) = count(ops);
+            (w + checks.len() + w2, r + r2)
+        }
+        Op::Get { .. } => (w, r + 1),
+        _ => (w + 1, r),
+    })
 }
+
+/// Reads one write command may carry, per unit of `max_batch_ops`.
+const READS_PER_OP: usize = 100;
 
 impl Writer<'_> {
     pub(crate) fn apply_write(&mut self, g: &mut Group, checks: Vec<Check>, ops: Vec<Op>) -> Result<WriteOutcome> {
         let limits = self.shared.config.limits;
-        let n = checks.len() + count(&ops);
+        let (writes, reads) = count(&ops);
+        let n = checks.len() + writes;
         if n > limits.max_batch_ops {
             return Err(Error::BatchTooLarge {
                 len: n,
                 max: limits.max_batch_ops,
+            });
+        }
+        let max_reads = limits.max_batch_ops.saturating_mul(READS_PER_OP);
+        if reads > max_reads {
+            return Err(Error::BatchTooLarge {
+                len: reads,
+                max: max_reads,
             });
         }
         let now = now_ms();
@@ -245,7 +260,8 @@ impl Writer<'_> {
             max_value: limits.max_value_bytes,
             changes: Vec::new(),
             latest: HashMap::new(),
-            track: n - checks.len() > 1,
+            // Later operations (reads included) see earlier ones.
+            track: writes + reads > 1,
         };
         let outcomes = self.apply_ops(g, &mut b, resolved_ops)?;
         if b.changes.is_empty() {

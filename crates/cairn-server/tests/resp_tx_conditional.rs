@@ -267,3 +267,28 @@ async fn server_commands_queue_and_answer_after_the_commit() {
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn reads_do_not_count_toward_the_write_limit_and_unknown_subcommands_discard() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("a", "1").await.unwrap();
+    let gets: Vec<&[&str]> = (0..1001).map(|_| &["GET", "a"][..]).collect();
+    let V::Array(out) = transaction(&mut c, &gets).await else {
+        panic!("EXEC failed")
+    };
+    assert_eq!(out.len(), 1001);
+    assert!(out.iter().all(|v| *v == V::BulkString(b"1".to_vec())));
+
+    let mut p = redis::pipe();
+    p.atomic().cmd("PUBSUB").arg("BOGUS").cmd("SET").arg("atomic1").arg("x");
+    let err = p.query_async::<V>(&mut c).await.unwrap_err();
+    // redis-rs reports the queueing error; the server then refused EXEC.
+    assert!(err.to_string().contains("unknown subcommand 'BOGUS'"), "{err}");
+    assert_eq!(
+        c.get::<_, Option<String>>("atomic1").await.unwrap(),
+        None,
+        "nothing written"
+    );
+    t.server.shutdown().await;
+}

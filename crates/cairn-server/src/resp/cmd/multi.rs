@@ -91,6 +91,36 @@ fn seen_reply(name: &str, args: &[Vec<u8>], outcomes: &[OpOutcome]) -> Reply {
     }
 }
 
+/// Redis refuses an unknown subcommand when it is queued (so the
+/// transaction is discarded), not at EXEC.
+fn known_subcommand(spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
+    let known: &[&[u8]] = match spec.name {
+        "config" => &[b"GET", b"SET", b"RESETSTAT"],
+        "client" => &[
+            b"ID",
+            b"GETNAME",
+            b"SETNAME",
+            b"INFO",
+            b"LIST",
+            b"SETINFO",
+            b"NO-EVICT",
+            b"NO-TOUCH",
+        ],
+        "pubsub" => &[b"CHANNELS", b"NUMSUB", b"NUMPAT"],
+        "command" => &[b"INFO", b"COUNT", b"DOCS", b"LIST"],
+        _ => return Ok(()),
+    };
+    match args.get(1) {
+        None => Ok(()),
+        Some(sub) if known.iter().any(|k| sub.eq_ignore_ascii_case(k)) => Ok(()),
+        Some(sub) => Err(Reply::err(format!(
+            "unknown subcommand '{}'. Try {} HELP.",
+            super::show(sub),
+            spec.name.to_ascii_uppercase()
+        ))),
+    }
+}
+
 fn refused(spec: &Spec) -> Reply {
     Reply::err(format!(
         "'{}' with these arguments is not supported inside MULTI by cairn (a transaction is one all-or-nothing batch)",
@@ -104,7 +134,7 @@ pub(crate) fn queue(sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>)
     // checked before this) dooms the transaction here; other argument
     // errors are the command's reply in EXEC's answer.
     let checked = match spec.multi {
-        InMulti::Op | InMulti::Read => Ok(()),
+        InMulti::Op | InMulti::Read => known_subcommand(spec, &args),
         InMulti::No | InMulti::Control => Err(refused(spec)),
     };
     let Some(m) = sess.multi.as_mut() else {

@@ -129,6 +129,9 @@ fn hello(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
 /// The store a SELECT argument names.
 pub(super) fn store_for(arg: &[u8]) -> Result<String, Reply> {
     let s = std::str::from_utf8(arg).map_err(|_| Reply::err("invalid store name"))?;
+    if s.is_empty() {
+        return Err(Reply::err("value is not an integer or out of range"));
+    }
     match s.parse::<i64>() {
         Ok(0) => Ok(DEFAULT_STORE.to_owned()),
         Ok(1..=15) => Ok(s.trim_start_matches('0').to_owned()),
