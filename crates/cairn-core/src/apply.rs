@@ -135,20 +135,23 @@ type Dest = (Arc<StoreHandle>, Key, Vec<u8>);
 
 /// An operation resolved against its store, ready to apply.
 enum Resolved {
-    One {
-        h: Arc<StoreHandle>,
-        key: Key,
-        skey: Vec<u8>,
-        op: Op,
-        /// A put's value, encoded.
-        enc: Option<Vec<u8>>,
-        /// A copy's or rename's destination.
-        dest: Option<Box<Dest>>,
-    },
+    One(One),
     If {
         checks: Vec<(Vec<u8>, Cond)>,
         ops: Vec<Resolved>,
     },
+}
+
+/// One operation resolved against its store.
+struct One {
+    h: Arc<StoreHandle>,
+    key: Key,
+    skey: Vec<u8>,
+    op: Op,
+    /// A put's value, encoded.
+    enc: Option<Vec<u8>>,
+    /// A copy's or rename's destination.
+    dest: Option<Box<Dest>>,
 }
 
 /// A write being applied: its revision, time and the changes so far.
@@ -362,14 +365,14 @@ impl Writer<'_> {
             }
             _ => {}
         }
-        Ok(Resolved::One {
+        Ok(Resolved::One(One {
             h,
             key,
             skey,
             op,
             enc,
             dest,
-        })
+        }))
     }
 
     /// A key's record as the changes so far left it, expired or not.
@@ -396,31 +399,21 @@ impl Writer<'_> {
                     let ops = if held { self.apply_ops(g, b, ops)? } else { Vec::new() };
                     outcomes.push(OpOutcome::If { held, ops });
                 }
-                Resolved::One {
-                    h,
-                    key,
-                    skey,
-                    op,
-                    enc,
-                    dest,
-                } => outcomes.push(self.apply_one(g, b, h, key, skey, op, enc, dest)?),
+                Resolved::One(one) => outcomes.push(self.apply_one(g, b, one)?),
             }
         }
         Ok(outcomes)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn apply_one(
-        &mut self,
-        g: &mut Group,
-        b: &mut Batch,
-        h: Arc<StoreHandle>,
-        key: Key,
-        skey: Vec<u8>,
-        op: Op,
-        enc: Option<Vec<u8>>,
-        dest: Option<Box<Dest>>,
-    ) -> Result<OpOutcome> {
+    fn apply_one(&mut self, g: &mut Group, b: &mut Batch, one: One) -> Result<OpOutcome> {
+        let One {
+            h,
+            key,
+            skey,
+            op,
+            enc,
+            dest,
+        } = one;
         let now = b.now;
         let old_raw = self.state(g, b, &skey)?;
         let old = old_raw.as_deref().filter(|r| !r.is_expired(now));

@@ -219,6 +219,18 @@ pub async fn put_key(
     Ok((status, Json(PutOut::from(r).with_raw_key(&key))).into_response())
 }
 
+/// A page size of a list or history: 1..=[`MAX_LIST_LIMIT`].
+fn check_limit(limit: usize) -> Result<(), ApiError> {
+    if (1..=MAX_LIST_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_argument",
+            format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
+        ))
+    }
+}
+
 /// A TTL in seconds (decimals allowed) as a duration; at least 1 ms.
 pub fn parse_ttl(secs: f64) -> Result<Duration, ApiError> {
     if !secs.is_finite() || secs <= 0.0 {
@@ -227,11 +239,12 @@ pub fn parse_ttl(secs: f64) -> Result<Duration, ApiError> {
             format!("ttl must be a positive number of seconds, got {secs}"),
         ));
     }
-    if secs > 1e10 {
+    if secs > cairn_core::MAX_TTL_SECS as f64 {
         return Err(ApiError::bad_request(
             "invalid_ttl",
             format!(
-                "ttl is at most 10000000000 seconds (about 317 years), got {secs}; to keep a key for good, give no ttl"
+                "ttl is at most {} seconds (about 317 years), got {secs}; to keep a key for good, give no ttl",
+                cairn_core::MAX_TTL_SECS
             ),
         ));
     }
@@ -291,13 +304,8 @@ pub async fn list_keys(
     Query(q): Query<ListParams>,
 ) -> ApiResult<Json<ListOut>> {
     caller.allow(Role::Read, Some(&store))?;
-    if let Some(l) = q.limit
-        && !(1..=MAX_LIST_LIMIT).contains(&l)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_argument",
-            format!("limit must be 1..={MAX_LIST_LIMIT}, got {l}"),
-        ));
+    if let Some(l) = q.limit {
+        check_limit(l)?;
     }
     // As bytes, not strings: keys of bytes stores need not be UTF-8.
     let [prefix, start, end] = ["prefix", "start", "end"].map(|n| super::extract::query_bytes(&uri, n));
@@ -348,12 +356,7 @@ pub async fn key_history(
     let KeyPath { store, key } = kp;
     caller.allow(Role::Read, Some(&store))?;
     let limit = q.limit.unwrap_or(HISTORY_PAGE);
-    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_argument",
-            format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
-        ));
-    }
+    check_limit(limit)?;
     let below = match q.cursor.as_deref() {
         None => u64::MAX,
         Some(c) => c.parse::<u64>().map_err(|_| {

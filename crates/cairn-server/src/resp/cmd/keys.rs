@@ -118,15 +118,7 @@ pub(crate) async fn ensure_copy_db(sh: &Shared, sess: &Session, spec: &Spec, arg
             "NOPERM this token has no permission to run the 'copy' command on store {store:?}"
         )));
     }
-    match db
-        .execute_async(cairn_core::Command::CreateStore {
-            spec: cairn_core::StoreSpec::new(&store),
-        })
-        .await
-    {
-        Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => Ok(()),
-        Err(e) => Err(engine_error(&e)),
-    }
+    super::server::make_numbered_store(sh, &store).await
 }
 
 /// `COPY src dst [DB n] [REPLACE]`.

@@ -140,6 +140,22 @@ pub(super) fn store_for(arg: &[u8]) -> Result<String, Reply> {
     }
 }
 
+/// Makes the store of a numbered Redis database (1-15) on first use, as
+/// SELECT and COPY .. DB do: Redis's databases always exist.
+pub(super) async fn make_numbered_store(sh: &Shared, store: &str) -> Result<(), Reply> {
+    match sh
+        .app
+        .db
+        .execute_async(Command::CreateStore {
+            spec: StoreSpec::new(store),
+        })
+        .await
+    {
+        Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => Ok(()),
+        Err(e) => Err(engine_error(&e)),
+    }
+}
+
 async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
     let store = match store_for(arg) {
         Ok(s) => s,
@@ -161,16 +177,11 @@ async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
                 Ok(_) => return Reply::err("DB index is out of range"),
                 Err(_) => return Reply::err("value is not an integer or out of range"),
             }
-            match db
-                .execute_async(Command::CreateStore {
-                    spec: StoreSpec::new(&store),
-                })
-                .await
-            {
-                Ok(_) | Err(cairn_core::Error::StoreExists { .. }) => match db.store_spec(&store) {
-                    Ok(s) => s,
-                    Err(e) => return engine_error(&e),
-                },
+            if let Err(r) = make_numbered_store(sh, &store).await {
+                return r;
+            }
+            match db.store_spec(&store) {
+                Ok(s) => s,
                 Err(e) => return engine_error(&e),
             }
         }
