@@ -72,6 +72,17 @@ check(
     (p.execute(), r.get("py:lock"), r.get("py:free")),
     ([False, None, True, 5, 1, False, "held"], "held!", "y"),
 )
+# A command that fails while applying answers its error in place; the
+# others apply, as in Redis (raise_on_error=False keeps the error in the list).
+r.set("py:word", "abc")
+p = r.pipeline()
+p.set("py:rt", "1").incr("py:word").append("py:rt", "2")
+out = p.execute(raise_on_error=False)
+check(
+    "runtime error in multi/exec",
+    (out[0], type(out[1]).__name__, str(out[1]), out[2], r.get("py:rt"), r.get("py:word")),
+    (True, "ResponseError", "value is not an integer or out of range", 2, "12", "abc"),
+)
 
 # WATCH: a change by another connection between WATCH and EXEC aborts it.
 other = client()

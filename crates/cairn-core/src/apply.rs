@@ -2,7 +2,8 @@
 //!
 //! Operations see the keys as the operations before them in the same write
 //! left them. An [`Op::If`] group is skipped, not failed, when its checks do
-//! not hold there; copies and renames write a second key.
+//! not hold there; an [`Op::Try`] group that meets a client error is undone
+//! and reported, not failed; copies and renames write a second key.
 
 use crate::db::now_ms;
 use crate::entry::Record;
@@ -130,6 +131,12 @@ fn add(
     })
 }
 
+fn failed(e: Error) -> OpOutcome {
+    OpOutcome::Failed {
+        error: crate::OpError(Arc::new(e)),
+    }
+}
+
 /// A copy's or rename's destination store, key and storage key.
 type Dest = (Arc<StoreHandle>, Key, Vec<u8>);
 
@@ -140,6 +147,8 @@ enum Resolved {
         checks: Vec<(Vec<u8>, Cond)>,
         ops: Vec<Resolved>,
     },
+    /// Its operations, or the client error found resolving them.
+    Try(Result<Vec<Resolved>>),
 }
 
 /// One operation resolved against its store.
@@ -167,6 +176,22 @@ struct Batch {
 }
 
 impl Batch {
+    /// Undoes the changes after the first `to` (an [`Op::Try`] that failed).
+    fn rollback(&mut self, to: usize) {
+        if self.changes.len() <= to {
+            return;
+        }
+        let undone: Vec<Vec<u8>> = self.changes.drain(to..).map(|c| c.skey).collect();
+        if self.track {
+            for skey in undone {
+                match self.changes.iter().rposition(|c| c.skey == skey) {
+                    Some(i) => self.latest.insert(skey, i),
+                    None => self.latest.remove(&skey),
+                };
+            }
+        }
+    }
+
     fn push(&mut self, c: Change) {
         // A key written twice in one command yields two changes; the
         // second starts from the first's result, so events chain.
@@ -211,6 +236,10 @@ fn count(ops: &[Op]) -> (usize, usize) {
         Op::If { checks, ops } => {
             let (w2, r2) = count(ops);
             (w + checks.len() + w2, r + r2)
+        }
+        Op::Try { ops } => {
+            let (w2, r2) = count(ops);
+            (w + w2, r + r2)
         }
         Op::Get { .. } => (w, r + 1),
         _ => (w + 1, r),
@@ -306,6 +335,16 @@ impl Writer<'_> {
             let ops = ops.into_iter().map(|o| self.resolve(o)).collect::<Result<_>>()?;
             return Ok(Resolved::If { checks, ops });
         }
+        if let Op::Try { ops } = op {
+            // A client error here (unknown store, bad key or value) is
+            // the group's outcome, found before anything is applied.
+            let ops = match ops.into_iter().map(|o| self.resolve(o)).collect::<Result<_>>() {
+                Ok(ops) => Ok(ops),
+                Err(e) if e.is_client_error() => Err(e),
+                Err(e) => return Err(e),
+            };
+            return Ok(Resolved::Try(ops));
+        }
         let (store, raw) = op.target();
         let h = self.store(store)?;
         let (key, skey) = crate::db::storage_key(&self.shared.config, &h, raw)?;
@@ -398,6 +437,18 @@ impl Writer<'_> {
                     }
                     let ops = if held { self.apply_ops(g, b, ops)? } else { Vec::new() };
                     outcomes.push(OpOutcome::If { held, ops });
+                }
+                Resolved::Try(Err(e)) => outcomes.push(failed(e)),
+                Resolved::Try(Ok(ops)) => {
+                    let mark = b.changes.len();
+                    match self.apply_ops(g, b, ops) {
+                        Ok(ops) => outcomes.push(OpOutcome::Tried { ops }),
+                        Err(e) if e.is_client_error() => {
+                            b.rollback(mark);
+                            outcomes.push(failed(e));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Resolved::One(one) => outcomes.push(self.apply_one(g, b, one)?),
             }
@@ -542,7 +593,7 @@ impl Writer<'_> {
                     done: true,
                 });
             }
-            Op::If { .. } => {
+            Op::If { .. } | Op::Try { .. } => {
                 return Err(Error::InvalidArgument("unresolved operation".into()));
             }
         };

@@ -340,3 +340,104 @@ fn new_ops_keep_their_serde_shape() {
         serde_json::json!({"op": "if", "checks": [{"store": "default", "key": [97], "cond": {"expires_before": 5}}], "ops": []})
     );
 }
+
+#[test]
+fn failed_try_is_undone_and_the_rest_applies() {
+    let (_d, db) = open();
+    db.put(S, "word", s("abc")).unwrap();
+    let before = db.revision();
+    let incr_word = Op::Incr {
+        store: S.into(),
+        key: b"word".to_vec(),
+        by: 1.into(),
+        integer: true,
+        text: true,
+    };
+    let get = |k: &str| Op::Get {
+        store: S.into(),
+        key: k.into(),
+    };
+    let out = db
+        .batch(
+            vec![],
+            vec![
+                put("k", "1"),
+                // Fails on its last op: its earlier writes (a fresh key and
+                // a second write of `k`) are undone with it.
+                Op::Try {
+                    ops: vec![put("a", "x"), put("k", "2"), incr_word],
+                },
+                get("k"),
+                get("a"),
+                // Fails while resolving: an unknown store.
+                Op::Try {
+                    ops: vec![Op::Put {
+                        store: "nope".into(),
+                        key: b"z".to_vec(),
+                        value: s("z"),
+                        ttl: Ttl::Default,
+                    }],
+                },
+                Op::Try {
+                    ops: vec![put("b", "y")],
+                },
+            ],
+        )
+        .unwrap();
+    assert!(out.success);
+    let code = |o: &OpOutcome| match o {
+        OpOutcome::Failed { error } => error.0.code(),
+        other => panic!("expected a failed group, got {other:?}"),
+    };
+    assert_eq!(code(&out.ops[1]), "not_a_number");
+    let seen = |o: &OpOutcome| match o {
+        OpOutcome::Get { entry } => entry.as_ref().map(|e| e.value.to_raw()),
+        other => panic!("expected a read, got {other:?}"),
+    };
+    assert_eq!(seen(&out.ops[2]), Some(b"1".to_vec()));
+    assert_eq!(seen(&out.ops[3]), None);
+    assert_eq!(code(&out.ops[4]), "unknown_store");
+    assert_eq!(
+        out.ops[5],
+        OpOutcome::Tried {
+            ops: vec![OpOutcome::Put { created: true }]
+        }
+    );
+    assert_eq!(raw(&db, "k").unwrap(), b"1");
+    assert_eq!(raw(&db, "a"), None);
+    assert_eq!(raw(&db, "b").unwrap(), b"y");
+    assert_eq!(raw(&db, "word").unwrap(), b"abc");
+    // One revision, and events only for what stayed written.
+    assert_eq!(db.revision(), before + 1);
+    let mut names = op_names(&db, before);
+    names.sort();
+    assert_eq!(names, [("b".to_string(), "set"), ("k".to_string(), "set")]);
+}
+
+#[test]
+fn a_write_of_only_failed_tries_changes_nothing() {
+    let (_d, db) = open();
+    db.put(S, "word", s("abc")).unwrap();
+    let before = db.revision();
+    let out = db
+        .batch(
+            vec![],
+            vec![Op::Try {
+                ops: vec![
+                    put("a", "x"),
+                    Op::Incr {
+                        store: S.into(),
+                        key: b"word".to_vec(),
+                        by: 1.into(),
+                        integer: false,
+                        text: false,
+                    },
+                ],
+            }],
+        )
+        .unwrap();
+    assert!(matches!(&out.ops[0], OpOutcome::Failed { error } if error.0.code() == "not_a_number"));
+    assert_eq!(out.revision, before);
+    assert_eq!(db.revision(), before);
+    assert_eq!(raw(&db, "a"), None);
+}

@@ -151,6 +151,18 @@ pub enum Op {
         /// Operations applied when they do.
         ops: Vec<Op>,
     },
+    /// Operations undone, not failed, when applying them meets an error
+    /// caused by the request (an increment of a non-number, a value over
+    /// the size limit or of the wrong type, an unknown store): their
+    /// outcome is [`OpOutcome::Failed`] and the rest of the write applies
+    /// without them. Redis's runtime errors inside `MULTI` / `EXEC`
+    /// (`INCR` of a non-integer answers its error, the other commands
+    /// apply). A failure of the engine itself (storage, shutdown) still
+    /// fails the whole write.
+    Try {
+        /// Operations applied together or not at all.
+        ops: Vec<Op>,
+    },
     /// Append bytes to a key's value read as raw bytes (Redis `APPEND`;
     /// a missing key counts as empty). The result is parsed as the store's
     /// value type, as a RESP string is; the key keeps its expiry.
@@ -229,7 +241,7 @@ impl Op {
             | Op::Copy { store, key, .. }
             | Op::Rename { store, key, .. }
             | Op::Get { store, key } => (store, key),
-            Op::If { ops, .. } => ops.first().map_or(("", &[][..]), Op::target),
+            Op::If { ops, .. } | Op::Try { ops } => ops.first().map_or(("", &[][..]), Op::target),
         }
     }
 
@@ -238,7 +250,7 @@ impl Op {
     #[must_use]
     pub fn targets(&self) -> Vec<(&str, &[u8])> {
         match self {
-            Op::If { ops, .. } => ops.iter().flat_map(Op::targets).collect(),
+            Op::If { ops, .. } | Op::Try { ops } => ops.iter().flat_map(Op::targets).collect(),
             Op::Copy {
                 store,
                 key,
@@ -318,6 +330,37 @@ pub enum OpOutcome {
         /// The entry, or `None` when the key was absent or expired.
         entry: Option<Box<crate::Entry>>,
     },
+    /// An [`Op::Try`] group that applied: one outcome per operation.
+    Tried {
+        /// One outcome per nested operation.
+        ops: Vec<OpOutcome>,
+    },
+    /// An [`Op::Try`] group undone by `error`; it changed nothing.
+    Failed {
+        /// Why it was undone.
+        error: OpError,
+    },
+}
+
+/// The error that undid an [`Op::Try`] group. Serialized as
+/// `{"code", "message"}` ([`crate::Error::code`] and its text).
+#[derive(Debug, Clone)]
+pub struct OpError(pub std::sync::Arc<crate::Error>);
+
+impl PartialEq for OpError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.code() == other.0.code() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Serialize for OpError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("OpError", 2)?;
+        st.serialize_field("code", self.0.code())?;
+        st.serialize_field("message", &self.0.to_string())?;
+        st.end()
+    }
 }
 
 /// The result of applying a [`Command::Write`].

@@ -51,7 +51,7 @@ mod writer;
 
 pub use apply::redis_int;
 pub use backup::{BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupInfo, CheckReport, restore, verify_backup};
-pub use command::{Check, Command, Cond, Op, OpOutcome, Ttl, WriteOutcome};
+pub use command::{Check, Command, Cond, Op, OpError, OpOutcome, Ttl, WriteOutcome};
 pub use config::{Config, Durability, Limits};
 pub use content::{Algorithm, ContentHash, ContentInfo};
 pub use counter::Counter;

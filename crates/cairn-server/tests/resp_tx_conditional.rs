@@ -237,6 +237,36 @@ async fn argument_errors_answer_in_exec_and_the_rest_applies() {
 }
 
 #[tokio::test]
+async fn runtime_errors_answer_in_exec_and_the_rest_applies() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("word", "abc").await.unwrap();
+    let _: () = c.set("fz", "1.5").await.unwrap();
+    let out = exec_raw(
+        &t,
+        &[
+            &["SET", "y", "1"],
+            &["INCR", "word"],
+            &["GET", "word"],
+            &["INCR", "fz"],
+            &["INCRBYFLOAT", "fz", "1"],
+            &["APPEND", "y", "2"],
+        ],
+    )
+    .await;
+    // What redis-server 7 answers to the same transaction.
+    assert_eq!(
+        out,
+        "*6\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$3\r\nabc\r\n\
+         -ERR value is not an integer or out of range\r\n$3\r\n2.5\r\n:2\r\n"
+    );
+    assert_eq!(c.get::<_, String>("word").await.unwrap(), "abc");
+    assert_eq!(c.get::<_, String>("fz").await.unwrap(), "2.5");
+    assert_eq!(c.get::<_, String>("y").await.unwrap(), "12");
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn server_commands_queue_and_answer_after_the_commit() {
     let t = start().await;
     let mut c = t.conn().await;

@@ -19,10 +19,12 @@
 //! - Values are typed by the store: in an `any` store a UTF-8 string is a
 //!   JSON string; typed stores parse it and refuse with `-WRONGTYPE`.
 //!   `INCR` on a numeric string stores the result as a JSON number.
-//! - `EXEC` is one all-or-nothing engine batch: a write the engine refuses
-//!   while applying (`INCR` on a non-number, a value over the size limit)
-//!   aborts the whole transaction (`-EXECABORT ... nothing was written`)
-//!   where Redis would run the others. Conditional commands (`SET NX`,
+//! - `EXEC` is one atomic engine batch. As in Redis, a command that fails
+//!   while applying (`INCR` on a non-number, `APPEND` past the size limit)
+//!   answers its error in EXEC's reply, changes nothing, and the others
+//!   apply; only a failure of the engine itself (or a transaction over the
+//!   batch limit) aborts the whole transaction (`-EXECABORT ... nothing was
+//!   written`). Conditional commands (`SET NX`,
 //!   `SETNX`, `MSETNX`, `EXPIRE GT`, `RENAMENX`, ...) behave as in Redis:
 //!   a failed condition answers nil or 0 and the rest applies. Reads of keys
 //!   see the commands queued before them; other reads and server commands

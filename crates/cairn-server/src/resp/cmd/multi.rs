@@ -23,9 +23,12 @@
 //! RENAME, RENAMENX and COPY read the value as the commands before them
 //! left it. A command whose arguments are wrong (a syntax error, a value
 //! the store's type refuses) answers its error in EXEC's reply while the
-//! others apply, as in Redis. Unlike Redis, an error the engine finds while
-//! applying (INCR on a non-number, a value over the size limit) aborts the
-//! whole EXEC with `-EXECABORT` and writes nothing: the batch is atomic.
+//! others apply, as in Redis; so does one that fails while applying (INCR
+//! on a non-number, APPEND past the size limit): each write command is an
+//! [`Op::Try`] group, which the engine undoes and reports instead of
+//! failing the batch. The commit is still one atomic batch: a failure of
+//! the engine itself (or a transaction over the batch limit) answers
+//! `-EXECABORT` and writes nothing.
 
 use super::{InMulti, Outcome, Spec, engine_error};
 use crate::resp::Shared;
@@ -190,12 +193,8 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
 
 /// How one queued command's reply is made.
 enum Slot {
-    /// From the outcomes of ops `start..end` of the batch.
-    Write {
-        start: usize,
-        end: usize,
-        finish: super::Finish,
-    },
+    /// From the outcome of the command's [`Op::Try`] group, op `at` of the batch.
+    Write { at: usize, finish: super::Finish },
     /// From the entries ops `start..end` ([`Op::Get`]) saw, as command `name`.
     Seen {
         start: usize,
@@ -247,10 +246,9 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                 // Every write command's conditions are `Op::If` groups, never
                 // batch checks, which would fail the whole transaction.
                 Ok(p) if p.checks.is_empty() => {
-                    ops.extend(p.ops);
+                    ops.push(Op::Try { ops: p.ops });
                     slots.push(Slot::Write {
-                        start,
-                        end: ops.len(),
+                        at: start,
                         finish: p.finish,
                     });
                 }
@@ -281,7 +279,11 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
     let mut replies = Vec::with_capacity(slots.len());
     for (q, slot) in multi.queued.iter().zip(slots) {
         replies.push(match slot {
-            Slot::Write { start, end, finish } => finish.reply(true, results.get(start..end).unwrap_or(&[])),
+            Slot::Write { at, finish } => match results.get(at) {
+                Some(OpOutcome::Tried { ops }) => finish.reply(true, ops),
+                Some(OpOutcome::Failed { error }) => engine_error(&error.0),
+                _ => finish.reply(true, &[]),
+            },
             Slot::Seen { start, end, name } => seen_reply(name, &q.args, results.get(start..end).unwrap_or(&[])),
             Slot::Fixed(r) => r,
             Slot::Read => match Box::pin(super::run(sh, sess, q.spec, q.args.clone())).await {
