@@ -399,7 +399,11 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
         "subscribe" => Request::Subscribe {
             filter: Filter {
                 store: f.str_opt("store")?,
-                key: f.str_opt("key")?,
+                // An integer names a key of an int store, as in `get`.
+                key: match f.get("key") {
+                    Some(Json::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+                    _ => f.str_opt("key")?,
+                },
                 prefix: f.str_opt("prefix")?,
             },
             from_revision: f.u64_opt("from_revision")?,
@@ -545,6 +549,16 @@ mod tests {
             Err(e) => e.code,
             Ok(m) => decode(&m, &LIMITS).1.err().map_or("ok", |e| e.code),
         }
+    }
+
+    #[test]
+    fn subscribe_takes_an_integer_key_as_get_does() {
+        let m = parse_object(r#"{"type":"subscribe","store":"n","key":42}"#, &LIMITS).unwrap();
+        match decode(&m, &LIMITS).1.unwrap() {
+            Request::Subscribe { filter, .. } => assert_eq!(filter.key.as_deref(), Some("42")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(code(r#"{"type":"subscribe","key":4.5}"#), "invalid_field");
     }
 
     #[test]
