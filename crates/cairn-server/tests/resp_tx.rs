@@ -187,3 +187,51 @@ async fn reads_inside_multi_see_the_commands_queued_before_them() {
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn select_inside_multi_moves_the_commands_after_it() {
+    let t = start().await;
+    let mut c = t.raw().await;
+    let mut other = t.conn().await;
+    let one = |parts: &[&str]| {
+        let mut out = format!("*{}\r\n", parts.len());
+        for p in parts {
+            out.push_str(&format!("${}\r\n{p}\r\n", p.len()));
+        }
+        out.into_bytes()
+    };
+    let ask = async |c: &mut tokio::net::TcpStream, parts: &[&str]| {
+        String::from_utf8(resp_util::reply(c, &one(parts)).await).unwrap()
+    };
+    assert_eq!(ask(&mut c, &["SET", "a", "0db"]).await, "+OK\r\n");
+    assert_eq!(ask(&mut c, &["MULTI"]).await, "+OK\r\n");
+    for q in [
+        &["SET", "a", "x"][..],
+        &["SELECT", "3"],
+        &["SET", "a", "3db"],
+        &["GET", "a"],
+        &["DBSIZE"],
+        &["SELECT", "99"],
+        &["GET", "a"],
+    ] {
+        assert_eq!(ask(&mut c, q).await, "+QUEUED\r\n", "{q:?}");
+    }
+    // What redis-server 7 answers to the same transaction.
+    assert_eq!(
+        ask(&mut c, &["EXEC"]).await,
+        "*7\r\n+OK\r\n+OK\r\n+OK\r\n$3\r\n3db\r\n:1\r\n-ERR DB index is out of range\r\n$3\r\n3db\r\n"
+    );
+    // The connection stays in the store the transaction selected.
+    assert_eq!(ask(&mut c, &["GET", "a"]).await, "$3\r\n3db\r\n");
+    assert_eq!(ask(&mut c, &["SELECT", "0"]).await, "+OK\r\n");
+    assert_eq!(ask(&mut c, &["GET", "a"]).await, "$1\r\nx\r\n");
+
+    // A transaction that does not commit leaves the connection where it was.
+    assert_eq!(ask(&mut c, &["WATCH", "a"]).await, "+OK\r\n");
+    let _: () = other.set("a", "changed").await.unwrap();
+    assert_eq!(ask(&mut c, &["MULTI"]).await, "+OK\r\n");
+    assert_eq!(ask(&mut c, &["SELECT", "5"]).await, "+QUEUED\r\n");
+    assert_eq!(ask(&mut c, &["EXEC"]).await, "*-1\r\n");
+    assert_eq!(ask(&mut c, &["GET", "a"]).await, "$7\r\nchanged\r\n");
+    t.server.shutdown().await;
+}

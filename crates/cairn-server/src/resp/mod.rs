@@ -29,7 +29,8 @@
 //!   a failed condition answers nil or 0 and the rest applies. Reads of keys
 //!   see the commands queued before them; other reads and server commands
 //!   (`DBSIZE`, `KEYS`, `SCAN`, `RANDOMKEY`, `INFO`, `CONFIG`, `CLIENT`,
-//!   `COMMAND`, `PUBLISH`) run after the commit. `SELECT`, `FLUSHDB`,
+//!   `COMMAND`, `PUBLISH`) run after the commit. `SELECT` moves the
+//!   commands queued after it to its store, as in Redis. `FLUSHDB`,
 //!   `FLUSHALL`, `HELLO`, `AUTH` and the `SUBSCRIBE` family are refused
 //!   inside `MULTI` (the transaction is then discarded at `EXEC`).
 //! - A value is at most the engine's `max_value_bytes` (8 MiB by default),

@@ -46,6 +46,9 @@ pub(crate) enum InMulti {
     Read,
     /// Transaction control, run immediately.
     Control,
+    /// Changes the connection's store at its place in the transaction
+    /// (`SELECT`): the commands queued after it use the new store.
+    Select,
     /// Refused (the transaction is then discarded at `EXEC`).
     No,
 }
@@ -127,7 +130,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("time", 1, false, P::None, M::Read),
     c("hello", -1, false, P::None, M::No),
     c("auth", -2, false, P::None, M::No),
-    c("select", 2, false, P::None, M::No),
+    c("select", 2, false, P::None, M::Select),
     c("info", -1, false, P::None, M::Read),
     c("config", -2, false, P::None, M::Read),
     c("client", -2, false, P::None, M::Read),

@@ -137,7 +137,7 @@ pub(crate) fn queue(sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>)
     // checked before this) dooms the transaction here; other argument
     // errors are the command's reply in EXEC's answer.
     let checked = match spec.multi {
-        InMulti::Op | InMulti::Read => known_subcommand(spec, &args),
+        InMulti::Op | InMulti::Read | InMulti::Select => known_subcommand(spec, &args),
         InMulti::No | InMulti::Control => Err(refused(spec)),
     };
     let Some(m) = sess.multi.as_mut() else {
@@ -201,8 +201,12 @@ enum Slot {
         end: usize,
         name: &'static str,
     },
-    /// By running the read after the commit (reads not of keys).
-    Read,
+    /// By running the read after the commit (reads not of keys), in the
+    /// store the connection had selected at its place.
+    Read {
+        store: String,
+        value_type: cairn_core::ValueType,
+    },
     /// This reply (the command's arguments were refused).
     Fixed(Reply),
 }
@@ -225,9 +229,14 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
         .collect();
     let mut ops: Vec<Op> = Vec::new();
     let mut slots = Vec::with_capacity(multi.queued.len());
+    // SELECT moves the commands after it to another store; if the
+    // transaction does not commit, the connection stays where it was.
+    let before = (sess.store.clone(), sess.value_type);
     for q in &multi.queued {
         let start = ops.len();
-        if KEY_READS.contains(&q.spec.name) {
+        if q.spec.multi == InMulti::Select {
+            slots.push(Slot::Fixed(super::server::select(sh, sess, &q.args[1]).await));
+        } else if KEY_READS.contains(&q.spec.name) {
             ops.extend(read_keys(q.spec, &q.args).iter().map(|k| Op::Get {
                 store: sess.store.clone(),
                 key: k.clone(),
@@ -238,7 +247,10 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
                 name: q.spec.name,
             });
         } else if q.spec.multi != InMulti::Op {
-            slots.push(Slot::Read);
+            slots.push(Slot::Read {
+                store: sess.store.clone(),
+                value_type: sess.value_type,
+            });
         } else if let Err(r) = super::keys::ensure_copy_db(sh, sess, q.spec, &q.args).await {
             slots.push(Slot::Fixed(r));
         } else {
@@ -263,8 +275,12 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
     } else {
         match db.execute_async(Command::Write { checks, ops }).await {
             Ok(Applied::Write(w)) => Some(w),
-            Ok(other) => return Reply::err(format!("unexpected engine result {other:?}")),
+            Ok(other) => {
+                (sess.store, sess.value_type) = before;
+                return Reply::err(format!("unexpected engine result {other:?}"));
+            }
             Err(e) => {
+                (sess.store, sess.value_type) = before;
                 let r = engine_error(&e);
                 let Reply::Error(m) = r else { return r };
                 return Reply::Error(format!("EXECABORT Transaction discarded, nothing was written: {m}"));
@@ -273,8 +289,10 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
     };
     if outcome.as_ref().is_some_and(|w| !w.success) {
         // Only WATCHed revisions are checks of the batch.
+        (sess.store, sess.value_type) = before;
         return Reply::NilArray;
     }
+    let after = (sess.store.clone(), sess.value_type);
     let results = outcome.map(|w| w.ops).unwrap_or_default();
     let mut replies = Vec::with_capacity(slots.len());
     for (q, slot) in multi.queued.iter().zip(slots) {
@@ -286,11 +304,15 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
             },
             Slot::Seen { start, end, name } => seen_reply(name, &q.args, results.get(start..end).unwrap_or(&[])),
             Slot::Fixed(r) => r,
-            Slot::Read => match Box::pin(super::run(sh, sess, q.spec, q.args.clone())).await {
-                Outcome::Reply(r) | Outcome::Close(r) => r,
-                Outcome::Many(mut v) => v.pop().unwrap_or(Reply::Nil),
-            },
+            Slot::Read { store, value_type } => {
+                (sess.store, sess.value_type) = (store, value_type);
+                match Box::pin(super::run(sh, sess, q.spec, q.args.clone())).await {
+                    Outcome::Reply(r) | Outcome::Close(r) => r,
+                    Outcome::Many(mut v) => v.pop().unwrap_or(Reply::Nil),
+                }
+            }
         });
     }
+    (sess.store, sess.value_type) = after;
     Reply::Array(replies)
 }

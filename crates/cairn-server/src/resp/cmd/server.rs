@@ -156,7 +156,7 @@ pub(super) async fn make_numbered_store(sh: &Shared, store: &str) -> Result<(), 
     }
 }
 
-async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
+pub(super) async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
     let store = match store_for(arg) {
         Ok(s) => s,
         Err(r) => return r,
