@@ -67,6 +67,22 @@ async fn resume_from_revision_and_last_event_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_stream_first_tells_the_revision_it_is_caught_up_to() {
+    // The default heartbeat (seconds): the first progress must not wait for it.
+    let t = TestServer::start().await;
+    let (_, p) = t.put("/v1/stores/default/keys/k", &json!(1)).await;
+    let mut sse = t.watch("?store=default", None).await;
+    let f = tokio::time::timeout(std::time::Duration::from_secs(2), sse.next())
+        .await
+        .expect("a progress frame at once")
+        .unwrap();
+    assert_eq!(f.event.as_deref(), Some("progress"));
+    assert_eq!(f.json(), json!({"type": "progress", "revision": p["revision"]}));
+    // Its id is the resume point a reconnecting client sends back.
+    assert_eq!(f.id, Some(p["revision"].to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_streams_get_progress_heartbeats() {
     let t = TestServer::start_with(|c| c.heartbeat_ms = 50).await;
     let (_, p) = t.put("/v1/stores/default/keys/k", &json!(1)).await;

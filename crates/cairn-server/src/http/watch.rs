@@ -1,8 +1,9 @@
 //! `GET /v1/watch`: change events as Server-Sent Events.
 //!
 //! Each event is `id: <revision>` plus `data: <event JSON>`; a quiet stream
-//! gets `event: progress` with `{"type": "progress", "revision"}` every
-//! `heartbeat_ms`. The stream holds only a [`Subscription`] (a cursor into
+//! gets `event: progress` with `{"type": "progress", "revision"}` (and that
+//! revision as its `id`) every `heartbeat_ms`, and once as soon as a new
+//! stream is idle, so that a client has a resume point before any event. The stream holds only a [`Subscription`] (a cursor into
 //! the change log), so a slow client costs the engine nothing: it falls
 //! behind and catches up from the log.
 
@@ -81,7 +82,10 @@ pub async fn watch(
         sub,
         pending: VecDeque::new(),
         heartbeat,
-        next_beat: tokio::time::Instant::now() + heartbeat,
+        // A progress message as soon as the stream is idle, so a client
+        // knows the revision it is caught up to before any event comes:
+        // its resume point (`Last-Event-ID`) if the connection drops.
+        next_beat: tokio::time::Instant::now(),
         shutdown: state.shutdown.clone(),
         done: false,
     };
