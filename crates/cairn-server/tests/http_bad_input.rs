@@ -478,7 +478,7 @@ async fn bad_inputs_are_refused_and_change_nothing() {
             400,
             "invalid_argument",
         ),
-        case("unknown route", "GET", "/v2/anything", None, 404, "not_found"),
+        case("unknown route", "GET", "/v2/anything", None, 404, "no_route"),
         case(
             "wrong method",
             "PATCH",

@@ -167,11 +167,13 @@ impl Client {
         let mut r = self.send(method, path, body)?;
         let status = r.status().as_u16();
         let bytes = read_all(&mut r)?;
-        if status == 404 {
-            return Err(Missing(what_missing.to_owned()).into());
-        }
         if status >= 400 {
-            return Err(server_error(status, &bytes));
+            let e = ServerError::from_body(status, &bytes);
+            // `not_found` only: a wrong URL (`no_route`) is an error.
+            if status == 404 && e.code() == "not_found" {
+                return Err(Missing(what_missing.to_owned()).into());
+            }
+            return Err(e.into());
         }
         Ok(bytes)
     }
@@ -192,19 +194,62 @@ pub fn read_all(r: &mut Response<ureq::Body>) -> anyhow::Result<Vec<u8>> {
 /// The error for an error status, with the server's code and message when it sent them.
 #[must_use]
 pub fn server_error(status: u16, body: &[u8]) -> anyhow::Error {
-    if let Ok(j) = serde_json::from_slice::<Json>(body) {
-        let e = &j["error"];
-        if let (Some(code), Some(msg)) = (e["code"].as_str(), e["message"].as_str()) {
-            return anyhow!("server error {status} ({code}): {msg}");
-        }
+    ServerError::from_body(status, body).into()
+}
+
+/// An error answer of the server: its status and, when the body is the
+/// API's `{"error": {"code", "message", ...}}`, that object, which
+/// `--json` prints as it came (with fields such as `oldest_revision`).
+#[derive(Debug)]
+pub struct ServerError {
+    pub status: u16,
+    /// The `error` object, when the body had one.
+    pub error: Option<Json>,
+    /// The body as text, when it had no `error` object.
+    pub text: String,
+}
+
+impl ServerError {
+    pub fn from_body(status: u16, body: &[u8]) -> ServerError {
+        let error = serde_json::from_slice::<Json>(body)
+            .ok()
+            .map(|mut j| j["error"].take())
+            .filter(|e| e["code"].is_string() && e["message"].is_string());
+        let text = if error.is_some() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(body).trim().to_owned()
+        };
+        ServerError { status, error, text }
     }
-    let text = String::from_utf8_lossy(body);
-    if text.trim().is_empty() {
-        anyhow!("server error {status}")
-    } else {
-        anyhow!("server error {status}: {}", text.trim())
+
+    /// The server's error code (`unauthorized`, `compacted`, ...), or
+    /// `server_error` when the body named none.
+    pub fn code(&self) -> &str {
+        self.error
+            .as_ref()
+            .and_then(|e| e["code"].as_str())
+            .unwrap_or("server_error")
     }
 }
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.status;
+        match &self.error {
+            Some(e) => write!(
+                f,
+                "server error {status} ({}): {}",
+                self.code(),
+                e["message"].as_str().unwrap_or_default()
+            ),
+            None if self.text.is_empty() => write!(f, "server error {status}"),
+            None => write!(f, "server error {status}: {}", self.text),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
 
 #[cfg(test)]
 mod tests {

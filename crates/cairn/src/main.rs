@@ -325,18 +325,25 @@ fn main() {
             0
         }
         Err(e) => {
+            let server = e.downcast_ref::<client::ServerError>();
             let (code, kind, text) = if let Some(m) = e.downcast_ref::<client::Missing>() {
                 (1, "not_found", m.to_string())
             } else if let Some(f) = e.downcast_ref::<cmd::ConditionFailed>() {
                 (1, "condition_failed", f.to_string())
+            } else if let Some(s) = server {
+                (2, s.code(), format!("{e:#}"))
             } else {
                 (2, "error", format!("{e:#}"))
             };
             if !json {
                 eprintln!("{}{text}", if code == 2 { "error: " } else { "" });
             } else if !cmd::PRINTED_JSON.load(std::sync::atomic::Ordering::Relaxed) {
-                // One JSON document on stdout, as for a success.
-                println!("{}", serde_json::json!({"error": {"code": kind, "message": text}}));
+                // One JSON document on stdout, as for a success: the
+                // server's own error object when it sent one.
+                let error = server
+                    .and_then(|s| s.error.clone())
+                    .unwrap_or_else(|| serde_json::json!({"code": kind, "message": text}));
+                println!("{}", serde_json::json!({ "error": error }));
             }
             code
         }

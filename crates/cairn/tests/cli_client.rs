@@ -366,11 +366,33 @@ fn json_mode_answers_one_json_document_even_on_errors() {
     assert_eq!(lines(&o)[0]["success"], false);
     let o = s.cairn(&["get", "k", "--json", "--store", "nosuchstore"]);
     expect_code(&o, 2);
-    assert_eq!(lines(&o)[0]["error"]["code"], "error");
+    // The server's own error object, code included.
+    assert_eq!(lines(&o)[0]["error"]["code"], "unknown_store");
     assert!(
         lines(&o)[0]["error"]["message"]
             .as_str()
             .unwrap()
             .contains("nosuchstore")
     );
+}
+
+#[test]
+fn a_wrong_server_url_or_an_empty_key_is_an_error_not_a_missing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    // `--server .../v1` makes every path `/v1/v1/...`: no route there.
+    let wrong = format!("{}/v1", s.url);
+    for args in [&["get", "color"][..], &["del", "color"], &["content", "get", "ab"]] {
+        let mut a = args.to_vec();
+        a.extend(["--server", wrong.as_str()]);
+        let o = cairn(&a);
+        expect_code(&o, 2);
+        assert!(stderr(&o).contains("no_route"), "{args:?}: {}", stderr(&o));
+    }
+    let o = cairn(&["get", "color", "--json", "--server", wrong.as_str()]);
+    expect_code(&o, 2);
+    assert_eq!(json(stdout(&o).trim())["error"]["code"], "no_route");
+    let o = s.cairn(&["get", ""]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("must not be empty"), "{}", stderr(&o));
 }

@@ -167,8 +167,14 @@ async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
         .into_response())
 }
 
+/// 404 `no_route`, not `not_found`: a client must be able to tell a
+/// mistyped URL from a missing key.
 async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

@@ -15,16 +15,28 @@ fn missing_key(g: &Global, key: &str) -> anyhow::Error {
     Missing(format!("key {key:?} not found in store {:?}", g.store())).into()
 }
 
+/// A 404 that says the key is absent (`not_found`), as opposed to an
+/// unknown store or a URL that names no route (a wrong `--server` path).
+fn key_absent(status: u16, body: &Json) -> bool {
+    status == 404 && body["error"]["code"] == "not_found"
+}
+
+/// Keys are path segments: an empty one would name another route.
+fn check_key(key: &str) -> anyhow::Result<()> {
+    if key.is_empty() {
+        return Err(anyhow!("the key must not be empty"));
+    }
+    Ok(())
+}
+
 /// `get KEY`: the value; with `--json` the entry exactly as the server sends it.
 pub fn get(g: &Global, key: &str) -> anyhow::Result<()> {
+    check_key(key)?;
     let mut r = g.client()?.send("GET", &key_path(g, key), Body::None)?;
     let status = r.status().as_u16();
     let body = read_all(&mut r)?;
-    if status == 404 {
-        // An unknown store is an error, a missing key is not.
-        if serde_json::from_slice::<Json>(&body).is_ok_and(|j| j["error"]["code"] == "unknown_store") {
-            return Err(server_error(status, &body));
-        }
+    // A missing key exits 1; an unknown store or a wrong URL is an error.
+    if serde_json::from_slice::<Json>(&body).is_ok_and(|j| key_absent(status, &j)) {
         return Err(missing_key(g, key));
     }
     if status >= 400 {
@@ -66,6 +78,7 @@ pub fn value_body(raw: &str) -> Vec<u8> {
 
 /// `set KEY VALUE`.
 pub fn set(g: &Global, key: &str, value: &str, o: SetOpts) -> anyhow::Result<()> {
+    check_key(key)?;
     let mut q = Vec::new();
     if let Some(t) = o.ttl {
         if !(t.is_finite() && t > 0.0) {
@@ -107,14 +120,15 @@ pub fn set(g: &Global, key: &str, value: &str, o: SetOpts) -> anyhow::Result<()>
 
 /// `del KEY`: exit 1 when there was nothing to delete.
 pub fn del(g: &Global, key: &str) -> anyhow::Result<()> {
+    check_key(key)?;
     let (status, body) = g.client()?.json("DELETE", &key_path(g, key), Body::None)?;
-    if status == 404 && body["error"]["code"] == "unknown_store" {
+    if status >= 400 && !key_absent(status, &body) {
         return Err(server_error(status, body.to_string().as_bytes()));
     }
     if g.json {
         out_json(&body)?;
     }
-    if status == 404 || body["success"] == false {
+    if key_absent(status, &body) || body["success"] == false {
         return Err(missing_key(g, key));
     }
     if !g.json {
