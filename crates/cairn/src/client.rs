@@ -125,6 +125,13 @@ impl Client {
             ),
         };
         r.map_err(|e| match e {
+            e if e.to_string().contains("CaUsedAsEndEntity") => anyhow!(
+                "cannot connect to the cairn server at {}: {e}: its certificate is a CA certificate \
+                 (basicConstraints CA:TRUE), which TLS refuses as a server's own; make the self-signed \
+                 certificate with `-addext basicConstraints=critical,CA:FALSE` (see the README), or sign \
+                 the server's certificate with that CA and pass the CA to --tls-ca",
+                self.base
+            ),
             ureq::Error::Io(_)
             | ureq::Error::ConnectionFailed
             | ureq::Error::HostNotFound

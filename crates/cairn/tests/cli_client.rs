@@ -396,3 +396,32 @@ fn a_wrong_server_url_or_an_empty_key_is_an_error_not_a_missing_key() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("must not be empty"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_ca_certificate_as_the_servers_own_is_refused_with_the_fix_named() {
+    // What `openssl req -x509` makes by default: basicConstraints CA:TRUE.
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let c = params.self_signed(&key_pair).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, c.pem()).unwrap();
+    std::fs::write(&key, key_pair.serialize_pem()).unwrap();
+    let s = Server::start_with(
+        &dir.path().join("data"),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    let url = s.url.replace("http://", "https://");
+    let o = cairn_with(
+        &[],
+        &["get", "k", "--server", &url, "--tls-ca", cert.to_str().unwrap()],
+        None,
+    );
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("basicConstraints=critical,CA:FALSE"),
+        "{}",
+        stderr(&o)
+    );
+}
