@@ -36,6 +36,11 @@ async fn missing_or_unknown_tokens_are_401_and_health_is_open() {
     assert_error(&write, 401, "unauthorized");
     assert!(t.db().get("default", "k").unwrap().is_none());
     assert_error(&t.get("/v1/watch").await, 401, "unauthorized");
+    // A browser's EventSource cannot set headers: `?token=` instead.
+    assert_error(&t.get("/v1/watch?token=guess").await, 401, "unauthorized");
+    let resp = t.client.get(t.url("/v1/watch?token=reader")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,19 +47,35 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The caller from `Authorization: Bearer`, else from a `?token=`
+    /// query parameter: for browsers' `EventSource` and `WebSocket`,
+    /// which cannot set headers.
+    ///
+    /// # Errors
+    /// 401 as the extractor.
+    pub fn from_headers_or_query(
+        state: &AppState,
+        headers: &axum::http::HeaderMap,
+        query_token: Option<&str>,
+    ) -> Result<Caller, ApiError> {
+        if !state.auth.enabled() {
+            return Ok(Caller(Principal::anonymous_admin()));
+        }
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer)
+            .or(query_token);
+        Ok(Caller(state.auth.authenticate(token)?))
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if !state.auth.enabled() {
-            return Ok(Caller(Principal::anonymous_admin()));
-        }
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer);
-        Ok(Caller(state.auth.authenticate(token)?))
+        Caller::from_headers_or_query(state, &parts.headers, None)
     }
 }
 

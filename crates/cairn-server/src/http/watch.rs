@@ -38,6 +38,10 @@ pub struct WatchParams {
     pub key: Option<String>,
     /// Only keys starting with this.
     pub prefix: Option<String>,
+    /// Bearer token, for browsers' `EventSource`, which cannot set an
+    /// `Authorization` header (it then appears in URLs and logs: prefer
+    /// the header where you can).
+    pub token: Option<String>,
     /// Replay from this revision (inclusive), then follow live; absent or 0:
     /// from now on.
     pub from_revision: Option<u64>,
@@ -49,10 +53,10 @@ pub struct WatchParams {
         (status = 410, body = super::error::ErrorBody, description = "from_revision was compacted away")), tag = "watch")]
 pub async fn watch(
     State(state): State<AppState>,
-    caller: Caller,
     Query(q): Query<WatchParams>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let caller = Caller::from_headers_or_query(&state, &headers, q.token.as_deref())?;
     caller.allow(Role::Read, q.store.as_deref())?;
     if q.key.is_some() && q.prefix.is_some() {
         return Err(ApiError::bad_request(

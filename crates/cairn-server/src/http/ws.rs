@@ -47,7 +47,7 @@ use crate::AppState;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::collections::HashMap;
@@ -85,22 +85,10 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer)
-        .or_else(|| query.get("token").map(String::as_str));
-    let principal = match state.auth.authenticate(token) {
-        Ok(p) => p,
-        Err(e) => {
-            let body = serde_json::json!({"error": {"code": "unauthorized", "message": e.to_string()}});
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                axum::Json(body),
-            )
-                .into_response();
-        }
+    let principal = match super::Caller::from_headers_or_query(&state, &headers, query.get("token").map(String::as_str))
+    {
+        Ok(c) => c.0,
+        Err(e) => return e.into_response(),
     };
     // A foreign browser origin, with auth off, was refused before this
     // handler (`super::origin`).
@@ -114,12 +102,4 @@ pub(crate) async fn upgrade(
             drop(alive);
         }
     })
-}
-
-fn bearer(v: &str) -> Option<&str> {
-    let (scheme, token) = v.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
