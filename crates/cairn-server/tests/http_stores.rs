@@ -141,7 +141,24 @@ async fn batch_applies_all_or_nothing() {
         )
         .await;
     assert_eq!((s, f["failed_check"].as_u64()), (409, Some(1)));
+    assert_eq!(f["current_revision"], brev);
     assert_eq!(t.get("/v1/stores/default/keys/balance").await.0, 200);
+
+    // A key that must have a revision but is absent: current_revision null.
+    let (s, f) = t
+        .post(
+            "/v1/batch",
+            &json!({"checks": [{"key": "nobody", "revision": 1}], "ops": []}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(f.get("current_revision"), Some(&json!(null)), "{f}");
+    // `revision` is required: forgetting it does not mean "absent".
+    let (s, e) = t
+        .post("/v1/batch", &json!({"checks": [{"key": "nobody"}], "ops": []}))
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("invalid_json")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("revision"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,12 @@ impl<'de> Deserialize<'de> for BatchKey {
 /// The latest `expires_at` a batch put takes: 9999-12-31T23:59:59.999Z.
 const MAX_EXPIRES_AT: u64 = 253_402_300_799_999;
 
+/// A field that must be present but may be `null` (serde treats a
+/// missing `Option` as `None` unless told otherwise).
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(d)
+}
+
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
 fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
     Option::<u64>::deserialize(d).map(Some)
@@ -62,7 +68,10 @@ pub struct BatchCheck {
     /// The key: a string, or `{"$base64": ...}` for bytes.
     #[schema(value_type = String)]
     pub key: BatchKey,
-    /// Required revision; null: the key must be absent.
+    /// Required revision; null: the key must be absent. Not optional: a
+    /// forgotten `revision` would otherwise silently mean "absent".
+    #[serde(deserialize_with = "nullable")]
+    #[schema(required = true)]
     pub revision: Option<u64>,
 }
 
@@ -124,9 +133,10 @@ pub struct BatchOut {
     /// Index of the first failed check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_check: Option<usize>,
-    /// Revision of the failed check's key now (null: absent).
+    /// With a failed check: its key's revision now (null: absent).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_revision: Option<u64>,
+    #[schema(value_type = Option<u64>)]
+    pub current_revision: Option<Option<u64>>,
 }
 
 /// Parses a batch, refusing arrays where objects belong (serde would read a
@@ -252,7 +262,7 @@ pub async fn batch(State(state): State<AppState>, _: NoQuery, caller: Caller, Bo
                 success: w.success,
                 revision: w.revision,
                 failed_check: w.failed_check,
-                current_revision: if w.success { None } else { w.current_revision },
+                current_revision: (!w.success).then_some(w.current_revision),
             };
             Ok((status, Json(out)).into_response())
         }
