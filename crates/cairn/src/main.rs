@@ -101,11 +101,12 @@ enum Cmd {
         /// The key.
         key: String,
     },
-    /// Set a key. VALUE is JSON when it parses as JSON, else a string.
+    /// Set a key. VALUE is JSON when it parses as JSON, else a string;
+    /// `-` reads it from stdin (bytes that are not UTF-8 are stored as bytes).
     Set {
         /// The key.
         key: String,
-        /// The value.
+        /// The value, or `-` for stdin (`'"-"'` is the string "-").
         #[arg(allow_hyphen_values = true)]
         value: String,
         /// Expire after this many seconds (decimals allowed).

@@ -425,3 +425,25 @@ fn a_ca_certificate_as_the_servers_own_is_refused_with_the_fix_named() {
         stderr(&o)
     );
 }
+
+#[test]
+fn set_reads_the_value_from_stdin_with_a_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"));
+    let env = [("CAIRN_SERVER", s.url.as_str())];
+    ok(cairn_with(&env, &["set", "doc", "-"], Some(b"{\"a\": 1}\n")));
+    assert_eq!(
+        json(&ok(s.cairn(&["get", "doc", "--json"])))["value"],
+        json(r#"{"a":1}"#)
+    );
+    ok(cairn_with(&env, &["set", "text", "-"], Some(b"two\nlines")));
+    assert_eq!(json(&ok(s.cairn(&["get", "text", "--json"])))["value"], "two\nlines");
+    // Bytes that are not UTF-8 are stored as bytes and come back exactly.
+    let raw = [0u8, 159, 146, 150, 255];
+    ok(cairn_with(&env, &["set", "blob", "-"], Some(&raw)));
+    let o = s.cairn(&["get", "blob"]);
+    assert_eq!(o.stdout, raw);
+    // The string "-" itself, as JSON.
+    ok(s.cairn(&["set", "dash", r#""-""#]));
+    assert_eq!(ok(s.cairn(&["get", "dash"])), "-\n");
+}

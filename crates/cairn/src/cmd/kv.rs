@@ -96,8 +96,19 @@ pub fn set(g: &Global, key: &str, value: &str, o: SetOpts) -> anyhow::Result<()>
     if !q.is_empty() {
         path = format!("{path}?{}", q.join("&"));
     }
-    let v = value_body(value);
-    let (status, body) = g.client()?.json("PUT", &path, Body::Raw(&v, "application/json"))?;
+    let (v, content_type) = if value == "-" {
+        // The value from stdin: JSON or text as on the command line, or,
+        // when it is not UTF-8, the raw bytes (`cairn set img - < a.png`).
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut raw).context("reading the value from stdin")?;
+        match String::from_utf8(raw) {
+            Ok(text) => (value_body(&text), "application/json"),
+            Err(e) => (e.into_bytes(), "application/octet-stream"),
+        }
+    } else {
+        (value_body(value), "application/json")
+    };
+    let (status, body) = g.client()?.json("PUT", &path, Body::Raw(&v, content_type))?;
     if status == 404 {
         return Err(server_error(status, body.to_string().as_bytes()));
     }
