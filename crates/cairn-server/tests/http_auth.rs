@@ -85,10 +85,12 @@ async fn roles_and_store_scopes() {
             .0,
         201
     );
-    assert_error(
-        &send(t.client.get(t.url("/v1/watch")).bearer_auth("app-writer")).await,
-        403,
-        "forbidden",
+    let all = send(t.client.get(t.url("/v1/watch")).bearer_auth("app-writer")).await;
+    assert_error(&all, 403, "forbidden");
+    assert!(
+        all.1["error"]["message"].as_str().unwrap().contains("store="),
+        "{}",
+        all.1
     );
     // Batches check every store they touch.
     let batch = json!({"ops": [{"op": "put", "store": "app-one", "key": "a", "value": 1},

@@ -40,6 +40,12 @@ impl Caller {
         })
     }
 
+    /// True when the caller may read every store.
+    #[must_use]
+    pub fn can_read_all(&self) -> bool {
+        self.0.allow(Role::Read, None).is_ok()
+    }
+
     /// True when the caller may read `store` (for filtering listings).
     #[must_use]
     pub fn can_read(&self, store: &str) -> bool {

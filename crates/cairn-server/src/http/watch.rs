@@ -57,6 +57,13 @@ pub async fn watch(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let caller = Caller::from_headers_or_query(&state, &headers, q.token.as_deref())?;
+    if q.store.is_none() && !caller.can_read_all() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may not read every store: watch one store it may read with `store=NAME`",
+        ));
+    }
     caller.allow(Role::Read, q.store.as_deref())?;
     if q.key.is_some() && q.prefix.is_some() {
         return Err(ApiError::bad_request(
