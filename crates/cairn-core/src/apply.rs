@@ -106,16 +106,21 @@ fn add(
     }
     // Two integers (i64 or u64) add exactly; a sum outside both ranges is an
     // overflow, never a float that silently drops digits.
+    // `integer` (Redis's INCR family) keeps to i64 as Redis does: a sum
+    // past it is an overflow and nothing is written.
     let whole = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
     if let (Some(a), Some(b)) = (whole(cur), whole(by)) {
         let sum = a + b;
-        return i64::try_from(sum)
-            .map(serde_json::Number::from)
-            .or_else(|_| u64::try_from(sum).map(serde_json::Number::from))
-            .map_err(|_| Error::Overflow {
-                store: store.to_owned(),
-                key: key.to_string(),
-            });
+        let exact = i64::try_from(sum).map(serde_json::Number::from);
+        let exact = if integer {
+            exact.ok()
+        } else {
+            exact.or_else(|_| u64::try_from(sum).map(serde_json::Number::from)).ok()
+        };
+        return exact.ok_or_else(|| Error::Overflow {
+            store: store.to_owned(),
+            key: key.to_string(),
+        });
     }
     if int_only {
         return Err(Error::InvalidValue {

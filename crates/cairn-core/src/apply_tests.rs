@@ -441,3 +441,25 @@ fn a_write_of_only_failed_tries_changes_nothing() {
     assert_eq!(db.revision(), before);
     assert_eq!(raw(&db, "a"), None);
 }
+
+#[test]
+fn an_integer_increment_keeps_to_i64_and_writes_nothing_past_it() {
+    let (_d, db) = open();
+    db.put(S, "n", Value::Json(i64::MAX.into())).unwrap();
+    let before = db.revision();
+    let incr = |integer: bool| Op::Incr {
+        store: S.into(),
+        key: b"n".to_vec(),
+        by: 1.into(),
+        integer,
+        text: true,
+    };
+    // Redis's INCR: an overflow, nothing written.
+    let err = db.batch(vec![], vec![incr(true)]).unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err}");
+    assert_eq!(db.revision(), before);
+    // JSON arithmetic goes on into u64.
+    db.batch(vec![], vec![incr(false)]).unwrap();
+    let v = db.get(S, "n").unwrap().unwrap().value;
+    assert_eq!(v, Value::Json((i64::MAX as u64 + 1).into()));
+}

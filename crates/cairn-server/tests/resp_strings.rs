@@ -414,3 +414,36 @@ async fn expiretime_rounds_as_redis_does() {
     assert_eq!(cmd::<i64>(&mut c, &["EXPIRETIME", "a"]).await.unwrap(), 99_999_999_999);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_increment_past_i64_is_refused_and_writes_nothing() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let max = i64::MAX.to_string();
+    let _: () = c.set("n", &max).await.unwrap();
+    // What redis-server 7 answers, and the value stays.
+    for q in [&["INCR", "n"][..], &["INCRBY", "n", "1"], &["DECRBY", "n", "-5"]] {
+        let err = cmd::<i64>(&mut c, q).await.unwrap_err();
+        assert_eq!(err.detail(), Some("increment or decrement would overflow"), "{q:?}");
+    }
+    assert_eq!(c.get::<_, String>("n").await.unwrap(), max);
+    let _: () = c.set("m", "5").await.unwrap();
+    let err = cmd::<i64>(&mut c, &["INCRBY", "m", &max]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("increment or decrement would overflow"));
+    let err = cmd::<i64>(&mut c, &["DECRBY", "m", &i64::MIN.to_string()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.detail(), Some("decrement would overflow"));
+    assert_eq!(c.get::<_, i64>("m").await.unwrap(), 5);
+    // Inside a transaction: the command's error, nothing written by it.
+    let mut s = t.raw().await;
+    assert_eq!(resp_util::reply(&mut s, b"MULTI\r\n").await, b"+OK\r\n");
+    assert_eq!(resp_util::reply(&mut s, b"INCR n\r\n").await, b"+QUEUED\r\n");
+    assert_eq!(resp_util::reply(&mut s, b"INCR m\r\n").await, b"+QUEUED\r\n");
+    assert_eq!(
+        resp_util::reply(&mut s, b"EXEC\r\n").await,
+        b"*2\r\n-ERR increment or decrement would overflow\r\n:6\r\n"
+    );
+    assert_eq!(c.get::<_, String>("n").await.unwrap(), max);
+    t.server.shutdown().await;
+}

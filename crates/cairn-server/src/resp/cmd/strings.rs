@@ -16,7 +16,7 @@
 //! Values are parsed per the store's value type (`any`: UTF-8 becomes a
 //! JSON string, other bytes stay bytes) and read back with `Value::to_raw`.
 
-use super::{Finish, Pending, Spec, engine_error, float_arg, int_arg, not_integer, syntax_error, wrong_type};
+use super::{Finish, Pending, Spec, engine_error, float_arg, int_arg, syntax_error, wrong_type};
 use crate::resp::Shared;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
@@ -109,7 +109,13 @@ fn increment(spec: &Spec, args: &[Vec<u8>]) -> Result<(serde_json::Number, bool)
         "incr" => (1.into(), false),
         "decr" => ((-1).into(), false),
         "incrby" => (int_arg(&args[2])?.into(), false),
-        "decrby" => (int_arg(&args[2])?.checked_neg().ok_or_else(not_integer)?.into(), false),
+        "decrby" => (
+            int_arg(&args[2])?
+                .checked_neg()
+                .ok_or_else(|| Reply::err("decrement would overflow"))?
+                .into(),
+            false,
+        ),
         _ => {
             let f = float_arg(&args[2])?;
             (
