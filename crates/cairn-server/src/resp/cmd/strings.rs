@@ -302,6 +302,7 @@ pub(super) fn run(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resp::cmd::not_integer;
 
     fn a(s: &[&str]) -> Vec<Vec<u8>> {
         s.iter().map(|x| x.as_bytes().to_vec()).collect()
