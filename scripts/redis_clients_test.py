@@ -27,6 +27,9 @@ def client(**kw):
 r = client()
 r.flushdb()
 check("ping", r.ping(), True)
+# A URL with the default user and a password, as for a Redis without one.
+url = redis.Redis.from_url(f"redis://default:secret@127.0.0.1:{PORT}/0", decode_responses=True)
+check("url with default user and password", url.ping(), True)
 check("set", r.set("py:k", "v"), True)
 check("get", r.get("py:k"), "v")
 check("set ex + ttl", (r.set("py:t", "v", ex=50), r.ttl("py:t")), (True, 50))

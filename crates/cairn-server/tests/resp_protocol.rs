@@ -241,3 +241,33 @@ async fn connections_run_over_any_stream() {
     conn.await.unwrap();
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn auth_without_tokens_answers_as_redis_default_user_without_a_password() {
+    let t = start().await;
+    let mut s = t.raw().await;
+    // `redis://default:anything@host` URLs connect, as to a Redis without a password.
+    assert_eq!(reply(&mut s, b"AUTH default anything\r\n").await, b"+OK\r\n");
+    let r = reply(&mut s, b"HELLO 2 AUTH default pw\r\n").await;
+    assert!(r.starts_with(b"*14\r\n"), "{}", String::from_utf8_lossy(&r));
+    let r = reply(&mut s, b"AUTH bob pw\r\n").await;
+    assert!(r.starts_with(b"-WRONGPASS"), "{}", String::from_utf8_lossy(&r));
+    let r = reply(&mut s, b"AUTH pw\r\n").await;
+    assert!(
+        r.starts_with(b"-ERR AUTH <password> called without any password"),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
+    assert_eq!(reply(&mut s, b"AUTH a b c\r\n").await, b"-ERR syntax error\r\n");
+    // Database numbers as Redis reads them.
+    assert_eq!(
+        reply(&mut s, b"SELECT 03\r\n").await,
+        b"-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        reply(&mut s, b"SELECT 16\r\n").await,
+        b"-ERR DB index is out of range\r\n"
+    );
+    assert_eq!(reply(&mut s, b"SELECT 3\r\n").await, b"+OK\r\n");
+    t.server.shutdown().await;
+}

@@ -245,27 +245,23 @@ impl Hub {
         let Some(s) = subs.get_mut(&id) else {
             return (names.iter().map(|n| (n.clone(), 0)).collect(), 0);
         };
-        let set = match kind {
-            Kind::Channel => &mut s.channels,
-            Kind::Pattern => &mut s.patterns,
+        let (set, other) = match kind {
+            Kind::Channel => (&mut s.channels, s.patterns.len()),
+            Kind::Pattern => (&mut s.patterns, s.channels.len()),
         };
         let names: Vec<Vec<u8>> = if names.is_empty() {
             set.iter().cloned().collect()
         } else {
             names.to_vec()
         };
+        // Each reply carries the count after its own removal, as Redis
+        // reports them: a name not subscribed leaves the count as it is.
         let mut out = Vec::with_capacity(names.len());
         for n in names {
             set.remove(&n);
-            out.push((n, 0));
+            out.push((n, set.len() + other));
         }
         let left = s.channels.len() + s.patterns.len();
-        // Counts go down one by one, as Redis reports them.
-        let mut count = left + out.len();
-        for o in &mut out {
-            count -= 1;
-            o.1 = count;
-        }
         if left == 0 {
             subs.remove(&id);
         }
@@ -462,5 +458,18 @@ mod tests {
         assert_eq!(out, vec![(b"a".to_vec(), 2), (b"b".to_vec(), 1)]);
         assert_eq!(left, 1);
         assert_eq!(hub.publish(b"a", b"x"), 0);
+    }
+
+    #[test]
+    fn unsubscribing_a_name_not_subscribed_keeps_the_count() {
+        // SUBSCRIBE a b; PSUBSCRIBE p*; UNSUBSCRIBE a zz b: Redis answers 2, 2, 1.
+        let hub = Hub::default();
+        let p = Principal::anonymous_admin();
+        hub.subscribe(1, &p, Kind::Channel, b"a");
+        hub.subscribe(1, &p, Kind::Channel, b"b");
+        hub.subscribe(1, &p, Kind::Pattern, b"p*");
+        let (out, left) = hub.unsubscribe(1, Kind::Channel, &[b"a".to_vec(), b"zz".to_vec(), b"b".to_vec()]);
+        let counts: Vec<usize> = out.iter().map(|o| o.1).collect();
+        assert_eq!((counts, left), (vec![2, 2, 1], 1));
     }
 }

@@ -59,11 +59,19 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
 }
 
 fn auth(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let wrongpass = || Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into());
     if !sh.app.auth.enabled() {
-        return Reply::err(
-            "AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        );
+        // As Redis's `default` user without a password: any password is
+        // fine for it (`redis://default:pw@host` URLs), none for others.
+        return match args {
+            [user, _] if user.as_slice() == b"default" => Reply::OK,
+            [_, _] => wrongpass(),
+            [_] => Reply::err(
+                "AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            ),
+            _ => syntax_error(),
+        };
     }
     let token = match args {
         [t] | [_, t] => String::from_utf8_lossy(t).into_owned(),
@@ -74,7 +82,7 @@ fn auth(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
             sess.principal = Some(p);
             Reply::OK
         }
-        Err(_) => Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into()),
+        Err(_) => wrongpass(),
     }
 }
 
@@ -132,12 +140,18 @@ pub(super) fn store_for(arg: &[u8]) -> Result<String, Reply> {
     if s.is_empty() {
         return Err(Reply::err("value is not an integer or out of range"));
     }
-    match s.parse::<i64>() {
-        Ok(0) => Ok(DEFAULT_STORE.to_owned()),
-        Ok(1..=15) => Ok(s.trim_start_matches('0').to_owned()),
-        Ok(_) => Err(Reply::err("DB index is out of range")),
-        Err(_) => Ok(s.to_owned()),
+    // A number as Redis reads one (no sign, spaces or leading zeros);
+    // anything else made of digits is not a database index.
+    let numeric = s.strip_prefix('-').unwrap_or(s);
+    if !numeric.is_empty() && numeric.bytes().all(|b| b.is_ascii_digit()) {
+        return match cairn_core::redis_int(s) {
+            Some(0) => Ok(DEFAULT_STORE.to_owned()),
+            Some(1..=15) => Ok(s.to_owned()),
+            Some(_) => Err(Reply::err("DB index is out of range")),
+            None => Err(Reply::err("value is not an integer or out of range")),
+        };
     }
+    Ok(s.to_owned())
 }
 
 /// Makes the store of a numbered Redis database (1-15) on first use, as
