@@ -13,15 +13,16 @@
 //!   unlikely to name a live cursor of this one.
 //! - An id not in the table (never handed out, forgotten, used already, or
 //!   from before a restart) is refused, never taken for the end of a scan.
-//! - A cursor is used once: the page it leads to comes with a new id (or 0
-//!   at the end), and the old one is removed once that page is read.
+//! - A cursor may be sent again (a client retrying after a timeout): the
+//!   same page, and the same next id, come back; it is forgotten only as
+//!   the oldest once the table is full.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 
 /// Most live cursors the server keeps; the oldest is forgotten first.
-pub(crate) const MAX_CURSORS: usize = 10_000;
+pub(crate) const MAX_CURSORS: usize = 100_000;
 
 /// Ids stay below this (2^53: exact as a JavaScript number).
 const ID_LIMIT: u64 = 1 << 53;
@@ -41,8 +42,9 @@ struct Inner {
     next_id: u64,
     /// Insertion counter: orders cursors by age for eviction.
     next_seq: u64,
-    /// id → (seq, cursor).
-    by_id: HashMap<u64, (u64, ScanCursor)>,
+    /// id → (seq, cursor, the id handed out for the page after it: `Some(0)`
+    /// when that page ended the scan).
+    by_id: HashMap<u64, (u64, ScanCursor, Option<u64>)>,
     /// seq → id, oldest first.
     by_age: BTreeMap<u64, u64>,
 }
@@ -92,23 +94,38 @@ impl Cursors {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The cursor behind client id `id`, if it is live (not consumed: see
-    /// [`Cursors::advance`]).
+    /// The cursor behind client id `id`, if it is live.
     pub fn get(&self, id: u64) -> Option<ScanCursor> {
-        self.lock().by_id.get(&id).map(|(_, c)| c.clone())
+        self.lock().by_id.get(&id).map(|(_, c, _)| c.clone())
     }
 
     /// Records that the page after `used` (a live id, or 0 for a new scan)
-    /// was read: forgets `used`, remembers `next` (`None`: the scan ended)
-    /// and returns its id for the client (0 when the scan ended).
+    /// was read and led to `next` (`None`: the scan ended); returns the id
+    /// for the client (0 when the scan ended). Sending `used` again and
+    /// reaching the same `next` gives the same id back.
     pub fn advance(&self, used: u64, next: Option<ScanCursor>) -> u64 {
         let mut g = self.lock();
-        if used != 0
-            && let Some((seq, _)) = g.by_id.remove(&used)
-        {
-            g.by_age.remove(&seq);
+        let cached = g.by_id.get(&used).and_then(|(_, _, n)| *n);
+        match (cached, &next) {
+            (Some(0), None) => return 0,
+            (Some(n), Some(c)) if n != 0 && g.by_id.get(&n).is_some_and(|(_, had, _)| had == c) => return n,
+            _ => {}
         }
-        let Some(c) = next else { return 0 };
+        let id = match next {
+            None => 0,
+            Some(c) => Self::insert(&mut g, c),
+        };
+        if let Some(entry) = g.by_id.get_mut(&used) {
+            entry.2 = Some(id);
+        }
+        while g.by_id.len() > self.max {
+            let Some((_, old)) = g.by_age.pop_first() else { break };
+            g.by_id.remove(&old);
+        }
+        id
+    }
+
+    fn insert(g: &mut Inner, c: ScanCursor) -> u64 {
         let mut id = g.next_id;
         // Skips ids still live after a wrap (2^52 ids later: not in practice).
         while g.by_id.contains_key(&id) {
@@ -117,12 +134,8 @@ impl Cursors {
         g.next_id = if id + 1 >= ID_LIMIT { 1 } else { id + 1 };
         let seq = g.next_seq;
         g.next_seq += 1;
-        g.by_id.insert(id, (seq, c));
+        g.by_id.insert(id, (seq, c, None));
         g.by_age.insert(seq, id);
-        while g.by_id.len() > self.max {
-            let Some((_, old)) = g.by_age.pop_first() else { break };
-            g.by_id.remove(&old);
-        }
         id
     }
 
@@ -154,17 +167,22 @@ mod tests {
     }
 
     #[test]
-    fn advance_consumes_and_ends() {
+    fn a_cursor_sent_again_gives_the_same_next_id() {
         let t = Cursors::new(10, 100);
         let a = t.advance(0, cur("s", "c1"));
         assert_eq!(t.get(a), cur("s", "c1"));
         let b = t.advance(a, cur("s", "c2"));
         assert_ne!(a, b);
-        assert_eq!(t.get(a), None, "a used cursor is forgotten");
         assert_eq!(t.get(b), cur("s", "c2"));
+        // A retry of `a` reaching the same page: the same id, nothing new.
+        assert_eq!(t.advance(a, cur("s", "c2")), b);
+        assert_eq!(t.len(), 2);
+        // A retry with other options (another page): a new id.
+        let b2 = t.advance(a, cur("s", "c3"));
+        assert_ne!(b2, b);
+        assert_eq!(t.get(b2), cur("s", "c3"));
         assert_eq!(t.advance(b, None), 0);
-        assert_eq!(t.get(b), None, "the last page removes its cursor");
-        assert_eq!(t.len(), 0);
+        assert_eq!(t.advance(b, None), 0, "the last page, again");
         assert_eq!(t.get(12345), None);
     }
 

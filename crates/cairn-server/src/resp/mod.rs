@@ -35,6 +35,18 @@
 //!   inside `MULTI` (the transaction is then discarded at `EXEC`).
 //! - A value is at most the engine's `max_value_bytes` (8 MiB by default),
 //!   not `proto-max-bulk-len` (512 MB): `SETRANGE` and `APPEND` past it fail.
+//!   A key is at most `max_key_bytes` (4 KiB), and one command writes at
+//!   most `max_batch_ops` keys (1,000: `MSET` of 1,000 pairs, `DEL` of 1,000
+//!   keys, `MSETNX` of 500); past that, an error and nothing written.
+//! - Database 0 is the `default` store, whose keys are UTF-8 text and not
+//!   empty (its `key_type` is `string`): a key of other bytes is refused
+//!   there. Create a store with `key_type` `bytes` for binary keys.
+//! - SCAN cursors stand for a position kept by the server (the last
+//!   100,000 handed out, by any connection): any connection may continue a
+//!   scan or send a cursor again, but a cursor the server never gave (or
+//!   gave before a restart) is an error, not the end of a scan.
+//! - `INCRBYFLOAT` computes in 64-bit floats (Redis: long double), so
+//!   `0.1 + 0.2` answers `0.30000000000000004`.
 //! - `RANDOMKEY` counts the store's keys (O(n)); `TOUCH` only counts keys
 //!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
 //! - Connections never time out when idle (Redis's `timeout 0`).

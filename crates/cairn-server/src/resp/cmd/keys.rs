@@ -410,8 +410,8 @@ fn scan(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     let (store, cursor) = if id == 0 {
         (sess.store.clone(), None)
     } else {
-        // Unknown, forgotten, already used or from before a restart: an
-        // error, never an empty last page (the client would lose keys).
+        // Unknown, forgotten or from before a restart: an error, never an
+        // empty last page (the client would lose keys).
         let c = sh
             .cursors
             .get(id)
@@ -434,8 +434,6 @@ fn scan(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
     }
     let glob = Glob::new(&pattern);
     let (keys, next) = list_page(sh, &store, &glob, cursor, count.min(cairn_core::MAX_LIST_LIMIT))?;
-    // The used cursor is forgotten only now: after an engine error the
-    // client may send it again.
     let next_id = sh.cursors.advance(id, next.map(|engine| ScanCursor { store, engine }));
     Ok(Reply::Array(vec![
         Reply::text(next_id.to_string()),
