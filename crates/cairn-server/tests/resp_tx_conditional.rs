@@ -322,3 +322,25 @@ async fn reads_do_not_count_toward_the_write_limit_and_unknown_subcommands_disca
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn exec_with_arguments_discards_the_transaction() {
+    let t = start().await;
+    let mut s = t.raw().await;
+    assert_eq!(resp_util::reply(&mut s, &encode(&["MULTI"])).await, b"+OK\r\n");
+    assert_eq!(
+        resp_util::reply(&mut s, &encode(&["SET", "a", "1"])).await,
+        b"+QUEUED\r\n"
+    );
+    // What redis-server 7 answers.
+    assert_eq!(
+        String::from_utf8(resp_util::reply(&mut s, &encode(&["EXEC", "x"])).await).unwrap(),
+        "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
+    );
+    assert_eq!(
+        resp_util::reply(&mut s, &encode(&["EXEC"])).await,
+        b"-ERR EXEC without MULTI\r\n"
+    );
+    assert_eq!(resp_util::reply(&mut s, &encode(&["GET", "a"])).await, b"$-1\r\n");
+    t.server.shutdown().await;
+}

@@ -319,7 +319,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Arity, authentication, subscribed-mode and permission checks.
     fn precheck(&mut self, spec: &cmd::Spec, n: usize) -> Result<(), Reply> {
         let r = self.precheck_inner(spec, n);
-        if r.is_err() {
+        if let Err(e) = &r {
+            // A refused EXEC ends the transaction, as in Redis.
+            if spec.name == "exec"
+                && self.sess.multi.take().is_some()
+                && let Reply::Error(m) = e
+            {
+                self.sess.watched.clear();
+                let m = m.strip_prefix("ERR ").unwrap_or(m);
+                return Err(Reply::Error(format!("EXECABORT Transaction discarded because of: {m}")));
+            }
             self.doom_multi();
         }
         r
