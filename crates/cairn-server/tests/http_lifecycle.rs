@@ -148,6 +148,36 @@ async fn openapi_describes_every_route() {
         "EntryOut.value: {}",
         entry["value"]
     );
+    // A key is text or {"$base64"}, as answers give it.
+    assert_eq!(entry["key"]["$ref"], "#/components/schemas/KeyJson");
+    assert_eq!(schemas["KeyJson"]["oneOf"].as_array().map(Vec::len), Some(2));
+    // GET answers the entry, or with ?default= the default and found: false.
+    let get = &paths["/v1/stores/{store}/keys/{key}"]["get"];
+    assert_eq!(
+        get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/GetOut"
+    );
+    let (_, d) = t.get("/v1/stores/default/keys/absent?default=42").await;
+    let documented = schemas["DefaultOut"]["properties"].as_object().unwrap();
+    for field in d.as_object().unwrap().keys() {
+        assert!(documented.contains_key(field), "DefaultOut lacks {field}: {d}");
+    }
+    // Tokens: the bearer scheme, and 401/403 on routes that need one.
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert!(paths["/v1/stores"]["get"]["responses"]["401"].is_object());
+    assert!(paths["/v1/stores/{store}/keys/{key}"]["put"]["responses"]["403"].is_object());
+    assert!(paths["/v1/health"]["get"]["responses"].get("401").is_none());
+    // List limits as the server checks them.
+    let limit = paths["/v1/stores/{store}/keys"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(
+        (limit["schema"]["minimum"].as_u64(), limit["schema"]["maximum"].as_u64()),
+        (Some(1), Some(10000))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

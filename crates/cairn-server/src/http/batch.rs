@@ -66,7 +66,7 @@ pub struct BatchCheck {
     #[serde(default = "default_store")]
     pub store: String,
     /// The key: a string, or `{"$base64": ...}` for bytes.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::types::KeyJson)]
     pub key: BatchKey,
     /// Required revision; null: the key must be absent. Not optional: a
     /// forgotten `revision` would otherwise silently mean "absent".
@@ -85,7 +85,7 @@ pub enum BatchOp {
         #[serde(default = "default_store")]
         store: String,
         /// The key: a string, or `{"$base64": ...}` for bytes.
-        #[schema(value_type = String)]
+        #[schema(value_type = super::types::KeyJson)]
         key: BatchKey,
         /// The value (any JSON; `{"$base64": ...}` for bytes).
         #[schema(value_type = Value)]
@@ -104,7 +104,7 @@ pub enum BatchOp {
         #[serde(default = "default_store")]
         store: String,
         /// The key: a string, or `{"$base64": ...}` for bytes.
-        #[schema(value_type = String)]
+        #[schema(value_type = super::types::KeyJson)]
         key: BatchKey,
     },
     /// Add to a number.
@@ -113,7 +113,7 @@ pub enum BatchOp {
         #[serde(default = "default_store")]
         store: String,
         /// The key: a string, or `{"$base64": ...}` for bytes.
-        #[schema(value_type = String)]
+        #[schema(value_type = super::types::KeyJson)]
         key: BatchKey,
         /// Amount (default 1).
         #[schema(value_type = Option<f64>)]

@@ -70,7 +70,7 @@ fn unknown(hash: &str) -> ApiError {
 
 /// The content's bytes, verified against the hash (500 `corrupted` on a mismatch).
 #[utoipa::path(get, path = "/v1/content/{hash}", params(("hash" = String, Path, description = "40 (sha1) or 64 (sha256) hex digits")),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = super::error::ErrorBody),
+    responses((status = 200, content_type = "application/octet-stream", description = "the content's bytes, verified against the hash"), (status = 404, body = super::error::ErrorBody),
         (status = 400, body = super::error::ErrorBody), (status = 500, body = super::error::ErrorBody)), tag = "content")]
 pub async fn get_content(
     State(state): State<AppState>,

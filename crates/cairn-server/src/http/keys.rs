@@ -76,6 +76,7 @@ pub struct ListParams {
     )]
     pub end: Option<String>,
     /// Most items (1..=10000, default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -114,7 +115,9 @@ fn is_octets(headers: &HeaderMap) -> bool {
 
 /// Reads one key; `Accept: application/octet-stream` answers the raw bytes.
 #[utoipa::path(get, path = "/v1/stores/{store}/keys/{key}", params(("store" = String, Path), ("key" = String, Path), GetParams),
-    responses((status = 200, body = EntryOut), (status = 404, body = super::error::ErrorBody)), tag = "keys")]
+    responses((status = 200, body = super::types::GetOut, description = "the entry; with `default` for an absent key, `{key, value, found: false}`"),
+        (status = 404, body = super::error::ErrorBody, description = "`not_found` (the key) or `unknown_store`"),
+        (status = 400, body = super::error::ErrorBody)), tag = "keys")]
 pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,9 +140,11 @@ pub async fn get_key(
     match (entry, default) {
         (Some(e), _) => Ok(found(e, octets)),
         (None, Some(d)) if octets => Ok(([(header::CONTENT_TYPE, OCTET)], d.to_raw()).into_response()),
-        (None, Some(d)) => Ok(Json(
-            serde_json::json!({"key": cairn_core::json_key(&String::from_utf8_lossy(&key), &key), "value": d, "found": false}),
-        )
+        (None, Some(d)) => Ok(Json(super::types::DefaultOut {
+            key: cairn_core::json_key(&String::from_utf8_lossy(&key), &key),
+            value: d.to_json(),
+            found: false,
+        })
         .into_response()),
         (None, None) => Err(ApiError::not_found(format!(
             "key {} not found in store {store:?}",
@@ -334,6 +339,7 @@ pub async fn list_keys(
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Most versions in one page (1..=10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page: versions older than it.
     pub cursor: Option<String>,

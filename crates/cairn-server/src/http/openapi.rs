@@ -4,6 +4,8 @@
 use super::{admin, batch, content, error, keys, stores, types, watch, ws};
 use axum::Json;
 use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{RefOr, ResponseBuilder};
 
 /// The OpenAPI description of the HTTP API.
 #[derive(OpenApi)]
@@ -34,8 +36,13 @@ use utoipa::OpenApi;
         ws::upgrade,
         admin::backup,
     ),
+    modifiers(&BearerAuth),
     components(schemas(
         error::ErrorBody,
+        types::KeyJson,
+        types::Base64Key,
+        types::DefaultOut,
+        types::GetOut,
         error::ErrorDetail,
         types::EntryOut,
         types::PutOut,
@@ -59,6 +66,61 @@ use utoipa::OpenApi;
     ))
 )]
 pub struct ApiDoc;
+
+/// Routes open without a token.
+const OPEN: &[&str] = &["/v1/health", "/openapi.json"];
+
+/// The bearer-token scheme, and on every route but [`OPEN`] the 401 and
+/// 403 answers it brings, so generated clients know them.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "A token from --auth-token-file (when the server has one). Browsers may give \
+                 ?token= on /v1/watch and /v1/ws instead.",
+            ))
+            .build();
+        api.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        api.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        let error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in &mut api.paths.paths {
+            if OPEN.contains(&path.as_str()) {
+                continue;
+            }
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.head,
+            ];
+            for op in ops.into_iter().flatten() {
+                let r = &mut op.responses.responses;
+                r.entry("401".into())
+                    .or_insert_with(|| error("`unauthorized`: auth is on and the token is missing or unknown"));
+                r.entry("403".into())
+                    .or_insert_with(|| error("`forbidden`: the token's role or store scope does not allow this"));
+            }
+        }
+    }
+}
 
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())

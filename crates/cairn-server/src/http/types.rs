@@ -5,11 +5,60 @@ use cairn_core::{DeleteResult, Entry, IncrResult, ListPage, PutResult, Value};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// A key in JSON (documentation only): its text, or `{"$base64": ...}`
+/// for bytes that are not UTF-8.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the key field for /openapi.json")]
+#[serde(untagged)]
+#[derive(Serialize)]
+pub enum KeyJson {
+    /// The key's text.
+    Text(String),
+    /// Bytes that are not UTF-8.
+    Bytes(Base64Key),
+}
+
+/// Bytes that are not UTF-8, in standard base64.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code, reason = "describes the key field for /openapi.json")]
+pub struct Base64Key {
+    /// Standard base64 of the key's bytes.
+    #[serde(rename = "$base64")]
+    pub base64: String,
+}
+
+/// `GET .../keys/{key}?default=...` for an absent key: the default, not
+/// stored, and `found: false`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DefaultOut {
+    /// The key as asked for.
+    #[schema(value_type = KeyJson)]
+    pub key: serde_json::Value,
+    /// The `default` query parameter's JSON value.
+    #[schema(value_type = Value)]
+    pub value: serde_json::Value,
+    /// Always false: the key is absent.
+    pub found: bool,
+}
+
+/// What `GET .../keys/{key}` answers: the entry, or with `?default=` for an
+/// absent key, the default.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the answer for /openapi.json")]
+#[serde(untagged)]
+#[derive(Serialize)]
+pub enum GetOut {
+    /// The key's entry.
+    Entry(EntryOut),
+    /// The default, for an absent key.
+    Default(DefaultOut),
+}
+
 /// A key's value with its metadata.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryOut {
     /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
-    #[schema(value_type = String)]
+    #[schema(value_type = KeyJson)]
     pub key: serde_json::Value,
     /// The value: any JSON; bytes appear as `{"$base64": "..."}`.
     #[schema(value_type = Value)]
@@ -45,7 +94,7 @@ impl From<Entry> for EntryOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PutOut {
     /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
-    #[schema(value_type = String)]
+    #[schema(value_type = KeyJson)]
     pub key: serde_json::Value,
     /// False when a condition failed.
     pub success: bool,
@@ -70,7 +119,7 @@ impl From<PutResult> for PutOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeleteOut {
     /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
-    #[schema(value_type = String)]
+    #[schema(value_type = KeyJson)]
     pub key: serde_json::Value,
     /// True when the key existed and was deleted.
     pub success: bool,
@@ -92,7 +141,7 @@ impl From<DeleteResult> for DeleteOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncrOut {
     /// The key: its text, or `{"$base64": ...}` for bytes that are not UTF-8.
-    #[schema(value_type = String)]
+    #[schema(value_type = KeyJson)]
     pub key: serde_json::Value,
     /// The value after the increment.
     #[schema(value_type = f64)]
