@@ -129,6 +129,20 @@ fn add(
             reason: "an int store only takes integer increments".into(),
         });
     }
+    // An integer past 2^53 has no exact float: adding a fraction to it
+    // would silently change its other digits.
+    let inexact = |n: &serde_json::Number| match (n.as_i64(), n.as_u64()) {
+        (Some(i), _) => i.unsigned_abs() > 1 << 53,
+        (None, Some(u)) => u > 1 << 53,
+        _ => false,
+    };
+    if inexact(cur) || inexact(by) {
+        return Err(Error::InvalidArgument(format!(
+            "increment of key {:?} in store {store:?}: {cur} + {by} cannot be computed exactly \
+             (integers past 2^53 only take integer increments)",
+            key.to_string()
+        )));
+    }
     let (a, b) = (cur.as_f64().ok_or_else(nan)?, by.as_f64().ok_or_else(nan)?);
     crate::value::number_from_f64(a + b).ok_or_else(|| Error::Overflow {
         store: store.to_owned(),

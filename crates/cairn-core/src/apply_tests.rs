@@ -463,3 +463,27 @@ fn an_integer_increment_keeps_to_i64_and_writes_nothing_past_it() {
     let v = db.get(S, "n").unwrap().unwrap().value;
     assert_eq!(v, Value::Json((i64::MAX as u64 + 1).into()));
 }
+
+#[test]
+fn a_fraction_added_to_an_integer_past_2_pow_53_is_refused_not_rounded() {
+    let (_d, db) = open();
+    let big: u64 = (1 << 53) + 1;
+    db.put(S, "m", Value::Json(big.into())).unwrap();
+    let before = db.revision();
+    let incr = |by: serde_json::Number| Op::Incr {
+        store: S.into(),
+        key: b"m".to_vec(),
+        by,
+        integer: false,
+        text: false,
+    };
+    let err = db
+        .batch(vec![], vec![incr(serde_json::Number::from_f64(0.5).unwrap())])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(err.to_string().contains("exactly"), "{err}");
+    assert_eq!(db.revision(), before);
+    // An integer increment stays exact.
+    db.batch(vec![], vec![incr(1.into())]).unwrap();
+    assert_eq!(db.get(S, "m").unwrap().unwrap().value, Value::Json((big + 1).into()));
+}

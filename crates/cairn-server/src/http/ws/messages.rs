@@ -19,8 +19,15 @@
 //! ```
 //!
 //! Values are any JSON; `{"$base64": "..."}` stands for raw bytes, as in
-//! every other cairn JSON rendering. Unknown fields are ignored so that
-//! clients may send fields newer servers understand.
+//! every other cairn JSON rendering. A field a message does not take is
+//! refused (`unknown_field`), naming the fields it takes.
+//!
+//! Content: `content` is a JSON value (the seed's `"any json value"`) and
+//! the bytes stored are its JSON text, so `"content": "hi"` stores the
+//! four bytes `"hi"`, quotes included; `content_base64` gives raw bytes,
+//! which hash as they do through `POST /v1/content`. `get_content` answers
+//! both: `content`, the bytes read as JSON (null when they are not JSON),
+//! and `content_base64`, the bytes themselves.
 
 use super::fields::Fields;
 pub use super::fields::{Limits, parse_object};
