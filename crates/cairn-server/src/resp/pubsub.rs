@@ -125,11 +125,12 @@ pub fn format_flags(f: u32) -> String {
             }
         }
     }
+    // Redis's order (keyspaceEventsFlagsToString): K and E before m and n.
     for (bit, c) in [
-        (flags::MISS, 'm'),
-        (flags::NEW, 'n'),
         (flags::KEYSPACE, 'K'),
         (flags::KEYEVENT, 'E'),
+        (flags::MISS, 'm'),
+        (flags::NEW, 'n'),
     ] {
         if f & bit != 0 {
             s.push(c);
@@ -442,6 +443,8 @@ mod tests {
         assert_eq!(format_flags(parse_flags("KEA").unwrap()), "AKE");
         assert_eq!(format_flags(parse_flags("Kx$").unwrap()), "$xK");
         assert_eq!(format_flags(parse_flags("").unwrap()), "");
+        // As redis-server 7 answers CONFIG GET after CONFIG SET .. AKEm.
+        assert_eq!(format_flags(parse_flags("AKEm").unwrap()), "AKEm");
         assert!(parse_flags("Q").is_err());
     }
 
