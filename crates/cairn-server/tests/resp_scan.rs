@@ -154,5 +154,9 @@ async fn info_keyspace_counts_keys_with_an_expiry() {
     let _: () = cmd(&mut c, &["PERSIST", "infottl"]).await.unwrap();
     let info: String = cmd(&mut c, &["INFO", "keyspace"]).await.unwrap();
     assert!(info.contains("db0:keys=2,expires=0,avg_ttl=0"), "{info}");
+    // As Redis writes it: a blank line between sections, none at the end.
+    let all: String = cmd(&mut c, &["INFO"]).await.unwrap();
+    assert!(all.contains("\r\n\r\n# Keyspace\r\n"), "{all:?}");
+    assert!(all.ends_with("avg_ttl=0\r\n") && !all.ends_with("\r\n\r\n"), "{all:?}");
     t.server.shutdown().await;
 }

@@ -294,6 +294,11 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
         out += "\r\n";
     }
     let _ = sess;
+    // Sections are separated by a blank line, with none after the last, as
+    // Redis writes them.
+    if out.ends_with("\r\n\r\n") {
+        out.truncate(out.len() - 2);
+    }
     Reply::Bulk(out.into_bytes())
 }
 
