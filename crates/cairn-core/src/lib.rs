@@ -38,6 +38,7 @@ mod error;
 mod event;
 mod export;
 mod fault;
+mod incr;
 mod key;
 mod maintenance;
 mod ops;
@@ -49,7 +50,6 @@ mod varint;
 mod watch;
 mod writer;
 
-pub use apply::redis_int;
 pub use backup::{BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupInfo, CheckReport, restore, verify_backup};
 pub use command::{Check, Command, Cond, Op, OpError, OpOutcome, Ttl, WriteOutcome};
 pub use config::{Config, Durability, Limits};
@@ -60,6 +60,7 @@ pub use entry::Entry;
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use export::{ExportInfo, ExportItem, ExportLine, ExportOptions, ImportInfo, OnConflict, key_from_json};
+pub use incr::redis_int;
 pub use key::{Key, KeyType, json_key};
 pub use ops::{
     DeleteResult, IncrResult, ListOptions, ListPage, MAX_LIST_LIMIT, PutOptions, PutResult, delete_result, incr_result,
