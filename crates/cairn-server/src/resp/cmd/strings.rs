@@ -53,16 +53,23 @@ fn expiry(a: &[u8], unit: u64, absolute: bool, cmd: &str) -> Result<Ttl, Reply> 
 
 fn parse_set(args: &[Vec<u8>]) -> Result<SetOpts, Reply> {
     let mut o = SetOpts::default();
+    // The expiry option given: it may repeat (the last wins), as in Redis,
+    // but not be mixed with another.
+    let mut ttl_opt: Option<Vec<u8>> = None;
     let mut i = 3;
     while i < args.len() {
         let a = args[i].to_ascii_uppercase();
         let next = args.get(i + 1);
+        let ttl_free = ttl_opt.as_ref().is_none_or(|t| *t == a);
         match (a.as_slice(), next) {
             (b"NX", _) if !o.xx => o.nx = true,
             (b"XX", _) if !o.nx => o.xx = true,
             (b"GET", _) => o.get = true,
-            (b"KEEPTTL", _) if o.ttl.is_none() => o.ttl = Some(Ttl::Keep),
-            (b"EX" | b"PX" | b"EXAT" | b"PXAT", Some(v)) if o.ttl.is_none() => {
+            (b"KEEPTTL", _) if ttl_free => {
+                o.ttl = Some(Ttl::Keep);
+                ttl_opt = Some(a);
+            }
+            (b"EX" | b"PX" | b"EXAT" | b"PXAT", Some(v)) if ttl_free => {
                 let (unit, abs) = match a.as_slice() {
                     b"EX" => (1000, false),
                     b"PX" => (1, false),
@@ -70,6 +77,7 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetOpts, Reply> {
                     _ => (1, true),
                 };
                 o.ttl = Some(expiry(v, unit, abs, "set")?);
+                ttl_opt = Some(a);
                 i += 1;
             }
             _ => return Err(syntax_error()),
@@ -327,6 +335,15 @@ mod tests {
             syntax_error()
         );
         assert_eq!(parse_set(&a(&["set", "k", "v", "ex", "x"])).unwrap_err(), not_integer());
+        // The same expiry option twice: the last wins, as in Redis.
+        assert_eq!(
+            parse_set(&a(&["set", "k", "v", "ex", "10", "EX", "20"])).unwrap().ttl,
+            Some(Ttl::Millis(20_000))
+        );
+        assert_eq!(
+            parse_set(&a(&["set", "k", "v", "keepttl", "px", "1"])).unwrap_err(),
+            syntax_error()
+        );
         assert!(
             matches!(parse_set(&a(&["set", "k", "v", "ex", "0"])), Err(Reply::Error(m)) if m.contains("invalid expire"))
         );
