@@ -271,3 +271,26 @@ async fn auth_without_tokens_answers_as_redis_default_user_without_a_password() 
     assert_eq!(reply(&mut s, b"SELECT 3\r\n").await, b"+OK\r\n");
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn client_subcommand_errors_read_as_redis_7() {
+    let t = start().await;
+    let mut s = t.raw().await;
+    for (req, want) in [
+        (
+            &b"CLIENT SETNAME\r\n"[..],
+            &b"-ERR wrong number of arguments for 'client|setname' command\r\n"[..],
+        ),
+        (
+            b"CLIENT GETNAME x\r\n",
+            b"-ERR wrong number of arguments for 'client|getname' command\r\n",
+        ),
+        (
+            b"CLIENT BOGUS\r\n",
+            b"-ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.\r\n",
+        ),
+    ] {
+        assert_eq!(reply(&mut s, req).await, want, "{}", String::from_utf8_lossy(req));
+    }
+    t.server.shutdown().await;
+}

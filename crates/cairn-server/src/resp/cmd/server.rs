@@ -460,10 +460,11 @@ fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
             Reply::text(line)
         }
         (b"SETINFO", 4) | (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => Reply::OK,
-        _ => Reply::err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            show(&args[1])
-        )),
+        // A known subcommand with the wrong arguments: Redis 7's wording.
+        (b"ID" | b"GETNAME" | b"SETNAME" | b"INFO" | b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH", _) => {
+            super::arity_error(&format!("client|{}", show(&sub).to_ascii_lowercase()))
+        }
+        _ => Reply::err(format!("unknown subcommand '{}'. Try CLIENT HELP.", show(&args[1]))),
     }
 }
 
