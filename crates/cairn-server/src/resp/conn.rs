@@ -8,6 +8,7 @@
 //! connection.
 
 use super::Shared;
+use super::clients::Client;
 use super::cmd::{self, Finish, InMulti, Outcome, Plan};
 use super::frame::{Frame, FrameError};
 use super::pubsub::Message;
@@ -17,6 +18,7 @@ use bytes::{Buf, BytesMut};
 use cairn_core::{Applied, Command};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Instant;
@@ -59,6 +61,10 @@ struct Conn<S> {
     wbuf: BytesMut,
     sess: Session,
     sh: Shared,
+    /// This connection in the server's list (CLIENT LIST / KILL).
+    client: Arc<Client>,
+    /// The last command run, for CLIENT LIST.
+    last_cmd: &'static str,
     seg: Segment,
     /// Observations of answered commands, recorded once per read batch so a
     /// pipeline does not touch the shared counters once per command.
@@ -71,6 +77,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: 
     let id = sh.stats.next_id.fetch_add(1, Ordering::Relaxed);
     sh.stats.connections.fetch_add(1, Ordering::Relaxed);
     sh.app.metrics.connection("resp", 1);
+    let client = sh.clients.add(id, &peer);
     let sess = Session::new(id, peer, sh.app.auth.enabled());
     let mut c = Conn {
         stream,
@@ -78,10 +85,13 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send>(stream: 
         wbuf: BytesMut::with_capacity(16 * 1024),
         sess,
         sh: sh.clone(),
+        client,
+        last_cmd: "",
         seg: Segment::default(),
         observed: Vec::new(),
     };
     c.run().await;
+    sh.clients.remove(id);
     sh.hub.remove(id);
     sh.stats.closed.fetch_add(1, Ordering::Relaxed);
     sh.app.metrics.connection("resp", -1);
@@ -121,15 +131,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             let close = self.process().await;
             self.flush_segment().await;
             self.record_observed();
+            self.client.refresh(&self.sess, self.last_cmd);
             if self.write_out().await.is_err() || close {
                 return;
             }
             if self.rbuf.capacity() - self.rbuf.len() < 4096 {
                 self.rbuf.reserve(16 * 1024);
             }
-            let Conn { stream, rbuf, sess, .. } = self;
+            let Conn {
+                stream,
+                rbuf,
+                sess,
+                client,
+                ..
+            } = self;
             tokio::select! {
                 () = shutdown.cancelled() => return,
+                () = client.kill.cancelled() => return,
                 r = stream.read_buf(rbuf) => match r {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
@@ -269,10 +287,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     async fn command(&mut self, args: Vec<Vec<u8>>) -> bool {
         let started = Instant::now();
         let Some(spec) = cmd::lookup(&args[0]) else {
+            self.last_cmd = "unknown";
             self.doom_multi();
             self.push(cmd::unknown_command(&args), "unknown", started);
             return false;
         };
+        self.last_cmd = spec.name;
         if let Err(r) = self.precheck(spec, args.len()) {
             self.push(r, spec.name, started);
             return false;

@@ -8,6 +8,7 @@
 //! - [`pubsub`]: channels and keyspace notifications.
 //! - [`glob`]: Redis glob patterns.
 //! - `cursors`: SCAN cursors, shared by all connections.
+//! - `clients`: the open connections, for CLIENT LIST and CLIENT KILL.
 //!
 //! This module owns the accept loop: a connection limit, and graceful
 //! shutdown on `state.shutdown` (stop accepting, let connections finish the
@@ -50,8 +51,12 @@
 //! - `RANDOMKEY` counts the store's keys (O(n)); `TOUCH` only counts keys
 //!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
 //! - Connections never time out when idle (Redis's `timeout 0`).
+//! - With tokens, `CLIENT LIST` shows other connections, and `CLIENT KILL`
+//!   closes them, only for an admin token on all stores; its lines carry
+//!   Redis's fields that mean something here (no `fd`, memory or buffers).
 //! - Pub/sub subscribers that fall 16k messages behind are disconnected.
 
+mod clients;
 mod cmd;
 mod conn;
 mod cursors;
@@ -97,6 +102,8 @@ pub struct Shared {
     pub(crate) stats: Arc<Stats>,
     /// SCAN cursors: any connection may continue a scan another started.
     pub(crate) cursors: Arc<cursors::Cursors>,
+    /// Open connections, for CLIENT LIST and CLIENT KILL.
+    pub(crate) clients: Arc<clients::Registry>,
     pub(crate) limits: frame::Limits,
 }
 
@@ -124,6 +131,7 @@ impl Shared {
                 next_id: AtomicU64::new(1),
             }),
             cursors: Arc::new(cursors::Cursors::default()),
+            clients: Arc::new(clients::Registry::default()),
             limits,
         }
     }

@@ -42,7 +42,6 @@ pub(crate) struct Session {
     /// Channel plus pattern subscriptions.
     pub subscriptions: usize,
     pub messages: Option<mpsc::Receiver<Message>>,
-    pub created: std::time::Instant,
 }
 
 impl Session {
@@ -59,7 +58,6 @@ impl Session {
             watched: Vec::new(),
             subscriptions: 0,
             messages: None,
-            created: std::time::Instant::now(),
         }
     }
 

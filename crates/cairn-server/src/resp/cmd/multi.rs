@@ -105,6 +105,7 @@ fn known_subcommand(spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
             b"SETNAME",
             b"INFO",
             b"LIST",
+            b"KILL",
             b"SETINFO",
             b"NO-EVICT",
             b"NO-TOUCH",

@@ -52,7 +52,7 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
         "select" => select(sh, sess, &args[1]).await,
         "info" => info(sh, sess, args).await,
         "config" => config(sh, sess, args),
-        "client" => client(sess, args),
+        "client" => client(sh, sess, args),
         _ => command(sess, args),
     };
     Outcome::Reply(r)
@@ -434,8 +434,14 @@ fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
     }
 }
 
-fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
+fn client(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
     let sub = args[1].to_ascii_uppercase();
+    // Other connections (their addresses, names, commands) are the
+    // server's business: only a token for all stores with admin sees them.
+    let operator = sess
+        .principal
+        .as_ref()
+        .is_some_and(|p| p.allow(crate::auth::Role::Admin, None).is_ok());
     match (sub.as_slice(), args.len()) {
         (b"ID", 2) => Reply::Int(sess.id as i64),
         (b"GETNAME", 2) => sess.name.as_ref().map_or(Reply::Nil, |n| Reply::text(n.clone())),
@@ -447,25 +453,69 @@ fn client(sess: &mut Session, args: &[Vec<u8>]) -> Reply {
             Reply::OK
         }
         (b"INFO", 2) | (b"LIST", _) => {
-            let line = format!(
-                "id={} addr={} name={} age={} db={} resp={} cmd=client|{}\n",
-                sess.id,
-                sess.peer,
-                sess.name.as_deref().unwrap_or(""),
-                sess.created.elapsed().as_secs(),
-                sess.db_label(),
-                sess.proto,
-                show(&sub).to_ascii_lowercase()
-            );
-            Reply::text(line)
+            let cmd = if sub.as_slice() == b"INFO" {
+                "client|info"
+            } else {
+                "client|list"
+            };
+            let me = sh.clients.get(sess.id);
+            if let Some(me) = &me {
+                me.refresh(sess, cmd);
+            }
+            let shown = if sub.as_slice() == b"LIST" && operator {
+                sh.clients.all()
+            } else {
+                me.into_iter().collect()
+            };
+            Reply::text(shown.iter().map(|c| c.line()).collect::<String>())
         }
+        (b"KILL", n) if n >= 3 => client_kill(sh, sess, operator, &args[2..]),
         (b"SETINFO", 4) | (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => Reply::OK,
         // A known subcommand with the wrong arguments: Redis 7's wording.
-        (b"ID" | b"GETNAME" | b"SETNAME" | b"INFO" | b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH", _) => {
+        (b"ID" | b"GETNAME" | b"SETNAME" | b"INFO" | b"KILL" | b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH", _) => {
             super::arity_error(&format!("client|{}", show(&sub).to_ascii_lowercase()))
         }
         _ => Reply::err(format!("unknown subcommand '{}'. Try CLIENT HELP.", show(&args[1]))),
     }
+}
+
+/// `CLIENT KILL addr` (answers OK, or an error when no such client) or
+/// `CLIENT KILL [ID id] [ADDR addr] [SKIPME yes|no]` (answers how many).
+fn client_kill(sh: &Shared, sess: &Session, operator: bool, args: &[Vec<u8>]) -> Reply {
+    if !operator {
+        return Reply::Error("NOPERM CLIENT KILL needs an admin token for all stores".into());
+    }
+    if let [addr] = args {
+        let addr = show(addr);
+        return match sh.clients.kill(|c| c.peer == addr, None) {
+            0 => Reply::err("No such client"),
+            _ => Reply::OK,
+        };
+    }
+    if !args.len().is_multiple_of(2) {
+        return syntax_error();
+    }
+    let (mut id, mut addr, mut skipme) = (None, None, true);
+    for pair in args.chunks(2) {
+        let v = &pair[1];
+        match pair[0].to_ascii_uppercase().as_slice() {
+            b"ID" => match int_arg(v).ok().and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0) {
+                Some(n) => id = Some(n),
+                None => return Reply::err("client-id should be greater than 0"),
+            },
+            b"ADDR" => addr = Some(show(v)),
+            b"SKIPME" => match v.to_ascii_lowercase().as_slice() {
+                b"yes" => skipme = true,
+                b"no" => skipme = false,
+                _ => return syntax_error(),
+            },
+            _ => return syntax_error(),
+        }
+    }
+    let picked =
+        |c: &crate::resp::clients::Client| id.is_none_or(|i| c.id == i) && addr.as_ref().is_none_or(|a| c.peer == *a);
+    let n = sh.clients.kill(picked, skipme.then_some(sess.id));
+    Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// First key, last key (-1: to the end) and step of a command's keys, as
