@@ -73,6 +73,10 @@ pub(crate) struct Shared {
     pub lock_id: Option<(u64, u64)>,
     pub stats: Stats,
     pub queue: WriteQueue,
+    /// The data directory's lock, held as long as anything (a `Db`, a
+    /// `Subscription`) keeps the storage open, and let go after it (fields
+    /// drop in order: `fj` first).
+    _lock: File,
 }
 
 /// Engine counters, for metrics.
@@ -95,7 +99,6 @@ struct Runtime {
     stop: Mutex<Option<crossbeam_channel::Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shared: Arc<Shared>,
-    _lock: File,
 }
 
 impl Drop for Runtime {
@@ -274,7 +277,11 @@ impl Db {
         let fj = fjall::Database::builder(path.join("fjall"))
             .manual_journal_persist(true)
             .cache_size(config.block_cache_bytes)
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                fjall::Error::Locked => Error::Locked { path: path.to_owned() },
+                e => e.into(),
+            })?;
         let opts = KeyspaceCreateOptions::default;
         // Written once, read rarely (watch replay, history): compressed at
         // every level, where fjall's default leaves L0 and L1 uncompressed.
@@ -326,6 +333,7 @@ impl Db {
             lock_id: crate::fault::file_id(&lock),
             stats: Stats::default(),
             queue: WriteQueue::new(revision),
+            _lock: lock,
         });
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let writer = {
@@ -345,7 +353,6 @@ impl Db {
             // The maintenance thread holds a sender: join it before the writer.
             threads: Mutex::new(vec![maint, writer]),
             shared: shared.clone(),
-            _lock: lock,
         });
         let db = Db { shared, rt };
         if !db.shared.catalog.read().by_name.contains_key(DEFAULT_STORE) {
@@ -519,14 +526,19 @@ impl Db {
 
     /// Submits a command to the writer and waits for its result.
     ///
-    /// Do not call from inside an async runtime; use [`Db::execute_async`].
+    /// This blocks the calling thread until the command is committed (in
+    /// `sync` mode, until it is on disk). From async code it works, but
+    /// holds up that runtime thread meanwhile, as blocking file I/O would:
+    /// prefer [`Db::execute_async`], or call it in `spawn_blocking`. The
+    /// same holds for every writing method built on it (`put`, `delete`,
+    /// `incr`, `batch`, `create_store`, ...).
     ///
     /// # Errors
     /// Validation errors for the command; storage errors.
     pub fn execute(&self, cmd: crate::Command) -> Result<crate::Applied> {
-        let (job, rx) = Job::new(cmd);
+        let (job, rx) = Job::blocking(cmd);
         self.shared.queue.submit_sync(&self.shared, job)?;
-        rx.blocking_recv().map_err(|_| Error::Closed)?
+        rx.recv().map_err(|_| Error::Closed)?
     }
 
     /// Submits a command to the writer; the future resolves once it is committed.

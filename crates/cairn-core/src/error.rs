@@ -11,7 +11,10 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// Another process holds the data directory's lock.
-    #[error("data directory {path} is locked by another process (is a cairn server already running on it?)")]
+    #[error(
+        "data directory {path} is locked: another process holds it (is a cairn server already running on it?), \
+         or this process still has it open (a Db, or a Subscription of one)"
+    )]
     Locked {
         /// The data directory.
         path: PathBuf,

@@ -68,6 +68,6 @@ pub use ops::{
 };
 pub use spec::{DEFAULT_STORE, MAX_TTL_SECS, StoreSpec, validate_store_name};
 pub use typed::{TypedKey, TypedStore};
-pub use value::{Value, ValueType, number_from_f64};
+pub use value::{MAX_VALUE_DEPTH, Value, ValueType, json_depth, number_from_f64};
 pub use watch::{Filter, Subscription};
 pub use writer::Applied;

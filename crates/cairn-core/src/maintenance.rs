@@ -85,7 +85,7 @@ fn collect_expired(shared: &Shared) -> crate::Result<()> {
         });
         match target {
             Some((store, key)) => {
-                let (job, rx) = Job::new(Command::Expire { store, key });
+                let (job, rx) = Job::blocking(Command::Expire { store, key });
                 if shared.queue.submit_async(job).is_err() {
                     return Ok(());
                 }
@@ -97,7 +97,7 @@ fn collect_expired(shared: &Shared) -> crate::Result<()> {
     for (k, rx) in waits {
         // An index entry whose key was not expired is stale (the key was
         // rewritten or removed in a way that left it behind): drop it.
-        if let Ok(Ok(crate::Applied::Expired { expired: false, .. })) = rx.blocking_recv() {
+        if let Ok(Ok(crate::Applied::Expired { expired: false, .. })) = rx.recv() {
             stale.push(k);
         }
     }

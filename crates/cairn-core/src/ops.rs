@@ -23,6 +23,26 @@ pub struct PutOptions {
     pub if_absent: bool,
     /// Only if the key exists.
     pub if_present: bool,
+    /// Keep the key's current expiry instead of setting one (a key that did
+    /// not exist gets the store's default TTL). Not together with `ttl`.
+    pub keep_ttl: bool,
+}
+
+/// A request's TTL in milliseconds: more than zero and at most
+/// [`crate::MAX_TTL_SECS`], as a store's `default_ttl` (a huge one would
+/// wrap around and expire the key at once).
+fn request_ttl_ms(d: Duration) -> Result<u64> {
+    if d.is_zero() {
+        return Err(Error::InvalidArgument("ttl must be more than zero".into()));
+    }
+    if d.as_secs() > crate::MAX_TTL_SECS {
+        return Err(Error::InvalidArgument(format!(
+            "ttl of {} s is over the limit of {} s",
+            d.as_secs(),
+            crate::MAX_TTL_SECS
+        )));
+    }
+    Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 /// The result of a put.
@@ -162,7 +182,16 @@ impl Db {
         if o.if_present {
             checks.push(cond(Cond::Present));
         }
-        let ttl = o.ttl.map_or(Ttl::Default, |d| Ttl::Millis(d.as_millis().max(1) as u64));
+        let ttl = match (o.ttl, o.keep_ttl) {
+            (Some(_), true) => {
+                return Err(Error::InvalidArgument(
+                    "ttl and keep_ttl cannot both be set: set an expiry, or keep the current one".into(),
+                ));
+            }
+            (Some(d), false) => Ttl::Millis(request_ttl_ms(d)?),
+            (None, true) => Ttl::Keep,
+            (None, false) => Ttl::Default,
+        };
         let op = Op::Put {
             store: store.to_owned(),
             key: key.to_vec(),

@@ -197,6 +197,15 @@ impl StoreHandle {
             key: key.to_string(),
             reason,
         };
+        if let Value::Json(j) = v {
+            let depth = crate::json_depth(j);
+            if depth > crate::MAX_VALUE_DEPTH {
+                return Err(bad(format!(
+                    "nested {depth} levels deep, over the limit of {}",
+                    crate::MAX_VALUE_DEPTH
+                )));
+            }
+        }
         self.spec.value_type.check(v).map_err(bad)?;
         if let (Some(validator), Value::Json(j)) = (&self.validator, v) {
             let errors: Vec<String> = validator

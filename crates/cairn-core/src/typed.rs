@@ -104,12 +104,25 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
             })
     }
 
-    fn decode(&self, v: Value) -> Result<V> {
+    /// A stored value as `V`. One that does not fit `V` (written through
+    /// another API, or before `V` changed) is an [`Error::InvalidValue`]
+    /// naming the key: a type mismatch, not damage on disk.
+    fn decode(&self, key: &K, v: Value) -> Result<V> {
+        let bad = |reason: String| Error::InvalidValue {
+            store: self.name.clone(),
+            key: String::from_utf8_lossy(&key.to_raw()).into_owned(),
+            reason,
+        };
         let j = match v {
             Value::Json(j) => j,
-            Value::Bytes(_) => return Err(Error::CorruptRecord("typed store holds bytes".into())),
+            Value::Bytes(_) => return Err(bad("the stored value is raw bytes, not JSON".into())),
         };
-        serde_json::from_value(j).map_err(|e| Error::CorruptRecord(format!("value does not deserialize: {e}")))
+        serde_json::from_value(j).map_err(|e| {
+            bad(format!(
+                "the stored value does not deserialize as {}: {e}",
+                std::any::type_name::<V>()
+            ))
+        })
     }
 
     /// The value for `key`.
@@ -119,7 +132,7 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
     pub fn get(&self, key: &K) -> Result<Option<V>> {
         self.db
             .get(&self.name, key.to_raw())?
-            .map(|e| self.decode(e.value))
+            .map(|e| self.decode(key, e.value))
             .transpose()
     }
 
@@ -173,10 +186,12 @@ impl<K: TypedKey, V: Serialize + DeserializeOwned> TypedStore<K, V> {
         loop {
             let cur = self.db.get(&self.name, key.to_raw())?;
             let (old, opts) = match cur {
+                // The new value keeps the key's expiry.
                 Some(e) => (
-                    Some(self.decode(e.value)?),
+                    Some(self.decode(key, e.value)?),
                     PutOptions {
                         if_revision: Some(e.revision),
+                        keep_ttl: true,
                         ..Default::default()
                     },
                 ),

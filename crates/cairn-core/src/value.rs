@@ -14,6 +14,37 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// The deepest a JSON value may nest (arrays and objects in one another).
+/// Stored values are read back with serde_json, which refuses more than
+/// 128 levels: a deeper value would be stored and then never readable.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// How deeply a JSON value nests arrays and objects (a scalar: 0), counted
+/// without recursion.
+#[must_use]
+pub fn json_depth(v: &serde_json::Value) -> usize {
+    use serde_json::Value as J;
+    if !matches!(v, J::Array(_) | J::Object(_)) {
+        return 0;
+    }
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            J::Array(a) => {
+                deepest = deepest.max(d + 1);
+                stack.extend(a.iter().map(|c| (c, d + 1)));
+            }
+            J::Object(o) => {
+                deepest = deepest.max(d + 1);
+                stack.extend(o.values().map(|c| (c, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A float result as the JSON number cairn stores: a whole number within
 /// f64's exact integers is kept as an integer (10, not 10.0), which is also
 /// what Redis's INCRBYFLOAT leaves, so a later integer INCR works on it.

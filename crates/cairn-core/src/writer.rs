@@ -26,13 +26,42 @@ pub(crate) const MAX_GROUP: usize = 1024;
 
 pub(crate) struct Job {
     cmd: Command,
-    reply: oneshot::Sender<Result<Applied>>,
+    reply: Replier,
+}
+
+/// Where a job's result goes: an async caller's future, or a thread
+/// waiting in a blocking call. The latter is a plain channel rather than
+/// tokio's `blocking_recv`, which panics when the blocking API is called
+/// from inside an async runtime (it then blocks that thread, as any
+/// blocking I/O would).
+enum Replier {
+    Async(oneshot::Sender<Result<Applied>>),
+    Blocking(crossbeam_channel::Sender<Result<Applied>>),
+}
+
+impl Replier {
+    fn send(self, r: Result<Applied>) {
+        // A caller that went away no longer wants the answer.
+        let _ = match self {
+            Replier::Async(tx) => tx.send(r).map_err(drop),
+            Replier::Blocking(tx) => tx.send(r).map_err(drop),
+        };
+    }
 }
 
 impl Job {
+    /// A job whose result an async caller awaits.
     pub fn new(cmd: Command) -> (Job, oneshot::Receiver<Result<Applied>>) {
         let (tx, rx) = oneshot::channel();
-        (Job { cmd, reply: tx }, rx)
+        let reply = Replier::Async(tx);
+        (Job { cmd, reply }, rx)
+    }
+
+    /// A job whose result a blocked thread receives.
+    pub fn blocking(cmd: Command) -> (Job, crossbeam_channel::Receiver<Result<Applied>>) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let reply = Replier::Blocking(tx);
+        (Job { cmd, reply }, rx)
     }
 }
 
@@ -122,7 +151,7 @@ pub(crate) struct Group {
     next_store_id: Option<u32>,
     clear_cache: bool,
     changed: bool,
-    replies: Vec<(oneshot::Sender<Result<Applied>>, Result<Applied>)>,
+    replies: Vec<(Replier, Result<Applied>)>,
 }
 
 impl Group {
@@ -169,7 +198,7 @@ impl Writer<'_> {
         }
         for job in jobs {
             if self.shared.poisoned.load(Ordering::Acquire) {
-                let _ = job.reply.send(Err(self.shared.unavailable()));
+                job.reply.send(Err(self.shared.unavailable()));
                 continue;
             }
             if is_barrier(&job.cmd) {
@@ -503,7 +532,7 @@ impl Writer<'_> {
                 // promising it was not stored.
                 let reason = format!("this write's commit failed ({e}); it may or may not be found after a restart");
                 for (tx, _) in g.replies.drain(..) {
-                    let _ = tx.send(Err(Error::Unavailable { reason: reason.clone() }));
+                    tx.send(Err(Error::Unavailable { reason: reason.clone() }));
                 }
                 return;
             }
@@ -535,7 +564,7 @@ impl Writer<'_> {
         let n = g.replies.len() as u64;
         self.shared.stats.commands.fetch_add(n, Ordering::Relaxed);
         for (tx, r) in g.replies {
-            let _ = tx.send(r);
+            tx.send(r);
         }
     }
 

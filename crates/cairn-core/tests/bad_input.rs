@@ -218,3 +218,63 @@ fn incr_on_integers_past_i64_stays_exact_or_overflows() {
         Value::Json(json!(u64::MAX))
     );
 }
+
+#[test]
+fn a_value_nested_past_the_limit_is_refused_and_the_store_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = cairn_core::Db::open(dir.path()).unwrap();
+    let nest = |levels: usize| {
+        let mut v = serde_json::json!(1);
+        for _ in 0..levels {
+            v = serde_json::json!({ "a": v });
+        }
+        cairn_core::Value::Json(v)
+    };
+    let err = db
+        .put("default", "deep", nest(cairn_core::MAX_VALUE_DEPTH + 30))
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_value", "{err}");
+    assert!(err.to_string().contains("levels deep"), "{err}");
+    assert!(db.get("default", "deep").unwrap().is_none());
+    // At the limit it is stored and reads back, also after a reopen.
+    db.put("default", "ok", nest(cairn_core::MAX_VALUE_DEPTH)).unwrap();
+    drop(db);
+    let db = cairn_core::Db::open(dir.path()).unwrap();
+    assert_eq!(
+        db.get("default", "ok").unwrap().unwrap().value,
+        nest(cairn_core::MAX_VALUE_DEPTH)
+    );
+    assert_eq!(
+        db.list("default", &cairn_core::ListOptions::default())
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_request_ttl_of_zero_or_past_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = cairn_core::Db::open(dir.path()).unwrap();
+    let put = |ttl: std::time::Duration| {
+        let o = cairn_core::PutOptions {
+            ttl: Some(ttl),
+            ..cairn_core::PutOptions::default()
+        };
+        db.put_with("default", "k", cairn_core::Value::Json(1.into()), o)
+    };
+    for ttl in [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(cairn_core::MAX_TTL_SECS + 1),
+        // Past u64 milliseconds: it wrapped to about a second.
+        std::time::Duration::new(18_446_744_073_709_552, 616_000_000),
+    ] {
+        let err = put(ttl).unwrap_err();
+        assert_eq!(err.code(), "invalid_argument", "{ttl:?}: {err}");
+    }
+    assert!(db.get("default", "k").unwrap().is_none());
+    put(std::time::Duration::from_secs(cairn_core::MAX_TTL_SECS)).unwrap();
+    let e = db.get("default", "k").unwrap().unwrap();
+    assert!(e.expires_at.unwrap() > e.updated_at + 1000 * 1_000_000_000);
+}

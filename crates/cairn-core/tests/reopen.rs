@@ -43,3 +43,17 @@ fn a_second_open_of_the_same_dir_is_refused() {
     assert!(matches!(err, Error::Locked { .. }), "{err}");
     assert!(err.to_string().contains("locked"));
 }
+
+#[test]
+fn a_live_subscription_keeps_the_directory_in_use_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = cairn_core::Db::open(dir.path()).unwrap();
+    let sub = db.subscribe(cairn_core::Filter::default(), None).unwrap();
+    drop(db);
+    let err = cairn_core::Db::open(dir.path()).unwrap_err();
+    assert_eq!(err.code(), "locked", "{err}");
+    assert!(err.to_string().contains("Subscription"), "{err}");
+    drop(sub);
+    let db = cairn_core::Db::open(dir.path()).unwrap();
+    db.put("default", "k", cairn_core::Value::Json(1.into())).unwrap();
+}

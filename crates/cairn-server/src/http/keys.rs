@@ -213,6 +213,7 @@ pub async fn put_key(
         if_revision: q.if_revision,
         if_absent: q.if_absent,
         if_present: q.if_present,
+        keep_ttl: false,
     };
     let (cmd, key_text) = state.db.put_command(&store, &key, value, opts)?;
     let r = cairn_core::put_result(key_text, state.db.execute_async(cmd).await?)?;

@@ -358,6 +358,7 @@ fn decode_request(m: &Map<String, Json>, limits: &Limits) -> Result<Request, WsE
                 if_revision: f.u64_opt("if_revision")?,
                 if_absent: f.bool_opt("if_absent")?,
                 if_present: f.bool_opt("if_present")?,
+                keep_ttl: false,
             },
         },
         "delete" => Request::Delete {
