@@ -90,9 +90,10 @@ pub struct ListOptions {
     pub start: Option<Vec<u8>>,
     /// Last key (exclusive), raw form.
     pub end: Option<Vec<u8>>,
-    /// Most items returned. Default: 100, at most 10,000.
+    /// Most items returned: 1 to [`MAX_LIST_LIMIT`] (a value outside is
+    /// brought into that range). Default: 100.
     pub limit: Option<usize>,
-    /// Newest-last order reversed: descending keys.
+    /// Descending key order (lists are in the key type's order, not by time).
     pub reverse: bool,
     /// Continue after a previous page.
     pub cursor: Option<String>,
@@ -399,7 +400,14 @@ impl Db {
         Ok(n)
     }
 
-    /// The versions kept for a key, newest first (the current one included).
+    /// The versions kept for a key, newest first: with `history` n in the
+    /// store's spec, the last n values written to it, the current one first
+    /// while the key exists. Versions stay until newer writes push them
+    /// out, also across a delete or an expiry (so after a delete this
+    /// lists what the key held; [`Db::get`] says whether it exists now),
+    /// and a key deleted and created again lists both lives. With
+    /// `history` 1 only the live value is kept, and a deleted key lists
+    /// nothing.
     ///
     /// # Errors
     /// Unknown store or bad key.
@@ -417,7 +425,8 @@ impl Db {
         Ok(out)
     }
 
-    /// Stores content under its hash (deduplicated).
+    /// Stores content under its hash (deduplicated: content already stored
+    /// under that hash is not written again, nor read back to compare).
     ///
     /// # Errors
     /// [`Error::ValueTooLarge`].
@@ -431,7 +440,10 @@ impl Db {
     /// Reads content, verifying it against its hash.
     ///
     /// # Errors
-    /// [`Error::InvalidHash`]; [`Error::Corrupted`] when the bytes do not match.
+    /// [`Error::InvalidHash`]; [`Error::Corrupted`] when the bytes do not
+    /// match (damage on disk: never returned silently). To repair it,
+    /// [`Db::delete_content`] then put the content again, which dedup would
+    /// otherwise skip.
     pub fn get_content(&self, hash: &str) -> Result<Option<Vec<u8>>> {
         let h = ContentHash::parse(hash)?;
         let Some(v) = self.shared.ks.content.get(h.storage_key())? else {

@@ -168,6 +168,15 @@ impl Value {
         Value::Json(v)
     }
 
+    /// The text of a JSON string value, if it is one.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Json(serde_json::Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The number this value holds, if any.
     #[must_use]
     pub fn as_number(&self) -> Option<&serde_json::Number> {
@@ -181,6 +190,41 @@ impl Value {
 impl From<serde_json::Value> for Value {
     fn from(v: serde_json::Value) -> Self {
         Value::Json(v)
+    }
+}
+
+/// A JSON string.
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Json(serde_json::Value::String(s.to_owned()))
+    }
+}
+
+/// A JSON string.
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Json(serde_json::Value::String(s))
+    }
+}
+
+/// A JSON number.
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Value::Json(n.into())
+    }
+}
+
+/// A JSON boolean.
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Json(serde_json::Value::Bool(b))
+    }
+}
+
+/// Raw bytes.
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Self {
+        Value::Bytes(b)
     }
 }
 
@@ -326,6 +370,23 @@ fn describe(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_from_plain_rust_types() {
+        assert_eq!(Value::from("hi"), Value::Json(json!("hi")));
+        assert_eq!(Value::from(String::from("hi")).as_str(), Some("hi"));
+        assert_eq!(Value::from(-5i64), Value::Json(json!(-5)));
+        assert_eq!(Value::from(true), Value::Json(json!(true)));
+        assert_eq!(Value::from(vec![0u8, 255]), Value::Bytes(vec![0, 255]));
+        assert_eq!(Value::from(7i64).as_str(), None);
+    }
+
+    #[test]
+    fn depth_counts_nested_containers_only() {
+        assert_eq!(json_depth(&json!(1)), 0);
+        assert_eq!(json_depth(&json!([])), 1);
+        assert_eq!(json_depth(&json!({"a": [1, {"b": []}], "c": 2})), 4);
+    }
 
     #[test]
     fn codec_round_trips() {
