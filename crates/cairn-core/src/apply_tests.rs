@@ -487,3 +487,13 @@ fn a_fraction_added_to_an_integer_past_2_pow_53_is_refused_not_rounded() {
     db.batch(vec![], vec![incr(1.into())]).unwrap();
     assert_eq!(db.get(S, "m").unwrap().unwrap().value, Value::Json((big + 1).into()));
 }
+
+#[test]
+fn an_int_store_increment_past_i64_is_an_overflow() {
+    let (_d, db) = open();
+    db.create_store(crate::StoreSpec::new("ints").value_type(ValueType::Int))
+        .unwrap();
+    db.put("ints", "n", Value::Json(i64::MAX.into())).unwrap();
+    let err = db.incr("ints", "n", 1.into()).unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err}");
+}

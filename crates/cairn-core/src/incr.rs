@@ -74,7 +74,9 @@ pub(crate) fn add(
     if let (Some(a), Some(b)) = (whole(cur), whole(by)) {
         let sum = a + b;
         let exact = i64::try_from(sum).map(serde_json::Number::from);
-        let exact = if integer {
+        // An int store holds i64 too: past it is an overflow, not a value
+        // of the wrong type.
+        let exact = if integer || int_only {
             exact.ok()
         } else {
             exact.or_else(|_| u64::try_from(sum).map(serde_json::Number::from)).ok()
