@@ -67,6 +67,20 @@ async fn config_set_narrows_notifications() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("notify-keyspace-events"), "{err}");
+    // Settings that ask for what cairn does anyway are accepted; others
+    // are refused, naming the setting.
+    for (name, value) in [
+        ("maxmemory", "0"),
+        ("timeout", "0"),
+        ("appendonly", "yes"),
+        ("save", ""),
+    ] {
+        let _: () = cmd(&mut c, &["CONFIG", "SET", name, value]).await.unwrap();
+    }
+    for (name, value) in [("maxmemory", "100mb"), ("appendonly", "no"), ("timeout", "300")] {
+        let err = cmd::<()>(&mut c, &["CONFIG", "SET", name, value]).await.unwrap_err();
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
     t.server.shutdown().await;
 }
 

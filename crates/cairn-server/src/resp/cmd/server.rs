@@ -407,10 +407,13 @@ fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
                             ));
                         }
                     },
-                    // Accepted because test suites and tools set them; cairn
-                    // has no RDB snapshots and never evicts.
+                    // Accepted when they ask for what cairn does anyway, since
+                    // test suites and tools set them: no RDB snapshots, no
+                    // eviction or memory cap, always persistent, no idle
+                    // timeout on RESP connections.
                     "save" | "maxmemory-policy" if value.is_empty() || value == "noeviction" => {}
-                    "appendonly" if value == "yes" => {}
+                    "appendonly" if value.eq_ignore_ascii_case("yes") => {}
+                    "maxmemory" | "timeout" if value == "0" => {}
                     _ if params(sh).iter().any(|(n, _)| *n == name) => {
                         return Reply::err(format!(
                             "CONFIG SET failed (possibly related to argument '{name}') - cairn does not support changing it at run time"
