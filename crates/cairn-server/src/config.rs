@@ -91,8 +91,10 @@ pub struct ServerConfig {
     /// Most operations in one batch.
     #[arg(long, env = "CAIRN_MAX_BATCH_OPS", default_value_t = 1000)]
     pub max_batch_ops: usize,
-    /// Deepest JSON nesting accepted in a request.
-    #[arg(long, env = "CAIRN_MAX_JSON_DEPTH", default_value_t = 64)]
+    /// Deepest JSON nesting accepted in a request (1-100: the engine
+    /// stores values up to 100 levels deep).
+    #[arg(long, env = "CAIRN_MAX_JSON_DEPTH", default_value_t = 64,
+        value_parser = json_depth)]
     pub max_json_depth: usize,
     /// Most concurrent client connections (HTTP and RESP each).
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -154,6 +156,17 @@ impl ServerConfig {
             ..Config::default()
         }
     }
+}
+
+/// `--max-json-depth`: 1 to [`cairn_core::MAX_VALUE_DEPTH`].
+fn json_depth(s: &str) -> Result<usize, String> {
+    let max = cairn_core::MAX_VALUE_DEPTH;
+    s.parse::<usize>()
+        .ok()
+        .filter(|d| (1..=max).contains(d))
+        .ok_or_else(|| {
+            format!("{s:?} is not a depth from 1 to {max} (the engine stores values up to {max} levels deep)")
+        })
 }
 
 #[cfg(test)]

@@ -32,29 +32,39 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The help heading of the options `serve` does not use.
+const CLIENT: &str = "Client options (not used by serve)";
+
+/// Where client commands look for a server.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
 /// Options of the client commands.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
     /// Server URL for client commands.
-    #[arg(long, global = true, env = "CAIRN_SERVER", default_value = "http://127.0.0.1:7070", value_parser = server_url)]
+    #[arg(long, global = true, env = "CAIRN_SERVER", default_value = DEFAULT_SERVER, value_parser = server_url, help_heading = CLIENT)]
     pub server: String,
     /// Bearer token for the server.
-    #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true, help_heading = CLIENT)]
     pub token: Option<String>,
     /// PEM certificate(s) to trust for an https:// server (its own
     /// self-signed certificate, or a private CA); default: public web roots.
-    #[arg(long, global = true, env = "CAIRN_TLS_CA")]
+    #[arg(long, global = true, env = "CAIRN_TLS_CA", help_heading = CLIENT)]
     pub tls_ca: Option<std::path::PathBuf>,
     /// Store to act on (default: `default`; `watch` and `export` default to all stores).
-    #[arg(long, global = true, env = "CAIRN_STORE")]
+    #[arg(long, global = true, env = "CAIRN_STORE", help_heading = CLIENT)]
     pub store: Option<String>,
     /// Machine-readable JSON output.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CLIENT)]
     pub json: bool,
 }
 
 /// `--server`: an http(s) URL with a host, checked before any request.
 fn server_url(s: &str) -> Result<String, String> {
+    // `CAIRN_SERVER=` (set but empty) means the default, as unset does.
+    if s.is_empty() {
+        return Ok(DEFAULT_SERVER.to_owned());
+    }
     let rest = s
         .strip_prefix("http://")
         .or_else(|| s.strip_prefix("https://"))
