@@ -193,11 +193,18 @@ fn export_http(
                 .context("the server's store list does not parse")?
         }
     };
-    // Across all stores, a prefix matches nothing in int and uuid stores.
-    let specs: Vec<StoreSpec> = specs
+    // Across all stores, a prefix matches nothing in int and uuid stores:
+    // they are left out, and the user told so.
+    let (specs, skipped): (Vec<StoreSpec>, Vec<StoreSpec>) = specs
         .into_iter()
-        .filter(|s| prefix.is_none() || g.store.is_some() || s.key_type.supports_prefix())
-        .collect();
+        .partition(|s| prefix.is_none() || g.store.is_some() || s.key_type.supports_prefix());
+    if !skipped.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "note: --prefix does not apply to int and uuid keys; left out: {}",
+            names.join(", ")
+        );
+    }
     let (mut lines, mut bytes) = (0u64, 0u64);
     for spec in &specs {
         let text = serde_json::to_string(&ExportItem::store_line(spec))?;
