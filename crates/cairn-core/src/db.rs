@@ -52,6 +52,13 @@ impl Catalog {
     }
 }
 
+/// The data keyspace's memtable size (fjall's default: 64 MiB). A memtable
+/// keeps every version of a key until it is flushed, and a scan of a store
+/// (count, list, SCAN, DBSIZE) walks them all: 1.5M overwrites of 50 keys
+/// made DBSIZE take 115-138 ms at 64 MiB and 4-6 ms at 8 MiB, for the same
+/// write rate (BENCHMARKS.md). Set when a data directory is created.
+const DATA_MEMTABLE_BYTES: u64 = 8 << 20;
+
 /// State shared by handles, the writer and background threads.
 pub(crate) struct Shared {
     pub config: Config,
@@ -292,7 +299,9 @@ impl Db {
         let ks = Keyspaces {
             meta: fj.keyspace("meta", opts)?,
             stores: fj.keyspace("stores", opts)?,
-            data: fj.keyspace("data", opts)?,
+            data: fj.keyspace("data", || {
+                KeyspaceCreateOptions::default().max_memtable_size(DATA_MEMTABLE_BYTES)
+            })?,
             changelog: fj.keyspace("changelog", cold)?,
             history: fj.keyspace("history", cold)?,
             expiry: fj.keyspace("expiry", opts)?,
