@@ -167,6 +167,7 @@ async fn openapi_describes_every_route() {
     assert!(paths["/v1/stores"]["get"]["responses"]["401"].is_object());
     assert!(paths["/v1/stores/{store}/keys/{key}"]["put"]["responses"]["403"].is_object());
     assert!(paths["/v1/health"]["get"]["responses"].get("401").is_none());
+    assert_eq!(paths["/v1/health"]["get"]["security"], serde_json::json!([{}]));
     // List limits as the server checks them.
     let limit = paths["/v1/stores/{store}/keys"]["get"]["parameters"]
         .as_array()

@@ -289,6 +289,10 @@ async fn client_subcommand_errors_read_as_redis_7() {
             b"CLIENT BOGUS\r\n",
             b"-ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.\r\n",
         ),
+        (
+            b"HELLO 2 SETNAME \"a b\"\r\n",
+            b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+        ),
     ] {
         assert_eq!(reply(&mut s, req).await, want, "{}", String::from_utf8_lossy(req));
     }

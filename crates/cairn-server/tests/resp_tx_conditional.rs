@@ -251,14 +251,16 @@ async fn runtime_errors_answer_in_exec_and_the_rest_applies() {
             &["INCR", "fz"],
             &["INCRBYFLOAT", "fz", "1"],
             &["APPEND", "y", "2"],
+            &["INCRBYFLOAT", "word", "1"],
         ],
     )
     .await;
     // What redis-server 7 answers to the same transaction.
     assert_eq!(
         out,
-        "*6\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$3\r\nabc\r\n\
-         -ERR value is not an integer or out of range\r\n$3\r\n2.5\r\n:2\r\n"
+        "*7\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$3\r\nabc\r\n\
+         -ERR value is not an integer or out of range\r\n$3\r\n2.5\r\n:2\r\n\
+         -ERR value is not a valid float\r\n"
     );
     assert_eq!(c.get::<_, String>("word").await.unwrap(), "abc");
     assert_eq!(c.get::<_, String>("fz").await.unwrap(), "2.5");

@@ -102,6 +102,10 @@ impl utoipa::Modify for BearerAuth {
         };
         for (path, item) in &mut api.paths.paths {
             if OPEN.contains(&path.as_str()) {
+                // `[{}]`: no token needed, overriding the document's default.
+                if let Some(op) = item.get.as_mut() {
+                    op.security = Some(vec![SecurityRequirement::default()]);
+                }
                 continue;
             }
             let ops = [

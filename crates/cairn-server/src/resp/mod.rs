@@ -51,6 +51,8 @@
 //! - `RANDOMKEY` counts the store's keys (O(n)); `TOUCH` only counts keys
 //!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
 //! - Connections never time out when idle (Redis's `timeout 0`).
+//! - Users are tokens: with a token file, `AUTH user token` and `HELLO ..
+//!   AUTH user token` check the token and ignore the user name.
 //! - With tokens, `CLIENT LIST` shows other connections, and `CLIENT KILL`
 //!   closes them, only for an admin token on all stores; its lines carry
 //!   Redis's fields that mean something here (no `fd`, memory or buffers).

@@ -307,11 +307,18 @@ impl Finish {
         match r {
             Ok(cairn_core::Applied::Write(WriteOutcome { success, ops, .. })) => self.reply(success, &ops),
             Ok(other) => engine_error(&Error::InvalidArgument(format!("unexpected engine result {other:?}"))),
+            Err(e) => self.error(&e),
+        }
+    }
+
+    /// The reply for an engine error of this command (also inside EXEC).
+    pub fn error(&self, e: &Error) -> Reply {
+        match e {
             // Redis's INCRBYFLOAT words a value that is no number this way.
-            Err(Error::NotANumber { .. }) if self == Finish::Incr { float: true } => {
+            Error::NotANumber { .. } if *self == Finish::Incr { float: true } => {
                 Reply::err("value is not a valid float")
             }
-            Err(e) => engine_error(&e),
+            e => engine_error(e),
         }
     }
 }

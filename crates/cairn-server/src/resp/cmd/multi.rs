@@ -300,7 +300,7 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
         replies.push(match slot {
             Slot::Write { at, finish } => match results.get(at) {
                 Some(OpOutcome::Tried { ops }) => finish.reply(true, ops),
-                Some(OpOutcome::Failed { error }) => engine_error(&error.0),
+                Some(OpOutcome::Failed { error }) => finish.error(&error.0),
                 _ => finish.reply(true, &[]),
             },
             Slot::Seen { start, end, name } => seen_reply(name, &q.args, results.get(start..end).unwrap_or(&[])),

@@ -109,6 +109,9 @@ fn hello(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
                 i += 3;
             }
             b"SETNAME" if i + 1 < args.len() => {
+                if args[i + 1].iter().any(|b| *b <= b' ' || *b > b'~') {
+                    return Reply::err("Client names cannot contain spaces, newlines or special characters.");
+                }
                 name = Some(show(&args[i + 1]));
                 i += 2;
             }
