@@ -120,3 +120,39 @@ async fn publish_reaches_subscribers() {
     assert_eq!(next(&mut b).await, ("sport.golf".into(), "putt".into()));
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn new_key_events_with_n_and_keymiss_refused() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = cmd(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "KEn$"])
+        .await
+        .unwrap();
+    let mut ps = t.client().get_async_pubsub().await.unwrap();
+    ps.psubscribe("__key*@0__:*").await.unwrap();
+    let mut msgs = ps.on_message();
+    let _: () = c.set("fresh", "1").await.unwrap();
+    // As Redis 7: `new` before `set`, on both channels.
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(next(&mut msgs).await);
+    }
+    assert_eq!(
+        got,
+        [
+            ("__keyspace@0__:fresh".to_string(), "new".to_string()),
+            ("__keyevent@0__:new".into(), "fresh".into()),
+            ("__keyspace@0__:fresh".into(), "set".into()),
+            ("__keyevent@0__:set".into(), "fresh".into()),
+        ]
+    );
+    // An overwrite is no new key.
+    let _: () = c.set("fresh", "2").await.unwrap();
+    assert_eq!(next(&mut msgs).await, ("__keyspace@0__:fresh".into(), "set".into()));
+    // keymiss events are not sent, so `m` is refused rather than ignored.
+    let err = cmd::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "AKEm"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("keymiss"), "{err}");
+    t.server.shutdown().await;
+}

@@ -57,6 +57,8 @@
 //!   closes them, only for an admin token on all stores; its lines carry
 //!   Redis's fields that mean something here (no `fd`, memory or buffers).
 //! - Pub/sub subscribers that fall 16k messages behind are disconnected.
+//! - Keyspace notifications: `keymiss` events are not sent, so `CONFIG SET
+//!   notify-keyspace-events` refuses `m`; `new` (`n`) is sent as in Redis.
 
 mod clients;
 mod cmd;

@@ -145,6 +145,7 @@ fn class_of(op: &str) -> u32 {
         "set" | "incrby" | "incrbyfloat" | "append" | "setrange" => flags::STRING,
         "expired" => flags::EXPIRED,
         "del" | "expire" | "persist" | "rename_from" | "rename_to" | "copy_to" => flags::GENERIC,
+        "new" => flags::NEW,
         _ => 0,
     }
 }
@@ -361,6 +362,11 @@ impl Hub {
     /// per name in `e.op` (`set+expire` is `set`, then `expire`, as Redis
     /// notifies a SET with EX).
     pub fn keyspace_event(&self, e: &Event) {
+        // Redis sends `new` (class `n`, not part of `A`) when a key is
+        // created, before the command's own event.
+        if e.kind == cairn_core::EventKind::Created {
+            self.keyspace_op(e, "new");
+        }
         for op in e.op.split('+') {
             self.keyspace_op(e, op);
         }

@@ -403,6 +403,13 @@ fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
                 let (name, value) = (show(&pair[0]).to_ascii_lowercase(), show(&pair[1]));
                 match name.as_str() {
                     "notify-keyspace-events" => match parse_flags(&value) {
+                        // Refused rather than accepted and never sent.
+                        Ok(f) if f & crate::resp::pubsub::flags::MISS != 0 => {
+                            return Reply::err(
+                                "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+                                 cairn does not send keymiss events ('m')",
+                            );
+                        }
                         Ok(f) => notify = Some(f),
                         Err(_) => {
                             return Reply::err(format!(
