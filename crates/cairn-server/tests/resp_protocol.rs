@@ -273,7 +273,7 @@ async fn auth_without_tokens_answers_as_redis_default_user_without_a_password() 
 }
 
 #[tokio::test]
-async fn client_subcommand_errors_read_as_redis_7() {
+async fn subcommand_errors_read_as_redis_7() {
     let t = start().await;
     let mut s = t.raw().await;
     for (req, want) in [
@@ -288,6 +288,18 @@ async fn client_subcommand_errors_read_as_redis_7() {
         (
             b"CLIENT BOGUS\r\n",
             b"-ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.\r\n",
+        ),
+        (
+            b"PUBSUB NUMPAT x\r\n",
+            b"-ERR wrong number of arguments for 'pubsub|numpat' command\r\n",
+        ),
+        (
+            b"PUBSUB BOGUS\r\n",
+            b"-ERR unknown subcommand 'BOGUS'. Try PUBSUB HELP.\r\n",
+        ),
+        (
+            b"PUBSUB CHANNELS a b\r\n",
+            b"-ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.\r\n",
         ),
         (
             b"HELLO 2 SETNAME \"a b\"\r\n",

@@ -70,8 +70,14 @@ pub(super) fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]
                     .collect(),
             ),
             (b"NUMPAT", 2) => Reply::Int(sh.hub.num_patterns() as i64),
-            _ => Reply::err(format!(
+            // Redis 7.0's own mix of wordings.
+            (b"NUMPAT", _) => super::arity_error("pubsub|numpat"),
+            (b"CHANNELS", _) => Reply::err(format!(
                 "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                super::show(&args[1])
+            )),
+            _ => Reply::err(format!(
+                "unknown subcommand '{}'. Try PUBSUB HELP.",
                 super::show(&args[1])
             )),
         }),
