@@ -1,6 +1,6 @@
 //! Key commands over HTTP: get, set, del, list, stores, incr.
 
-use super::{ConditionFailed, human_value, out_json, out_line};
+use super::{ConditionFailed, human_value, inline_value, out_json, out_line};
 use crate::Global;
 use crate::client::{Body, Missing, enc, read_all, server_error};
 use anyhow::{Context, anyhow};
@@ -182,7 +182,7 @@ pub fn list(g: &Global, prefix: Option<&str>, limit: Option<usize>, keys_only: b
                     out_line(k.as_bytes())?;
                 } else {
                     let mut line = format!("{k} = ").into_bytes();
-                    line.extend(human_value(&it["value"]));
+                    line.extend(inline_value(&it["value"]));
                     out_line(&line)?;
                 }
             }

@@ -23,6 +23,19 @@ impl std::fmt::Display for ConditionFailed {
 
 impl std::error::Error for ConditionFailed {}
 
+/// A value inside a one-line listing (`list`, `watch`): as
+/// [`human_value`], except that what would break the line or the
+/// terminal (a string with a newline or another control character, raw
+/// bytes) is shown as JSON: `"line1\nline2"`, `{"$base64": ...}`.
+#[must_use]
+pub fn inline_value(v: &Json) -> Vec<u8> {
+    match v {
+        Json::String(s) if s.chars().any(char::is_control) => v.to_string().into_bytes(),
+        Json::Object(m) if m.len() == 1 && m.contains_key("$base64") => v.to_string().into_bytes(),
+        other => human_value(other),
+    }
+}
+
 /// A value as a human reads it: strings bare, bytes raw, other JSON compact.
 #[must_use]
 pub fn human_value(v: &Json) -> Vec<u8> {

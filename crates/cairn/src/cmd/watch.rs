@@ -1,6 +1,6 @@
 //! `watch`: follows `GET /v1/watch` (Server-Sent Events) and prints one line per change.
 
-use super::{human_value, out_json, out_line};
+use super::{inline_value, out_json, out_line};
 use crate::Global;
 use crate::client::{Body, Client, enc, read_all, server_error};
 use anyhow::anyhow;
@@ -22,7 +22,7 @@ pub fn human_event(e: &Json) -> Vec<u8> {
     }
     if matches!(kind, "created" | "updated") {
         line.extend_from_slice(b" = ");
-        line.extend(human_value(&e["new_value"]));
+        line.extend(inline_value(&e["new_value"]));
     }
     line
 }
@@ -179,6 +179,12 @@ mod tests {
         assert_eq!(human_event(&d), b"rev 13 deleted s/k");
         let c = json!({"revision": 14, "store": "s", "key": null, "type": "cleared"});
         assert_eq!(human_event(&c), b"rev 14 cleared s");
+        // What would break the line shows as JSON.
+        let nl = json!({"revision": 15, "store": "s", "key": "k", "type": "created", "new_value": "a\nb"});
+        assert_eq!(human_event(&nl), br#"rev 15 created s/k = "a\nb""#);
+        let raw =
+            json!({"revision": 16, "store": "s", "key": "k", "type": "created", "new_value": {"$base64": "AP8="}});
+        assert_eq!(human_event(&raw), br#"rev 16 created s/k = {"$base64":"AP8="}"#);
         assert_eq!(field("data: {}", "data"), Some("{}"));
         assert_eq!(field("data:x", "data"), Some("x"));
         assert_eq!(field("database: x", "data"), None);
