@@ -412,9 +412,10 @@ fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
                         }
                         Ok(f) => notify = Some(f),
                         Err(_) => {
-                            return Reply::err(format!(
-                                "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'. ({value:?})"
-                            ));
+                            // Redis's exact text.
+                            return Reply::err(
+                                "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                            );
                         }
                     },
                     // Accepted when they ask for what cairn does anyway, since
