@@ -366,7 +366,11 @@ async fn scan_keys_dbsize_flushdb() {
     assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 58);
     let info: String = cmd(&mut c, &["INFO", "keyspace"]).await.unwrap();
     assert!(info.contains("db0:keys=58,"), "{info}");
-    let _: () = cmd(&mut c, &["FLUSHDB"]).await.unwrap();
+    // As Redis: at most one of ASYNC / SYNC, else a syntax error and nothing flushed.
+    let err = cmd::<()>(&mut c, &["FLUSHDB", "SYNC", "ASYNC"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("syntax error"));
+    assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 58);
+    let _: () = cmd(&mut c, &["FLUSHDB", "async"]).await.unwrap();
     assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
     t.server.shutdown().await;
 }

@@ -442,10 +442,11 @@ fn scan(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Reply, Reply> {
 }
 
 async fn flush(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Reply, Reply> {
-    for a in &args[1..] {
-        if !(a.eq_ignore_ascii_case(b"ASYNC") || a.eq_ignore_ascii_case(b"SYNC")) {
-            return Err(syntax_error());
-        }
+    // At most one of ASYNC / SYNC, as Redis takes.
+    match &args[1..] {
+        [] => {}
+        [a] if a.eq_ignore_ascii_case(b"ASYNC") || a.eq_ignore_ascii_case(b"SYNC") => {}
+        _ => return Err(syntax_error()),
     }
     let stores: Vec<String> = if spec.name == "flushall" {
         sh.app.db.stores().into_iter().map(|s| s.name).collect()
