@@ -289,6 +289,10 @@ async fn subcommand_errors_read_as_redis_7() {
             b"CLIENT BOGUS\r\n",
             b"-ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.\r\n",
         ),
+        (b"CLIENT NO-EVICT maybe\r\n", b"-ERR syntax error\r\n"),
+        (b"CLIENT NO-EVICT on\r\n", b"+OK\r\n"),
+        (b"CLIENT SETINFO bogus x\r\n", b"-ERR Unrecognized option 'bogus'\r\n"),
+        (b"CLIENT SETINFO lib-name redis-py\r\n", b"+OK\r\n"),
         (
             b"PUBSUB NUMPAT x\r\n",
             b"-ERR wrong number of arguments for 'pubsub|numpat' command\r\n",

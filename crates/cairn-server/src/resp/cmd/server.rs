@@ -484,7 +484,14 @@ fn client(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
             Reply::text(shown.iter().map(|c| c.line()).collect::<String>())
         }
         (b"KILL", n) if n >= 3 => client_kill(sh, sess, operator, &args[2..]),
-        (b"SETINFO", 4) | (b"NO-EVICT", 3) | (b"NO-TOUCH", 3) => Reply::OK,
+        (b"SETINFO", 4) => match args[2].to_ascii_lowercase().as_slice() {
+            b"lib-name" | b"lib-ver" => Reply::OK,
+            _ => Reply::err(format!("Unrecognized option '{}'", show(&args[2]))),
+        },
+        (b"NO-EVICT" | b"NO-TOUCH", 3) => match args[2].to_ascii_lowercase().as_slice() {
+            b"on" | b"off" => Reply::OK,
+            _ => syntax_error(),
+        },
         // A known subcommand with the wrong arguments: Redis 7's wording.
         (b"ID" | b"GETNAME" | b"SETNAME" | b"INFO" | b"KILL" | b"SETINFO" | b"NO-EVICT" | b"NO-TOUCH", _) => {
             super::arity_error(&format!("client|{}", show(&sub).to_ascii_lowercase()))
