@@ -66,16 +66,14 @@ pub(crate) fn add(
             key: key.to_string(),
         });
     }
-    // Two integers (i64 or u64) add exactly; a sum outside both ranges is an
-    // overflow, never a float that silently drops digits.
-    // `integer` (Redis's INCR family) keeps to i64 as Redis does: a sum
-    // past it is an overflow and nothing is written.
+    // Two integers add exactly, never as a float that silently drops
+    // digits. The sum may reach u64, except for Redis's INCR family
+    // (`integer`) and int stores, which hold i64; past that range it is an
+    // overflow and nothing is written.
     let whole = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
     if let (Some(a), Some(b)) = (whole(cur), whole(by)) {
         let sum = a + b;
         let exact = i64::try_from(sum).map(serde_json::Number::from);
-        // An int store holds i64 too: past it is an overflow, not a value
-        // of the wrong type.
         let exact = if integer || int_only {
             exact.ok()
         } else {

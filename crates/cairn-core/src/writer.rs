@@ -40,12 +40,12 @@ enum Replier {
 }
 
 impl Replier {
+    /// A caller that went away no longer wants the answer: not an error.
     fn send(self, r: Result<Applied>) {
-        // A caller that went away no longer wants the answer.
-        let _ = match self {
-            Replier::Async(tx) => tx.send(r).map_err(drop),
-            Replier::Blocking(tx) => tx.send(r).map_err(drop),
-        };
+        match self {
+            Replier::Async(tx) => drop(tx.send(r)),
+            Replier::Blocking(tx) => drop(tx.send(r)),
+        }
     }
 }
 

@@ -193,15 +193,8 @@ async fn select_inside_multi_moves_the_commands_after_it() {
     let t = start().await;
     let mut c = t.raw().await;
     let mut other = t.conn().await;
-    let one = |parts: &[&str]| {
-        let mut out = format!("*{}\r\n", parts.len());
-        for p in parts {
-            out.push_str(&format!("${}\r\n{p}\r\n", p.len()));
-        }
-        out.into_bytes()
-    };
     let ask = async |c: &mut tokio::net::TcpStream, parts: &[&str]| {
-        String::from_utf8(resp_util::reply(c, &one(parts)).await).unwrap()
+        String::from_utf8(resp_util::reply(c, &resp_util::encode(parts)).await).unwrap()
     };
     assert_eq!(ask(&mut c, &["SET", "a", "0db"]).await, "+OK\r\n");
     assert_eq!(ask(&mut c, &["MULTI"]).await, "+OK\r\n");

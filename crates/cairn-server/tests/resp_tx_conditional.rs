@@ -6,15 +6,7 @@ mod resp_util;
 
 use redis::AsyncCommands;
 use redis::Value as V;
-use resp_util::{cmd, start, transaction};
-
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
+use resp_util::{cmd, encode, start, transaction};
 
 /// One transaction over a raw connection; EXEC's reply as text (errors
 /// inside it stay visible, where client libraries turn them into `Err`).

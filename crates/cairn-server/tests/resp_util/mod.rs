@@ -51,6 +51,15 @@ impl TestServer {
     }
 }
 
+/// A request as a RESP array of bulk strings.
+pub fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
 /// Sends `req` and reads until `expected` bytes arrived (or the peer closed).
 pub async fn roundtrip(s: &mut TcpStream, req: &[u8], expected_len: usize) -> Vec<u8> {
     s.write_all(req).await.unwrap();

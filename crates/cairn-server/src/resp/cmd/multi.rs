@@ -270,29 +270,28 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
             }
         }
     }
-    let db = &sh.app.db;
-    let outcome = if checks.is_empty() && ops.is_empty() {
-        None
+    let committed = if checks.is_empty() && ops.is_empty() {
+        Ok(None)
     } else {
-        match db.execute_async(Command::Write { checks, ops }).await {
-            Ok(Applied::Write(w)) => Some(w),
-            Ok(other) => {
-                (sess.store, sess.value_type) = before;
-                return Reply::err(format!("unexpected engine result {other:?}"));
-            }
-            Err(e) => {
-                (sess.store, sess.value_type) = before;
-                let r = engine_error(&e);
-                let Reply::Error(m) = r else { return r };
-                return Reply::Error(format!("EXECABORT Transaction discarded, nothing was written: {m}"));
-            }
+        match sh.app.db.execute_async(Command::Write { checks, ops }).await {
+            Ok(Applied::Write(w)) if w.success => Ok(Some(w)),
+            // Only WATCHed revisions are checks of the batch.
+            Ok(Applied::Write(_)) => Err(Reply::NilArray),
+            Ok(other) => Err(Reply::err(format!("unexpected engine result {other:?}"))),
+            Err(e) => Err(match engine_error(&e) {
+                Reply::Error(m) => Reply::Error(format!("EXECABORT Transaction discarded, nothing was written: {m}")),
+                r => r,
+            }),
         }
     };
-    if outcome.as_ref().is_some_and(|w| !w.success) {
-        // Only WATCHed revisions are checks of the batch.
-        (sess.store, sess.value_type) = before;
-        return Reply::NilArray;
-    }
+    let outcome = match committed {
+        Ok(o) => o,
+        Err(r) => {
+            // Not committed: the connection stays where it was before SELECTs.
+            (sess.store, sess.value_type) = before;
+            return r;
+        }
+    };
     let after = (sess.store.clone(), sess.value_type);
     let results = outcome.map(|w| w.ops).unwrap_or_default();
     let mut replies = Vec::with_capacity(slots.len());
