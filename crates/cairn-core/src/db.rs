@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     /// data directory being removed or replaced under it.
     pub lock_id: Option<(u64, u64)>,
     pub stats: Stats,
+    /// Per store, the key statistics as of the last commit (`keystats`).
+    pub tallies: Mutex<crate::keystats::Tallies>,
     pub queue: WriteQueue,
     /// The data directory's lock, held as long as anything (a `Db`, a
     /// `Subscription`) keeps the storage open, and let go after it (fields
@@ -115,6 +117,7 @@ impl Drop for Runtime {
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
+        crate::keystats::save_on_close(&self.shared);
         if let Err(e) = self.shared.fj.persist(fjall::PersistMode::SyncAll) {
             tracing::error!(error = %e, "final fsync failed");
         }
@@ -327,6 +330,7 @@ impl Db {
                 }),
             );
         }
+        let tallies = crate::keystats::load(&fj, &ks)?;
         let shared = Arc::new(Shared {
             cache: Cache::new(config.cache_entries),
             hub: Hub::new(config.event_buffer, config.event_buffer_bytes, revision),
@@ -341,6 +345,7 @@ impl Db {
             fault: Mutex::new(None),
             lock_id: crate::fault::file_id(&lock),
             stats: Stats::default(),
+            tallies: Mutex::new(tallies),
             queue: WriteQueue::new(revision),
             _lock: lock,
         });

@@ -153,6 +153,11 @@ impl Record {
         Ok(Header::decode(b)?.expires_at.is_some_and(|t| t <= now_ms))
     }
 
+    /// The expiry time in a stored record, read from its header only.
+    pub fn stored_expires_at(b: &[u8]) -> Result<Option<u64>> {
+        Ok(Header::decode(b)?.expires_at)
+    }
+
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at.is_some_and(|t| t <= now_ms)
     }

@@ -101,6 +101,7 @@ mod export;
 mod fault;
 mod incr;
 mod key;
+mod keystats;
 mod maintenance;
 mod ops;
 mod queue;
@@ -123,6 +124,7 @@ pub use event::{Event, EventKind};
 pub use export::{ExportInfo, ExportItem, ExportLine, ExportOptions, ImportInfo, OnConflict, key_from_json};
 pub use incr::redis_int;
 pub use key::{Key, KeyType, json_key};
+pub use keystats::KeyStats;
 pub use ops::{
     DeleteResult, IncrResult, ListOptions, ListPage, MAX_LIST_LIMIT, PutOptions, PutResult, delete_result, incr_result,
     put_result,

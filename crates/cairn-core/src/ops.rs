@@ -373,13 +373,18 @@ impl Db {
         Ok(ListPage { items, next_cursor })
     }
 
-    /// Counts live keys, optionally under a prefix.
+    /// Counts live keys, optionally under a prefix. A whole store is
+    /// counted from its key statistics ([`Db::key_stats`]); a prefix walks
+    /// the keys under it.
     ///
     /// # Errors
     /// Unknown store; prefix on a non-prefix key type.
     pub fn count(&self, store: &str, prefix: Option<&[u8]>) -> Result<u64> {
         let h = self.store(store)?;
         let mut p = h.id.to_be_bytes().to_vec();
+        if prefix.is_none() {
+            return Ok(crate::keystats::read(&self.shared, h.id)?.keys);
+        }
         if let Some(x) = prefix {
             if !h.spec.key_type.supports_prefix() {
                 return Err(Error::InvalidArgument(

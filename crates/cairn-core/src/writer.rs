@@ -151,6 +151,10 @@ pub(crate) struct Group {
     next_store_id: Option<u32>,
     clear_cache: bool,
     changed: bool,
+    /// Per store id: how this group changes its key statistics.
+    key_stats: crate::keystats::Deltas,
+    /// Stores dropped by this group, whose statistics go.
+    dropped: Vec<u32>,
     replies: Vec<(Replier, Result<Applied>)>,
 }
 
@@ -326,6 +330,7 @@ impl Writer<'_> {
         }
         g.stores.push((name.to_owned(), None));
         g.catalog.push(CatalogOp::Remove(name.to_owned()));
+        g.dropped.push(h.id);
         Ok(Applied::Dropped {
             existed: true,
             revision: self.revision(),
@@ -335,15 +340,18 @@ impl Writer<'_> {
     /// Removes every key (and history) of a store; one `cleared` event.
     fn clear(&mut self, g: &mut Group, h: &StoreHandle, kind: EventKind, op: &'static str) -> Result<u64> {
         let prefix = h.id.to_be_bytes();
+        let now = now_ms();
+        // Live keys: records whose TTL passed go too, uncounted.
         let mut removed = 0u64;
         for kv in self.shared.ks.data.prefix(prefix) {
             let (k, v) = kv.into_inner()?;
-            let rec = Record::decode(&v)?;
-            if let Some(t) = rec.expires_at {
+            let expires_at = Record::stored_expires_at(&v)?;
+            if let Some(t) = expires_at {
                 g.expiry.insert(expiry_key(t, &k), false);
             }
+            g.key_stats.of(h.id).change(Some(expires_at), None);
             g.data.insert(k.to_vec(), None);
-            removed += 1;
+            removed += u64::from(expires_at.is_none_or(|t| t > now));
         }
         for kv in self.shared.ks.history.prefix(prefix) {
             g.history.insert(kv.key()?.to_vec(), None);
@@ -481,6 +489,10 @@ impl Writer<'_> {
                     g.expiry.insert(expiry_key(t, &c.skey), true);
                 }
             }
+            g.key_stats.of(c.handle.id).change(
+                c.old_raw.as_ref().map(|r| r.expires_at),
+                c.new.as_ref().map(|r| r.expires_at),
+            );
             // History.
             if c.handle.spec.history > 1
                 && let Some(n) = &c.new
@@ -524,7 +536,11 @@ impl Writer<'_> {
 
     fn commit(&mut self, mut g: Group) {
         if g.changed {
-            if let Err(e) = self.write_batch(&g) {
+            // Held from the commit until the tallies describe it (readers
+            // take their snapshot under it).
+            let mut tallies = self.shared.tallies.lock();
+            let plan = tallies.plan(&g.key_stats, &g.dropped);
+            if let Err(e) = self.write_batch(&g, |b, ks, revision| tallies.stage(&plan, &g.dropped, b, ks, revision)) {
                 self.shared
                     .refuse_writes(format!("a commit failed ({e}); restart once the cause is fixed"));
                 // Part of the batch may have reached the journal before the
@@ -536,6 +552,8 @@ impl Writer<'_> {
                 }
                 return;
             }
+            tallies.apply(plan, &g.dropped);
+            drop(tallies);
             self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
             let mut catalog = self.shared.catalog.write();
             for op in g.catalog.drain(..) {
@@ -568,7 +586,11 @@ impl Writer<'_> {
         }
     }
 
-    fn write_batch(&self, g: &Group) -> Result<()> {
+    fn write_batch(
+        &self,
+        g: &Group,
+        stats: impl FnOnce(&mut fjall::OwnedWriteBatch, &crate::db::Keyspaces, u64),
+    ) -> Result<()> {
         let ks = &self.shared.ks;
         let mode = match self.shared.config.durability {
             Durability::Sync => fjall::PersistMode::SyncData,
@@ -606,6 +628,7 @@ impl Writer<'_> {
                 None => b.remove(&ks.stores, name.as_bytes()),
             }
         }
+        stats(&mut b, ks, self.revision());
         if let Some(id) = g.next_store_id {
             b.insert(&ks.meta, META_NEXT_STORE, u64::from(id).to_le_bytes());
         }

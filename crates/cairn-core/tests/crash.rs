@@ -88,6 +88,10 @@ fn acknowledged_writes_survive_sigkill() {
         }
         let max_acked = acked.iter().map(|a| a.1).max().unwrap_or(0);
         assert!(db.revision() >= max_acked, "round {round}: revision went backwards");
+        // The key count (kept, or made at open after the crash) is every record.
+        let rep = db.check(|_| ()).unwrap();
+        assert_eq!(rep.problems, Vec::<String>::new(), "round {round}");
+        assert_eq!(db.count("default", None).unwrap(), rep.entries, "round {round}");
         acked_total += acked.len();
     }
     assert!(

@@ -13,6 +13,8 @@ use std::task::{Context, Poll, Waker};
 #[derive(Debug, Clone)]
 enum Step {
     Put(u8, i64),
+    /// A put with a TTL far enough away not to pass during the test.
+    PutTtl(u8, i64),
     PutIfRevision(u8, i64, bool),
     PutIfAbsent(u8, i64),
     Delete(u8),
@@ -26,6 +28,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0u8..12, any::<i32>()).prop_map(|(k, v)| Step::Put(k, i64::from(v))),
+        2 => (0u8..12, any::<i32>()).prop_map(|(k, v)| Step::PutTtl(k, i64::from(v))),
         2 => (0u8..12, any::<i32>(), any::<bool>()).prop_map(|(k, v, b)| Step::PutIfRevision(k, i64::from(v), b)),
         2 => (0u8..12, any::<i32>()).prop_map(|(k, v)| Step::PutIfAbsent(k, i64::from(v))),
         3 => (0u8..12).prop_map(Step::Delete),
@@ -42,6 +45,8 @@ type Ev = (u64, Option<String>, EventKind, Option<i64>);
 #[derive(Default)]
 struct Model {
     map: BTreeMap<String, (i64, u64)>,
+    /// Keys of `map` that have a TTL.
+    ttl: std::collections::BTreeSet<String>,
     revision: u64,
     events: Vec<Ev>,
 }
@@ -131,6 +136,14 @@ proptest! {
                     let r = db.put("default", key(k), Value::Json(json!(v))).unwrap();
                     prop_assert_eq!(r.created, !m.map.contains_key(&key(k)));
                     m.write(key(k), v);
+                    m.ttl.remove(&key(k));
+                }
+                Step::PutTtl(k, v) => {
+                    let o = PutOptions { ttl: Some(std::time::Duration::from_secs(3600)), ..Default::default() };
+                    let r = db.put_with("default", key(k), Value::Json(json!(v)), o).unwrap();
+                    prop_assert_eq!(r.created, !m.map.contains_key(&key(k)));
+                    m.write(key(k), v);
+                    m.ttl.insert(key(k));
                 }
                 Step::PutIfRevision(k, v, right) => {
                     let cur = m.map.get(&key(k)).map(|e| e.1);
@@ -141,6 +154,7 @@ proptest! {
                     prop_assert_eq!(r.success, should);
                     if should {
                         m.write(key(k), v);
+                        m.ttl.remove(&key(k));
                     } else {
                         prop_assert_eq!(r.revision, cur);
                     }
@@ -151,11 +165,13 @@ proptest! {
                     prop_assert_eq!(r.success, !m.map.contains_key(&key(k)));
                     if r.success {
                         m.write(key(k), v);
+                        m.ttl.remove(&key(k));
                     }
                 }
                 Step::Delete(k) => {
                     let r = db.delete("default", key(k)).unwrap();
                     let existed = m.map.remove(&key(k)).is_some();
+                    m.ttl.remove(&key(k));
                     prop_assert_eq!(r.success, existed);
                     if existed {
                         m.revision += 1;
@@ -176,6 +192,7 @@ proptest! {
                         m.events.push((m.revision, None, EventKind::Cleared, None));
                     }
                     m.map.clear();
+                    m.ttl.clear();
                 }
                 Step::Reopen => {
                     drop(db);
@@ -186,11 +203,19 @@ proptest! {
                         let Applied::Write(w) = applied else { panic!("not a write: {applied:?}") };
                         prop_assert_eq!(&w.ops, &[OpOutcome::Put { created: !m.map.contains_key(&key(k)) }]);
                         m.write(key(k), v);
+                        m.ttl.remove(&key(k));
                         prop_assert_eq!(w.revision, m.revision, "bursts apply in submission order");
                     }
                 }
             }
             prop_assert_eq!(db.revision(), m.revision);
+            // Whole-store counts come from the kept statistics, a prefix
+            // count from a walk: both agree with the model.
+            let stats = db.key_stats("default").unwrap();
+            prop_assert_eq!(stats.keys as usize, m.map.len());
+            prop_assert_eq!(stats.expiring as usize, m.ttl.len());
+            prop_assert_eq!(db.count("default", None).unwrap() as usize, m.map.len());
+            prop_assert_eq!(db.count("default", Some(b"k")).unwrap() as usize, m.map.len());
         }
         let page = db.list("default", &ListOptions { limit: Some(1000), ..Default::default() }).unwrap();
         let got: Vec<(String, i64, u64)> = page

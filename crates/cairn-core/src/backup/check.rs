@@ -53,7 +53,7 @@ impl Db {
     /// # Errors
     /// Storage errors that stop the scan; problems found are in the report.
     pub fn check(&self, mut progress: impl FnMut(u64)) -> Result<CheckReport> {
-        let snap = self.shared.fj.snapshot();
+        let (snap, kept) = crate::keystats::snapshot(&self.shared);
         let ks = &self.shared.ks;
         let mut rep = CheckReport::default();
         let meta = |k: &[u8]| -> Result<Option<u64>> {
@@ -90,9 +90,14 @@ impl Db {
             }
         }
         let mut n = 0u64;
+        let mut tallies = crate::keystats::Map::default();
         for kv in snap.iter(&ks.data) {
             let (k, v) = kv.into_inner()?;
             rep.entries += 1;
+            if let (Some(id), Ok(t)) = (k.get(..4), Record::stored_expires_at(&v)) {
+                let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+                tallies.entry(id).or_default().add_record(t);
+            }
             n += 1;
             if n.is_multiple_of(4096) {
                 progress(n);
@@ -100,6 +105,19 @@ impl Db {
             if let Err(p) = check_entry(&stores, &k, &v, rep.revision, &snap, ks) {
                 rep.problem(p);
             }
+        }
+        for p in crate::keystats::compare(&kept, &tallies) {
+            let name = |id: &u32| {
+                stores
+                    .get(id)
+                    .map_or_else(|| format!("id {id}"), |p| format!("{:?}", p.spec.name))
+            };
+            rep.problem(format!(
+                "store {}: key statistics say {:?}, the records {:?}",
+                name(&p.0),
+                p.1,
+                p.2
+            ));
         }
         for kv in snap.iter(&ks.history) {
             let (_, v) = kv.into_inner()?;

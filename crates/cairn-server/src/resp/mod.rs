@@ -48,7 +48,8 @@
 //!   gave before a restart) is an error, not the end of a scan.
 //! - `INCRBYFLOAT` computes in 64-bit floats (Redis: long double), so
 //!   `0.1 + 0.2` answers `0.30000000000000004`.
-//! - `RANDOMKEY` counts the store's keys (O(n)); `TOUCH` only counts keys
+//! - `RANDOMKEY` walks the store's keys to a random position (O(n); `DBSIZE`
+//!   is O(1) from kept counts); `TOUCH` only counts keys
 //!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
 //! - Connections never time out when idle (Redis's `timeout 0`).
 //! - Users are tokens: with a token file, `AUTH user token` and `HELLO ..

@@ -275,8 +275,8 @@ pub(super) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
     r.unwrap_or_else(|e| e)
 }
 
-/// `RANDOMKEY`: a key picked uniformly among the live keys. cairn counts
-/// the keys and walks to a random index (O(n), where Redis is O(1)).
+/// `RANDOMKEY`: a key picked uniformly among the live keys. cairn walks
+/// to a random index below the kept count (O(n), where Redis is O(1)).
 async fn random_key(sh: &Shared, store: &str) -> Result<Reply, Reply> {
     use std::hash::BuildHasher;
     let db = sh.app.db.clone();

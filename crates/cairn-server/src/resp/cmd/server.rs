@@ -276,7 +276,7 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
             readable
                 .into_iter()
                 .map(|name| {
-                    let k = keyspace(&db, &name).unwrap_or_default();
+                    let k = db.key_stats(&name).unwrap_or_default();
                     (name, k)
                 })
                 .collect::<Vec<_>>()
@@ -289,8 +289,8 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
                     "db{}:keys={},expires={},avg_ttl={}\r\n",
                     crate::resp::pubsub::db_name(&name),
                     k.keys,
-                    k.expires,
-                    k.avg_ttl_ms
+                    k.expiring,
+                    k.mean_ttl_ms
                 );
             }
         }
@@ -303,52 +303,6 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
         out.truncate(out.len() - 2);
     }
     Reply::Bulk(out.into_bytes())
-}
-
-/// One store's line of `INFO keyspace`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Keyspace {
-    /// Live keys.
-    keys: u64,
-    /// Live keys with an expiry.
-    expires: u64,
-    /// Mean time left of the keys with an expiry, in milliseconds (0: none).
-    avg_ttl_ms: u64,
-}
-
-/// Counts a store's live keys and those with an expiry.
-///
-/// `keys=` has always been a full count of the store (`Db::count` reads
-/// every record's header); the engine keeps no count of keys with an expiry,
-/// so both are counted in one pass over keys-only list pages (headers only,
-/// no values; `expires_at` is in them). Same order of work as before, and
-/// `keys=` stays exact.
-fn keyspace(db: &cairn_core::Db, store: &str) -> cairn_core::Result<Keyspace> {
-    let now = super::now_ms();
-    let (mut k, mut ttl_sum) = (Keyspace::default(), 0u128);
-    let mut o = cairn_core::ListOptions {
-        limit: Some(cairn_core::MAX_LIST_LIMIT),
-        keys_only: true,
-        ..cairn_core::ListOptions::default()
-    };
-    loop {
-        let page = db.list(store, &o)?;
-        for e in &page.items {
-            k.keys += 1;
-            if let Some(at) = e.expires_at {
-                k.expires += 1;
-                ttl_sum += u128::from(at.saturating_sub(now));
-            }
-        }
-        match page.next_cursor {
-            Some(c) => o.cursor = Some(c),
-            None => break,
-        }
-    }
-    if k.expires > 0 {
-        k.avg_ttl_ms = u64::try_from(ttl_sum / u128::from(k.expires)).unwrap_or(u64::MAX);
-    }
-    Ok(k)
 }
 
 /// Parameters CONFIG GET answers: name and current value.
