@@ -451,3 +451,26 @@ async fn an_increment_past_i64_is_refused_and_writes_nothing() {
     assert_eq!(c.get::<_, String>("n").await.unwrap(), max);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_command_over_the_batch_limit_says_which_limit_and_changes_nothing() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = c.set("k1", "kept").await.unwrap();
+    let keys: Vec<String> = (1..=1001).map(|i| format!("k{i}")).collect();
+    let mut del = vec!["DEL"];
+    del.extend(keys.iter().map(String::as_str));
+    let err = cmd::<i64>(&mut c, &del).await.unwrap_err().to_string();
+    assert!(
+        err.contains("1001 operations") && err.contains("--max-batch-ops"),
+        "{err}"
+    );
+    let mut mset = vec!["MSET"];
+    for k in &keys {
+        mset.extend([k.as_str(), "v"]);
+    }
+    let err = cmd::<()>(&mut c, &mset).await.unwrap_err().to_string();
+    assert!(err.contains("--max-batch-ops"), "{err}");
+    assert_eq!(c.get::<_, String>("k1").await.unwrap(), "kept");
+    assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 1);
+}

@@ -390,6 +390,10 @@ pub(crate) fn engine_error(e: &Error) -> Reply {
         Error::NotANumber { .. } | Error::NotAnInteger { .. } => Reply::err("value is not an integer or out of range"),
         Error::Overflow { .. } => Reply::err("increment or decrement would overflow"),
         Error::Closed => Reply::err("the server is shutting down"),
+        // A command of many keys (DEL, MSET, a transaction) is one batch.
+        Error::BatchTooLarge { .. } => Reply::err(format!(
+            "{e}: a command or transaction is one atomic batch; send fewer keys, or raise the server's limit (cairn serve --max-batch-ops)"
+        )),
         // Redis's answer when it cannot persist and stops taking writes.
         Error::Unavailable { .. } => Reply::Error(format!("MISCONF {e}")),
         e if e.is_client_error() => Reply::err(e),
