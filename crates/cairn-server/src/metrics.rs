@@ -190,6 +190,20 @@ impl Metrics {
         for (name, kind, help, v) in engine {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
+        // Kept by the engine per store: no scan of the keys.
+        let stores: Vec<(String, cairn_core::KeyStats)> = db
+            .stores()
+            .into_iter()
+            .filter_map(|s| db.key_stats(&s.name).ok().map(|k| (s.name, k)))
+            .collect();
+        out.push_str("# HELP cairn_keys Live keys, by store.\n# TYPE cairn_keys gauge\n");
+        for (name, k) in &stores {
+            let _ = writeln!(out, "cairn_keys{{store=\"{}\"}} {}", esc(name), k.keys);
+        }
+        out.push_str("# HELP cairn_keys_expiring Live keys with a TTL, by store.\n# TYPE cairn_keys_expiring gauge\n");
+        for (name, k) in &stores {
+            let _ = writeln!(out, "cairn_keys_expiring{{store=\"{}\"}} {}", esc(name), k.expiring);
+        }
         out
     }
 }
@@ -210,12 +224,22 @@ mod tests {
         m.observe("http", "/a", 404, Duration::from_secs(9));
         let dir = tempfile::tempdir().unwrap();
         let db = cairn_core::Db::open(dir.path()).unwrap();
+        db.create_store(cairn_core::StoreSpec::new("s.q")).unwrap();
+        db.put("s.q", "a", cairn_core::Value::from(1)).unwrap();
+        let ttl = cairn_core::PutOptions {
+            ttl: Some(Duration::from_secs(60)),
+            ..cairn_core::PutOptions::default()
+        };
+        db.put_with("s.q", "b", cairn_core::Value::from(2), ttl).unwrap();
         let text = m.render(&db);
         assert!(text.contains("cairn_requests_total{frontend=\"http\",route=\"/a\",status=\"200\"} 2"));
         assert!(text.contains("cairn_request_duration_seconds_bucket{frontend=\"http\",route=\"/a\",le=\"0.0001\"} 1"));
         assert!(text.contains("cairn_request_duration_seconds_bucket{frontend=\"http\",route=\"/a\",le=\"0.005\"} 2"));
         assert!(text.contains("cairn_request_duration_seconds_bucket{frontend=\"http\",route=\"/a\",le=\"+Inf\"} 3"));
         assert!(text.contains("cairn_revision "));
+        assert!(text.contains("cairn_keys{store=\"default\"} 0\n"), "{text}");
+        assert!(text.contains("cairn_keys{store=\"s.q\"} 2\n"), "{text}");
+        assert!(text.contains("cairn_keys_expiring{store=\"s.q\"} 1\n"), "{text}");
     }
 
     #[test]
