@@ -312,6 +312,11 @@ impl Writer<'_> {
                 let (dkey, dskey) = crate::db::storage_key(&self.shared.config, &h, to)?;
                 dest = Some(Box::new((Arc::clone(&h), dkey, dskey)));
             }
+            Op::Move { to_store, key: raw, .. } => {
+                let dh = self.store(to_store)?;
+                let (dkey, dskey) = crate::db::storage_key(&self.shared.config, &dh, raw)?;
+                dest = Some(Box::new((dh, dkey, dskey)));
+            }
             _ => {}
         }
         Ok(Resolved::One(One {
@@ -454,12 +459,14 @@ impl Writer<'_> {
                 let rec = splice(b, &h, &key, old, &raw)?;
                 (Some(rec), "setrange", OpOutcome::Length { len: raw.len() as u64 })
             }
-            Op::Copy { .. } | Op::Rename { .. } => {
-                // A rename replaces the destination unless it is RENAMENX.
-                let (rename, replace) = match op {
-                    Op::Rename { nx, .. } => (true, !nx),
-                    Op::Copy { replace, .. } => (false, replace),
-                    _ => (false, false),
+            Op::Copy { .. } | Op::Rename { .. } | Op::Move { .. } => {
+                // Whether the source goes, whether an existing destination
+                // is replaced (a rename unless RENAMENX), the events' names.
+                let (remove, replace, (from_op, to_op)) = match op {
+                    Op::Rename { nx, .. } => (true, !nx, ("rename_from", "rename_to")),
+                    Op::Move { .. } => (true, false, ("move_from", "move_to")),
+                    Op::Copy { replace, .. } => (false, replace, ("", "copy_to")),
+                    _ => (false, false, ("", "")),
                 };
                 let Some((dh, dkey, dskey)) = dest.map(|d| *d) else {
                     return Err(Error::InvalidArgument("copy without a destination".into()));
@@ -480,14 +487,14 @@ impl Writer<'_> {
                 }
                 dh.check_value(&dkey, &src.value)?;
                 let rec = b.fresh(dold, Arc::clone(&src.value), src.enc.clone(), src.expires_at);
-                if rename {
+                if remove {
                     b.push(Change {
                         handle: Arc::clone(&h),
                         key,
                         skey,
                         old_raw,
                         new: None,
-                        op: "rename_from",
+                        op: from_op,
                     });
                 }
                 b.push(Change {
@@ -496,7 +503,7 @@ impl Writer<'_> {
                     skey: dskey,
                     old_raw: dold_raw,
                     new: Some(rec),
-                    op: if rename { "rename_to" } else { "copy_to" },
+                    op: to_op,
                 });
                 return Ok(OpOutcome::Copy {
                     found: true,

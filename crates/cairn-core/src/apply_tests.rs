@@ -317,6 +317,55 @@ fn copy_and_rename_move_value_and_expiry() {
 }
 
 #[test]
+fn move_goes_to_another_store_only_when_the_key_is_absent_there() {
+    let (_d, db) = open();
+    db.create_store(crate::StoreSpec::new("other")).unwrap();
+    db.create_store(crate::StoreSpec::new("ints").value_type(crate::ValueType::Int))
+        .unwrap();
+    let at = crate::db::now_ms() + 100_000;
+    let ttl = Ttl::At(at);
+    let put_in = |store: &str, k: &str, v: &str, ttl| Op::Put {
+        store: store.into(),
+        key: k.into(),
+        value: s(v),
+        ttl,
+    };
+    db.batch(
+        vec![],
+        vec![
+            put_in(S, "a", "1", ttl),
+            put_in(S, "b", "2", Ttl::Default),
+            put_in("other", "b", "there", Ttl::Default),
+        ],
+    )
+    .unwrap();
+    let before = db.revision();
+    let mv = |k: &str, to: &str| Op::Move {
+        store: S.into(),
+        key: k.into(),
+        to_store: to.into(),
+    };
+    let out = db
+        .batch(vec![], vec![mv("a", "other"), mv("b", "other"), mv("none", "other")])
+        .unwrap();
+    let c = |found, done| OpOutcome::Copy { found, done };
+    assert_eq!(out.ops, [c(true, true), c(true, false), c(false, false)]);
+    assert!(db.get(S, "a").unwrap().is_none());
+    let moved = db.get("other", "a").unwrap().unwrap();
+    assert_eq!((moved.value, moved.expires_at), (s("1"), Some(at)));
+    assert_eq!(db.get(S, "b").unwrap().unwrap().value, s("2"), "left in place");
+    assert_eq!(db.get("other", "b").unwrap().unwrap().value, s("there"));
+    assert_eq!(
+        op_names(&db, before),
+        [("a".into(), "move_from"), ("a".into(), "move_to")]
+    );
+    // A value the destination's type refuses: an error, nothing moved.
+    let r = db.batch(vec![], vec![mv("b", "ints")]);
+    assert!(matches!(r, Err(Error::InvalidValue { .. })), "{r:?}");
+    assert!(db.get(S, "b").unwrap().is_some());
+}
+
+#[test]
 fn new_ops_keep_their_serde_shape() {
     let op: Op = serde_json::from_str(r#"{"op":"rename","store":"default","key":[97],"to":[98]}"#).unwrap();
     assert_eq!(

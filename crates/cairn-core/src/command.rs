@@ -214,6 +214,17 @@ pub enum Op {
         #[serde(default)]
         nx: bool,
     },
+    /// Move a key, with its value and expiry, to the same key of another
+    /// store, only if it is absent there (Redis `MOVE`): outcome
+    /// [`OpOutcome::Copy`], `done` when it moved.
+    Move {
+        /// Store name of the source.
+        store: String,
+        /// Raw key, in both stores.
+        key: Vec<u8>,
+        /// Store name of the destination.
+        to_store: String,
+    },
     /// Read a key as the operations before it in the same write left it
     /// (a transaction's read: Redis `GET` inside `MULTI`). Writes nothing.
     Get {
@@ -240,6 +251,7 @@ impl Op {
             | Op::SetRange { store, key, .. }
             | Op::Copy { store, key, .. }
             | Op::Rename { store, key, .. }
+            | Op::Move { store, key, .. }
             | Op::Get { store, key } => (store, key),
             Op::If { ops, .. } | Op::Try { ops } => ops.first().map_or(("", &[][..]), Op::target),
         }
@@ -259,6 +271,7 @@ impl Op {
                 ..
             } => vec![(store, key), (to_store, to)],
             Op::Rename { store, key, to, .. } => vec![(store, key), (store, to)],
+            Op::Move { store, key, to_store } => vec![(store, key), (to_store, key)],
             other => vec![other.target()],
         }
     }

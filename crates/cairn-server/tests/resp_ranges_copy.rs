@@ -173,6 +173,8 @@ async fn keyspace_events_are_named_as_redis_names_them() {
     let _: i64 = cmd(&mut c, &["PERSIST", "c"]).await.unwrap();
     let _: i64 = cmd(&mut c, &["SETNX", "n", "x"]).await.unwrap();
     assert_eq!(next(&mut msgs).await, ev("n", "set"));
+    let _: i64 = cmd(&mut c, &["MOVE", "n", "5"]).await.unwrap();
+    assert_eq!(next(&mut msgs).await, ev("n", "move_from"));
     t.server.shutdown().await;
 }
 
@@ -197,5 +199,36 @@ async fn copy_into_a_database_not_used_yet_creates_it() {
     assert_eq!(c.get::<_, String>("cp").await.unwrap(), "1");
     cmd::<()>(&mut c, &["SELECT", "9"]).await.unwrap();
     assert_eq!(c.get::<_, String>("cp").await.unwrap(), "1");
+    t.server.shutdown().await;
+}
+
+/// Replies as redis-server 7.0 gives them (checked side by side).
+#[tokio::test]
+async fn move_takes_a_key_to_another_database_only_when_absent_there() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let _: () = cmd(&mut c, &["SET", "k", "v", "EX", "100"]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["MOVE", "k", "3"]).await.unwrap(), 1);
+    assert_eq!(cmd::<i64>(&mut c, &["EXISTS", "k"]).await.unwrap(), 0);
+    let _: () = c.set("k", "v2").await.unwrap();
+    assert_eq!(
+        cmd::<i64>(&mut c, &["MOVE", "k", "3"]).await.unwrap(),
+        0,
+        "present there"
+    );
+    assert_eq!(c.get::<_, String>("k").await.unwrap(), "v2", "left in place");
+    assert_eq!(cmd::<i64>(&mut c, &["MOVE", "missing", "3"]).await.unwrap(), 0);
+    let err = cmd::<i64>(&mut c, &["MOVE", "k", "0"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("source and destination objects are the same"));
+    let out = resp_util::transaction(&mut c, &[&["MOVE", "k", "4"], &["MOVE", "nope", "4"]]).await;
+    assert_eq!(
+        out,
+        redis::Value::Array(vec![redis::Value::Int(1), redis::Value::Int(0)])
+    );
+    cmd::<()>(&mut c, &["SELECT", "3"]).await.unwrap();
+    assert_eq!(c.get::<_, String>("k").await.unwrap(), "v");
+    assert_eq!(c.ttl::<_, i64>("k").await.unwrap(), 100, "the expiry goes along");
+    cmd::<()>(&mut c, &["SELECT", "4"]).await.unwrap();
+    assert_eq!(c.get::<_, String>("k").await.unwrap(), "v2");
     t.server.shutdown().await;
 }

@@ -144,7 +144,9 @@ fn class_of(op: &str) -> u32 {
     match op {
         "set" | "incrby" | "incrbyfloat" | "append" | "setrange" => flags::STRING,
         "expired" => flags::EXPIRED,
-        "del" | "expire" | "persist" | "rename_from" | "rename_to" | "copy_to" => flags::GENERIC,
+        "del" | "expire" | "persist" | "rename_from" | "rename_to" | "copy_to" | "move_from" | "move_to" => {
+            flags::GENERIC
+        }
         "new" => flags::NEW,
         _ => 0,
     }

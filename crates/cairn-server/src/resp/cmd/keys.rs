@@ -1,11 +1,12 @@
 //! Key commands: DEL, UNLINK, EXISTS, TOUCH, EXPIRE, PEXPIRE, EXPIREAT,
 //! PEXPIREAT, PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, TYPE, RENAME,
-//! RENAMENX, COPY, RANDOMKEY, SCAN, KEYS, DBSIZE, FLUSHDB, FLUSHALL.
+//! RENAMENX, COPY, MOVE, RANDOMKEY, SCAN, KEYS, DBSIZE, FLUSHDB, FLUSHALL.
 //!
 //! ```text
 //! EXPIRE key seconds [NX | XX | GT | LT]   -> :1 set, :0 key missing or condition false
 //! RENAME src dst                           -> +OK, or -ERR no such key
 //! COPY src dst [DB n] [REPLACE]            -> :1 copied, :0 src missing or dst exists
+//! MOVE key db                              -> :1 moved, :0 key missing or present in db
 //! RANDOMKEY                                -> a key, or nil when the store is empty
 //! SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]  -> [next-cursor, [key, ...]]
 //! ```
@@ -97,13 +98,15 @@ fn db_store(sh: &Shared, arg: &[u8]) -> Result<String, Reply> {
 /// creating a store waits for the writer, which planning must not do on an
 /// async worker (it did, and the blocking wait panicked the connection).
 pub(crate) async fn ensure_copy_db(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
-    if spec.name != "copy" {
-        return Ok(());
-    }
-    let Some(i) = (3..args.len().saturating_sub(1)).find(|&i| args[i].eq_ignore_ascii_case(b"DB")) else {
-        return Ok(());
+    let db_arg = match spec.name {
+        "copy" => match (3..args.len().saturating_sub(1)).find(|&i| args[i].eq_ignore_ascii_case(b"DB")) {
+            Some(i) => &args[i + 1],
+            None => return Ok(()),
+        },
+        "move" => &args[2],
+        _ => return Ok(()),
     };
-    let store = super::server::store_for(&args[i + 1])?;
+    let store = super::server::store_for(db_arg)?;
     let db = &sh.app.db;
     if !store.bytes().all(|b| b.is_ascii_digit()) || db.store_spec(&store).is_ok() {
         return Ok(());
@@ -115,10 +118,33 @@ pub(crate) async fn ensure_copy_db(sh: &Shared, sess: &Session, spec: &Spec, arg
         .is_none_or(|p| p.allow(crate::auth::Role::Write, Some(&store)).is_err())
     {
         return Err(Reply::Error(format!(
-            "NOPERM this token has no permission to run the 'copy' command on store {store:?}"
+            "NOPERM this token has no permission to run the '{}' command on store {store:?}",
+            spec.name
         )));
     }
     super::server::make_numbered_store(sh, &store).await
+}
+
+/// `MOVE key db`: the key goes to the other store when it is absent
+/// there, in one atomic write (`:1`), else nothing happens (`:0`).
+fn move_key(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Result<Op, Reply> {
+    let to_store = super::server::store_for(&args[2])?;
+    if let Some(p) = &sess.principal
+        && p.allow(crate::auth::Role::Write, Some(&to_store)).is_err()
+    {
+        return Err(Reply::Error(format!(
+            "NOPERM this token has no permission to run the 'move' command on store {to_store:?}"
+        )));
+    }
+    let to_store = db_store(sh, &args[2])?;
+    if to_store == sess.store {
+        return Err(Reply::err("source and destination objects are the same"));
+    }
+    Ok(Op::Move {
+        store: sess.store.clone(),
+        key: args[1].clone(),
+        to_store,
+    })
 }
 
 /// `COPY src dst [DB n] [REPLACE]`.
@@ -208,6 +234,7 @@ pub(crate) fn ops(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
             one(op, Finish::Renamed { nx })
         }
         "copy" => one(copy(sh, sess, args)?, Finish::Copied),
+        "move" => one(move_key(sh, sess, args)?, Finish::Copied),
         _ => {
             let at = expire_at(spec, args)?;
             let cond = expire_cond(args, at)?;

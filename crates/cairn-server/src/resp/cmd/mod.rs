@@ -105,6 +105,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("rename", 3, true, P::Write, M::Op),
     c("renamenx", 3, true, P::Write, M::Op),
     c("copy", -3, true, P::Write, M::Op),
+    c("move", 3, true, P::Write, M::Op),
     c("del", -2, true, P::Write, M::Op),
     c("unlink", -2, true, P::Write, M::Op),
     c("exists", -2, false, P::Read, M::Read),
@@ -347,7 +348,7 @@ pub(crate) fn plan_write(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u
 pub(crate) fn write_ops(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<Pending, Reply> {
     match spec.name {
         "del" | "unlink" | "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" | "rename" | "renamenx"
-        | "copy" => keys::ops(sh, sess, spec, args),
+        | "copy" | "move" => keys::ops(sh, sess, spec, args),
         "setrange" => bytes::setrange(sh, sess, args),
         _ => strings::ops(sess, spec, args),
     }
