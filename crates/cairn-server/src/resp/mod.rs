@@ -51,6 +51,11 @@
 //! - `RANDOMKEY` walks the store's keys to a random position (O(n); `DBSIZE`
 //!   is O(1) from kept counts); `TOUCH` only counts keys
 //!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
+//! - `OBJECT IDLETIME` is the time since the key's last write (cairn keeps
+//!   no access times); `MEMORY USAGE` is the size of the key's stored
+//!   record; `WAIT` answers 0 at once (no replicas); `SAVE` / `BGSAVE`
+//!   fsync what is written (every acknowledged write is already in the
+//!   journal, durable in `sync` mode).
 //! - Connections never time out when idle (Redis's `timeout 0`).
 //! - Users are tokens: with a token file, `AUTH user token` and `HELLO ..
 //!   AUTH user token` check the token and ignore the user name.
@@ -89,6 +94,9 @@ pub(crate) struct Stats {
     pub closed: AtomicU64,
     pub commands: AtomicU64,
     pub next_id: AtomicU64,
+    /// Unix seconds of the last SAVE / BGSAVE that finished (LASTSAVE);
+    /// the server's start until then.
+    pub last_save: AtomicU64,
 }
 
 impl Stats {
@@ -134,6 +142,7 @@ impl Shared {
                 closed: AtomicU64::new(0),
                 commands: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
+                last_save: AtomicU64::new(cmd::unix_secs()),
             }),
             cursors: Arc::new(cursors::Cursors::default()),
             clients: Arc::new(clients::Registry::default()),

@@ -11,6 +11,7 @@
 //! Reads run one at a time through [`run`], after earlier writes have
 //! completed.
 
+mod admin;
 mod bytes;
 pub(crate) mod keys;
 pub(crate) mod multi;
@@ -147,6 +148,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("psubscribe", -2, false, P::None, M::No),
     c("unsubscribe", -1, false, P::None, M::No),
     c("punsubscribe", -1, false, P::None, M::No),
+    c("wait", 3, false, P::None, M::Read),
+    c("save", 1, false, P::Write, M::No),
+    c("bgsave", -1, false, P::Write, M::Read),
+    c("lastsave", 1, false, P::None, M::Read),
+    c("object", -2, false, P::Read, M::Read),
+    c("memory", -2, false, P::Read, M::Read),
     c("publish", 3, false, P::None, M::Read),
     c("pubsub", -2, false, P::None, M::Read),
 ];
@@ -372,6 +379,7 @@ pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, ar
         }
         "ping" | "echo" | "time" | "hello" | "auth" | "select" | "info" | "config" | "client" | "command" | "quit"
         | "reset" => server::run(sh, sess, spec, &args).await,
+        "wait" | "save" | "bgsave" | "lastsave" | "object" | "memory" => admin::run(sh, sess, spec, &args).await.into(),
         _ => keys::run(sh, sess, spec, &args).await.into(),
     }
 }
@@ -447,6 +455,10 @@ pub(crate) fn float_arg(a: &[u8]) -> Result<f64, Reply> {
 }
 
 /// Milliseconds since the Unix epoch.
+pub(crate) fn unix_secs() -> u64 {
+    now_ms() / 1000
+}
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

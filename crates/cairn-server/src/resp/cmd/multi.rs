@@ -112,6 +112,8 @@ fn known_subcommand(spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
         ],
         "pubsub" => &[b"CHANNELS", b"NUMSUB", b"NUMPAT"],
         "command" => &[b"INFO", b"COUNT", b"DOCS", b"LIST"],
+        "object" => &[b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT", b"HELP"],
+        "memory" => &[b"USAGE", b"HELP"],
         _ => return Ok(()),
     };
     match args.get(1) {

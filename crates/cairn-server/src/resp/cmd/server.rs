@@ -500,6 +500,8 @@ fn key_positions(name: &str) -> (i64, i64, i64) {
         "mget" | "del" | "unlink" | "exists" | "touch" | "watch" => (1, -1, 1),
         "mset" | "msetnx" => (1, -1, 2),
         "rename" | "renamenx" | "copy" => (1, 2, 1),
+        "object" | "memory" => (2, 2, 1),
+        "wait" | "save" | "bgsave" | "lastsave" => (0, 0, 0),
         "randomkey" | "scan" | "keys" | "dbsize" | "flushdb" | "flushall" | "ping" | "echo" | "time" | "hello"
         | "auth" | "select" | "info" | "config" | "client" | "command" | "quit" | "reset" | "multi" | "exec"
         | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish"
