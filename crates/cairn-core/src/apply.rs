@@ -271,6 +271,7 @@ impl Writer<'_> {
                 };
                 if len > limits.max_value_bytes {
                     return Err(Error::ValueTooLarge {
+                        what: value_of(&h, &key),
                         len,
                         max: limits.max_value_bytes,
                     });
@@ -298,6 +299,7 @@ impl Writer<'_> {
                     .unwrap_or(usize::MAX);
                 if end > limits.max_value_bytes {
                     return Err(Error::ValueTooLarge {
+                        what: value_of(&h, &key),
                         len: end,
                         max: limits.max_value_bytes,
                     });
@@ -526,11 +528,17 @@ impl Writer<'_> {
     }
 }
 
+/// How a [`Error::ValueTooLarge`] names the value.
+fn value_of(h: &StoreHandle, key: &Key) -> String {
+    format!("value for key {:?} in store {:?}", key.to_string(), h.spec.name)
+}
+
 /// The record of a key whose raw bytes become `raw` (APPEND, SETRANGE):
 /// parsed as the store's value type, the key's expiry kept.
 fn splice(b: &Batch, h: &StoreHandle, key: &Key, old: Option<&Record>, raw: &[u8]) -> Result<Record> {
     if raw.len() > b.max_value {
         return Err(Error::ValueTooLarge {
+            what: value_of(h, key),
             len: raw.len(),
             max: b.max_value,
         });

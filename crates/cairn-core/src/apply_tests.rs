@@ -546,3 +546,31 @@ fn an_int_store_increment_past_i64_is_an_overflow() {
     let err = db.incr("ints", "n", 1.into()).unwrap_err();
     assert!(matches!(err, Error::Overflow { .. }), "{err}");
 }
+
+#[test]
+fn size_errors_name_the_store_and_key() {
+    let (_d, db) = open();
+    let max = db.config().limits.max_value_bytes;
+    let big = Value::Bytes(vec![0; max + 1]);
+    let e = db.batch(
+        vec![],
+        vec![
+            put("ok", "1"),
+            Op::Put {
+                store: S.into(),
+                key: b"big".to_vec(),
+                value: big,
+                ttl: Ttl::Default,
+            },
+        ],
+    );
+    let msg = e.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("value for key \"big\" in store \"default\" is"),
+        "{msg}"
+    );
+    let long = vec![b'k'; db.config().limits.max_key_bytes + 1];
+    let msg = db.put(S, long, s("v")).unwrap_err().to_string();
+    assert!(msg.starts_with("key for store \"default\" is"), "{msg}");
+    assert!(db.get(S, "ok").unwrap().is_none(), "nothing written");
+}

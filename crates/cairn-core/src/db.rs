@@ -586,6 +586,7 @@ impl Db {
 pub(crate) fn storage_key(config: &Config, h: &StoreHandle, raw: &[u8]) -> Result<(Key, Vec<u8>)> {
     if raw.len() > config.limits.max_key_bytes {
         return Err(Error::KeyTooLarge {
+            store: h.spec.name.clone(),
             len: raw.len(),
             max: config.limits.max_key_bytes,
         });

@@ -50,16 +50,20 @@ pub enum Error {
         reason: String,
     },
     /// The key is longer than the configured limit.
-    #[error("key is {len} bytes, over the limit of {max}")]
+    #[error("key for store {store:?} is {len} bytes, over the limit of {max}")]
     KeyTooLarge {
+        /// Store the key was for.
+        store: String,
         /// Key length in bytes.
         len: usize,
         /// Configured maximum.
         max: usize,
     },
     /// The value is larger than the configured limit.
-    #[error("value is {len} bytes, over the limit of {max}")]
+    #[error("{what} is {len} bytes, over the limit of {max}")]
     ValueTooLarge {
+        /// Which value: `value for key "k" in store "s"`, or `content`.
+        what: String,
         /// Encoded value length in bytes.
         len: usize,
         /// Configured maximum.

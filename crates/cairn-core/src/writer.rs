@@ -416,7 +416,11 @@ impl Writer<'_> {
     fn put_content(&mut self, g: &mut Group, algorithm: crate::Algorithm, data: Vec<u8>) -> Result<Applied> {
         let max = self.shared.config.limits.max_value_bytes;
         if data.len() > max {
-            return Err(Error::ValueTooLarge { len: data.len(), max });
+            return Err(Error::ValueTooLarge {
+                what: "content".into(),
+                len: data.len(),
+                max,
+            });
         }
         let hash = ContentHash::of(algorithm, &data);
         let k = hash.storage_key();
