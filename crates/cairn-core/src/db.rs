@@ -81,6 +81,9 @@ pub(crate) struct Shared {
     pub stats: Stats,
     /// Per store, the key statistics as of the last commit (`keystats`).
     pub tallies: Mutex<crate::keystats::Tallies>,
+    /// The earliest expiry staged since the TTL collector last looked
+    /// (`u64::MAX`: none); see `maintenance::Collector`.
+    pub expiry_pending: AtomicU64,
     pub queue: WriteQueue,
     /// The data directory's lock, held as long as anything (a `Db`, a
     /// `Subscription`) keeps the storage open, and let go after it (fields
@@ -346,6 +349,7 @@ impl Db {
             lock_id: crate::fault::file_id(&lock),
             stats: Stats::default(),
             tallies: Mutex::new(tallies),
+            expiry_pending: AtomicU64::new(u64::MAX),
             queue: WriteQueue::new(revision),
             _lock: lock,
         });

@@ -491,6 +491,7 @@ impl Writer<'_> {
                 }
                 if let Some(t) = new_t {
                     g.expiry.insert(expiry_key(t, &c.skey), true);
+                    self.shared.expiry_pending.fetch_min(t, Ordering::AcqRel);
                 }
             }
             g.key_stats.of(c.handle.id).change(
