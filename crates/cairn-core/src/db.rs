@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     /// The earliest expiry staged since the TTL collector last looked
     /// (`u64::MAX`: none); see `maintenance::Collector`.
     pub expiry_pending: AtomicU64,
+    /// Store ids whose records the maintenance thread is deleting (`retire`).
+    pub retired: Mutex<Vec<u32>>,
     pub queue: WriteQueue,
     /// The data directory's lock, held as long as anything (a `Db`, a
     /// `Subscription`) keeps the storage open, and let go after it (fields
@@ -333,7 +335,8 @@ impl Db {
                 }),
             );
         }
-        let tallies = crate::keystats::load(&fj, &ks)?;
+        let retired = crate::retire::at_open(&ks)?;
+        let tallies = crate::keystats::load(&fj, &ks, &retired)?;
         let shared = Arc::new(Shared {
             cache: Cache::new(config.cache_entries),
             hub: Hub::new(config.event_buffer, config.event_buffer_bytes, revision),
@@ -350,6 +353,7 @@ impl Db {
             stats: Stats::default(),
             tallies: Mutex::new(tallies),
             expiry_pending: AtomicU64::new(u64::MAX),
+            retired: Mutex::new(retired),
             queue: WriteQueue::new(revision),
             _lock: lock,
         });

@@ -246,7 +246,7 @@ fn meta_u64(ks: &Keyspaces, k: &[u8]) -> Result<Option<u64>> {
 /// The tallies at open: the saved ones when they describe the current
 /// revision; otherwise every record is counted (headers only) and the
 /// result saved, before any write can change it.
-pub(crate) fn load(fj: &fjall::Database, ks: &Keyspaces) -> Result<Tallies> {
+pub(crate) fn load(fj: &fjall::Database, ks: &Keyspaces, retired: &[u32]) -> Result<Tallies> {
     let revision = meta_u64(ks, META_REVISION)?.unwrap_or(0);
     let mut by_store = Map::default();
     if meta_u64(ks, SAVED_AT)? == Some(revision) {
@@ -267,9 +267,12 @@ pub(crate) fn load(fj: &fjall::Database, ks: &Keyspaces) -> Result<Tallies> {
     let started = Instant::now();
     for kv in ks.data.iter() {
         let (k, v) = kv.into_inner()?;
-        let Some(id) = k.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes) else {
+        let Some(id) = crate::retire::id_of(&k) else {
             continue; // `cairn check` reports it
         };
+        if retired.contains(&id) {
+            continue;
+        }
         // A header that does not decode is counted without an expiry
         // (`cairn check` reports it) rather than failing the open.
         let expires_at = Record::stored_expires_at(&v).unwrap_or(None);

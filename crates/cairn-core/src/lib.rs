@@ -105,6 +105,7 @@ mod keystats;
 mod maintenance;
 mod ops;
 mod queue;
+mod retire;
 mod spec;
 mod typed;
 mod value;

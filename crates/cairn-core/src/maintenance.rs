@@ -14,6 +14,8 @@ const EXPIRE_BATCH: usize = 1000;
 /// How long one tick may keep collecting (the rest of the tick the writer
 /// is left to clients).
 const EXPIRE_BUDGET: Duration = Duration::from_millis(100);
+/// How long one tick may spend deleting retired stores' records.
+const RETIRE_BUDGET: Duration = Duration::from_millis(50);
 /// How often the collector scans the expiry index from its start, as a
 /// safety net under the floor it keeps.
 const FULL_SCAN_EVERY: Duration = Duration::from_secs(60);
@@ -31,6 +33,7 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
     let mut last_expiry = Instant::now();
     let mut last_retention = Instant::now();
     let mut trimmed_to = None;
+    let mut retired = crate::retire::Collector::default();
     let mut expiry = Collector {
         floor: 0,
         last_full: Instant::now(),
@@ -71,6 +74,9 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
                     }
                 }
             }
+        }
+        if let Err(e) = retired.run(shared, RETIRE_BUDGET) {
+            tracing::warn!(error = %e, "deleting a cleared or dropped store's records failed");
         }
         if last_retention.elapsed() >= Duration::from_secs(1) {
             last_retention = Instant::now();

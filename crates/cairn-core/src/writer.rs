@@ -153,8 +153,9 @@ pub(crate) struct Group {
     changed: bool,
     /// Per store id: how this group changes its key statistics.
     key_stats: crate::keystats::Deltas,
-    /// Stores dropped by this group, whose statistics go.
-    dropped: Vec<u32>,
+    /// Store ids this group retires (stores dropped or cleared): their
+    /// statistics go, their records are deleted in the background.
+    retired: Vec<u32>,
     replies: Vec<(Replier, Result<Applied>)>,
 }
 
@@ -240,7 +241,7 @@ impl Writer<'_> {
             Command::DropStore { store } => self.drop_store(g, &store),
             Command::Clear { store } => {
                 let h = self.store(&store)?;
-                let removed = self.clear(g, &h, EventKind::Cleared, "flushdb")?;
+                let removed = self.clear(g, &h)?;
                 Ok(Applied::Cleared {
                     removed,
                     revision: self.revision(),
@@ -324,38 +325,47 @@ impl Writer<'_> {
                 revision: self.revision(),
             });
         };
-        self.clear(g, &h, EventKind::Cleared, "drop")?;
+        self.emptied(g, &h, "drop")?;
         if !g.changed {
             self.bump(g);
         }
         g.stores.push((name.to_owned(), None));
         g.catalog.push(CatalogOp::Remove(name.to_owned()));
-        g.dropped.push(h.id);
+        g.retired.push(h.id);
         Ok(Applied::Dropped {
             existed: true,
             revision: self.revision(),
         })
     }
 
-    /// Removes every key (and history) of a store; one `cleared` event.
-    fn clear(&mut self, g: &mut Group, h: &StoreHandle, kind: EventKind, op: &'static str) -> Result<u64> {
-        let prefix = h.id.to_be_bytes();
-        let now = now_ms();
-        // Live keys: records whose TTL passed go too, uncounted.
-        let mut removed = 0u64;
-        for kv in self.shared.ks.data.prefix(prefix) {
-            let (k, v) = kv.into_inner()?;
-            let expires_at = Record::stored_expires_at(&v)?;
-            if let Some(t) = expires_at {
-                g.expiry.insert(expiry_key(t, &k), false);
-            }
-            g.key_stats.of(h.id).change(Some(expires_at), None);
-            g.data.insert(k.to_vec(), None);
-            removed += u64::from(expires_at.is_none_or(|t| t > now));
+    /// Empties a store whatever its size: it gets a new id and the old one
+    /// is retired (`retire`); one `cleared` event. The number of live keys
+    /// it held; with none, nothing changes (records whose TTL passed are
+    /// left to the collector).
+    fn clear(&mut self, g: &mut Group, h: &StoreHandle) -> Result<u64> {
+        let removed = self.emptied(g, h, "flushdb")?;
+        if removed == 0 {
+            return Ok(0);
         }
-        for kv in self.shared.ks.history.prefix(prefix) {
-            g.history.insert(kv.key()?.to_vec(), None);
-        }
+        let id = g.next_store_id.unwrap_or_else(|| self.shared.catalog.read().next_id);
+        let spec = h.spec.clone();
+        let persisted = serde_json::to_vec(&PersistedStore { id, spec: spec.clone() })
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        g.stores.push((spec.name.clone(), Some(persisted)));
+        g.next_store_id = Some(id + 1);
+        g.catalog.push(CatalogOp::Add(Arc::new(StoreHandle {
+            id,
+            spec,
+            validator: h.validator.clone(),
+        })));
+        g.retired.push(h.id);
+        Ok(removed)
+    }
+
+    /// The `cleared` event of a store about to lose its keys; how many
+    /// live keys it had (0: no event).
+    fn emptied(&mut self, g: &mut Group, h: &StoreHandle, op: &'static str) -> Result<u64> {
+        let removed = crate::keystats::read(self.shared, h.id)?.keys;
         if removed == 0 {
             return Ok(0);
         }
@@ -366,7 +376,7 @@ impl Writer<'_> {
                 revision,
                 store: h.spec.name.clone(),
                 key: None,
-                kind,
+                kind: EventKind::Cleared,
                 old_value: None,
                 new_value: None,
                 timestamp: now_ms(),
@@ -544,8 +554,8 @@ impl Writer<'_> {
             // Held from the commit until the tallies describe it (readers
             // take their snapshot under it).
             let mut tallies = self.shared.tallies.lock();
-            let plan = tallies.plan(&g.key_stats, &g.dropped);
-            if let Err(e) = self.write_batch(&g, |b, ks, revision| tallies.stage(&plan, &g.dropped, b, ks, revision)) {
+            let plan = tallies.plan(&g.key_stats, &g.retired);
+            if let Err(e) = self.write_batch(&g, |b, ks, revision| tallies.stage(&plan, &g.retired, b, ks, revision)) {
                 self.shared
                     .refuse_writes(format!("a commit failed ({e}); restart once the cause is fixed"));
                 // Part of the batch may have reached the journal before the
@@ -557,8 +567,9 @@ impl Writer<'_> {
                 }
                 return;
             }
-            tallies.apply(plan, &g.dropped);
+            tallies.apply(plan, &g.retired);
             drop(tallies);
+            self.shared.retired.lock().extend(&g.retired);
             self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
             let mut catalog = self.shared.catalog.write();
             for op in g.catalog.drain(..) {
@@ -634,6 +645,9 @@ impl Writer<'_> {
             }
         }
         stats(&mut b, ks, self.revision());
+        for id in &g.retired {
+            b.insert(&ks.meta, crate::retire::meta_key(*id), b"".as_slice());
+        }
         if let Some(id) = g.next_store_id {
             b.insert(&ks.meta, META_NEXT_STORE, u64::from(id).to_le_bytes());
         }

@@ -91,8 +91,14 @@ impl Db {
         }
         let mut n = 0u64;
         let mut tallies = crate::keystats::Map::default();
+        // Records of cleared or dropped stores, not yet deleted: skipped.
+        let retired = crate::retire::at_snapshot(&snap, ks)?;
+        let is_retired = |k: &[u8]| crate::retire::id_of(k).is_some_and(|id| retired.contains(&id));
         for kv in snap.iter(&ks.data) {
             let (k, v) = kv.into_inner()?;
+            if is_retired(&k) {
+                continue;
+            }
             rep.entries += 1;
             if let (Some(id), Ok(t)) = (k.get(..4), Record::stored_expires_at(&v)) {
                 let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
@@ -120,7 +126,10 @@ impl Db {
             ));
         }
         for kv in snap.iter(&ks.history) {
-            let (_, v) = kv.into_inner()?;
+            let (k, v) = kv.into_inner()?;
+            if is_retired(&k) {
+                continue;
+            }
             rep.history += 1;
             if let Err(e) = Record::decode(&v) {
                 rep.problem(format!("history record: {e}"));
@@ -133,6 +142,11 @@ impl Db {
                 continue;
             }
             let at = u64::from_be_bytes(k[..8].try_into().unwrap_or_default());
+            // A cleared or dropped store's entry: the TTL collector drops it
+            // when its time comes.
+            if crate::retire::id_of(&k[8..]).is_some_and(|id| !stores.contains_key(&id)) {
+                continue;
+            }
             let matches = match snap.get(&ks.data, &k[8..])? {
                 Some(v) => Record::decode(&v).is_ok_and(|r| r.expires_at == Some(at)),
                 None => false,

@@ -94,9 +94,19 @@ impl Db {
             (KIND_EXPIRY, &ks.expiry),
             (KIND_CONTENT, &ks.content),
         ];
+        let retired = crate::retire::at_snapshot(&snap, ks)?;
         for (kind, keyspace) in sections {
             for kv in snap.iter(keyspace) {
                 let (k, v) = kv.into_inner()?;
+                // Records of cleared or dropped stores, not yet deleted.
+                let id = match kind {
+                    KIND_ENTRY | KIND_HISTORY => crate::retire::id_of(&k),
+                    KIND_EXPIRY => k.get(8..).and_then(crate::retire::id_of),
+                    _ => None,
+                };
+                if id.is_some_and(|id| retired.contains(&id)) {
+                    continue;
+                }
                 // The change log is not backed up: the restored db's log starts
                 // after the backup's revision.
                 if kind == KIND_META && &*k == META_OLDEST {
@@ -105,7 +115,7 @@ impl Db {
                 // Nor are the key statistics: the restored db counts its
                 // records when first opened (and the format stays the one
                 // older versions read: meta records are u64 counters).
-                if kind == KIND_META && crate::keystats::is_own_meta(&k) {
+                if kind == KIND_META && (crate::keystats::is_own_meta(&k) || crate::retire::is_own_meta(&k)) {
                     continue;
                 }
                 // Copying corrupt content would make a backup that cannot be restored: refuse it here.
