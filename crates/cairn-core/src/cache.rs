@@ -19,16 +19,38 @@ pub(crate) type Slot = Option<Arc<Record>>;
 const MAX_CACHED_VALUE: usize = 64 << 10;
 const STRIPES: usize = 256;
 
+/// What an entry costs the cache's budget: its key, its value twice (the
+/// parsed value and its encoding) and bookkeeping, but at least
+/// `floor` = budget / entries, so the cache also holds at most `entries`
+/// entries. A budget in entries alone let 60 KB values take 2.7 GB.
+#[derive(Clone)]
+struct Weigh {
+    floor: u64,
+}
+
+impl quick_cache::Weighter<Vec<u8>, Slot> for Weigh {
+    fn weight(&self, key: &Vec<u8>, slot: &Slot) -> u64 {
+        let value = slot.as_ref().map_or(0, |r| 2 * r.value_len());
+        ((key.len() + value + 96) as u64).max(self.floor)
+    }
+}
+
 pub(crate) struct Cache {
-    map: Option<quick_cache::sync::Cache<Vec<u8>, Slot>>,
+    map: Option<quick_cache::sync::Cache<Vec<u8>, Slot, Weigh>>,
     stripes: Box<[Mutex<u64>]>,
     hasher: foldhash::fast::RandomState,
 }
 
 impl Cache {
-    pub fn new(entries: usize) -> Cache {
+    /// A cache of at most `entries` entries and about `bytes` bytes (see
+    /// [`Weigh`]); either 0 disables it.
+    pub fn new(entries: usize, bytes: u64) -> Cache {
+        let on = entries > 0 && bytes > 0;
         Cache {
-            map: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)),
+            map: on.then(|| {
+                let floor = (bytes / entries as u64).max(1);
+                quick_cache::sync::Cache::with_weighter(entries, bytes, Weigh { floor })
+            }),
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -75,6 +97,12 @@ impl Cache {
         }
     }
 
+    /// Bytes held, as [`Weigh`] counts them.
+    #[cfg(test)]
+    pub fn weight(&self) -> u64 {
+        self.map.as_ref().map_or(0, quick_cache::sync::Cache::weight)
+    }
+
     /// Forgets everything (after clearing or dropping a store).
     pub fn clear(&self) {
         let guards: Vec<_> = self.stripes.iter().map(|s| s.lock()).collect();
@@ -84,5 +112,46 @@ impl Cache {
         for mut g in guards {
             *g += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+
+    fn record(len: usize) -> Slot {
+        let value = Value::Bytes(vec![7; len]);
+        let enc = value.encode();
+        Some(Arc::new(Record {
+            value: Arc::new(value),
+            enc,
+            revision: 1,
+            created_revision: 1,
+            version: 1,
+            updated_at: 0,
+            expires_at: None,
+        }))
+    }
+
+    #[test]
+    fn the_budget_bounds_bytes_and_entries() {
+        // 1 MB and 1,000 entries: 50 KB values fit about 10 at a time.
+        let c = Cache::new(1_000, 1 << 20);
+        for i in 0..100u32 {
+            c.store(i.to_be_bytes().to_vec(), record(50_000));
+        }
+        assert!(c.weight() <= 1 << 20, "{}", c.weight());
+        let held = (0..100u32).filter(|i| c.get(&i.to_be_bytes()).is_some()).count();
+        assert!((5..=21).contains(&held), "{held}");
+        // Small entries: the entry count binds (each weighs at least 1 MB / 1,000).
+        let c = Cache::new(1_000, 1 << 20);
+        for i in 0..5_000u32 {
+            c.store(i.to_be_bytes().to_vec(), record(10));
+        }
+        let held = (0..5_000u32).filter(|i| c.get(&i.to_be_bytes()).is_some()).count();
+        assert!((500..=1_000).contains(&held), "{held}");
+        assert!(Cache::new(0, 1 << 20).map.is_none());
+        assert!(Cache::new(1_000, 0).map.is_none());
     }
 }

@@ -57,8 +57,12 @@ pub struct Config {
     pub limits: Limits,
     /// Number of most recent revisions kept in the change log. Default: 1,000,000.
     pub changelog_retention: u64,
-    /// Number of entries kept in the read cache (0 disables it). Default: 100,000.
+    /// Most entries kept in the read cache (0 disables it). Default: 100,000.
     pub cache_entries: usize,
+    /// About the most bytes the read cache holds: keys and values (counted
+    /// twice: parsed and encoded) and bookkeeping (0 disables it). Default:
+    /// 256 MiB.
+    pub cache_bytes: u64,
     /// fjall block cache size in bytes. Default: 64 MiB.
     pub block_cache_bytes: u64,
     /// How often the TTL collector looks for expired keys, in milliseconds. Default: 250.
@@ -79,6 +83,7 @@ impl Default for Config {
             limits: Limits::default(),
             changelog_retention: 1_000_000,
             cache_entries: 100_000,
+            cache_bytes: 256 << 20,
             block_cache_bytes: 64 << 20,
             expiry_interval_ms: 250,
             event_buffer: 65_536,

@@ -214,6 +214,12 @@ impl Builder {
         self
     }
 
+    /// Sets the read cache's byte budget (0 disables it).
+    pub fn cache_bytes(mut self, n: u64) -> Self {
+        self.config.cache_bytes = n;
+        self
+    }
+
     /// Sets how many revisions the change log keeps.
     pub fn changelog_retention(mut self, n: u64) -> Self {
         self.config.changelog_retention = n;
@@ -338,7 +344,7 @@ impl Db {
         let retired = crate::retire::at_open(&ks)?;
         let tallies = crate::keystats::load(&fj, &ks, &retired)?;
         let shared = Arc::new(Shared {
-            cache: Cache::new(config.cache_entries),
+            cache: Cache::new(config.cache_entries, config.cache_bytes),
             hub: Hub::new(config.event_buffer, config.event_buffer_bytes, revision),
             config,
             path: path.to_owned(),

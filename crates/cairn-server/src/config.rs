@@ -106,9 +106,14 @@ pub struct ServerConfig {
     /// the idle timeout, so an idle watch is never cut off).
     #[arg(long, env = "CAIRN_HEARTBEAT_MS", default_value_t = 5000)]
     pub heartbeat_ms: u64,
-    /// Read cache size, entries.
+    /// Read cache size, entries (0: no cache).
     #[arg(long, env = "CAIRN_CACHE_ENTRIES", default_value_t = 100_000)]
     pub cache_entries: usize,
+    /// Read cache size, bytes: keys and values, each value counted twice
+    /// (parsed and encoded); whichever of this and --cache-entries is
+    /// reached first bounds the cache.
+    #[arg(long, env = "CAIRN_CACHE_BYTES", default_value_t = 256 << 20)]
+    pub cache_bytes: u64,
     /// Revisions kept in the change log.
     #[arg(long, env = "CAIRN_CHANGELOG_RETENTION", default_value_t = 1_000_000)]
     pub changelog_retention: u64,
@@ -153,6 +158,7 @@ impl ServerConfig {
             },
             changelog_retention: self.changelog_retention,
             cache_entries: self.cache_entries,
+            cache_bytes: self.cache_bytes,
             ..Config::default()
         }
     }
