@@ -99,7 +99,8 @@ pub struct ServerConfig {
     /// Most concurrent client connections (HTTP and RESP each).
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Close connections idle this long, seconds.
+    /// Close HTTP and WebSocket connections idle this long, seconds (RESP
+    /// connections stay open, as Redis's `timeout 0`).
     #[arg(long, env = "CAIRN_IDLE_TIMEOUT_SECS", default_value_t = 300)]
     pub idle_timeout_secs: u64,
     /// Watch heartbeat (`progress`) period, milliseconds (kept under half

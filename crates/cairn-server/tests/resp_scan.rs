@@ -160,3 +160,32 @@ async fn info_keyspace_counts_keys_with_an_expiry() {
     assert!(all.ends_with("avg_ttl=0\r\n") && !all.ends_with("\r\n\r\n"), "{all:?}");
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn info_has_memory_persistence_and_expired_keys_for_exporters() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let info: String = cmd(&mut c, &["INFO"]).await.unwrap();
+    let field = |name: &str| -> u64 {
+        let prefix = format!("{name}:");
+        info.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(field("used_memory") > 1 << 20, "a running server uses more than 1 MB");
+    assert_eq!(field("maxmemory"), 0);
+    assert_eq!(field("rdb_bgsave_in_progress"), 0);
+    assert_eq!(
+        field("rdb_last_save_time") as i64,
+        cmd::<i64>(&mut c, &["LASTSAVE"]).await.unwrap()
+    );
+    assert_eq!(field("expired_keys"), 0);
+    let mem: String = cmd(&mut c, &["INFO", "memory"]).await.unwrap();
+    assert!(
+        mem.starts_with("# Memory\r\nused_memory:") && !mem.contains("# Server"),
+        "{mem}"
+    );
+    t.server.shutdown().await;
+}

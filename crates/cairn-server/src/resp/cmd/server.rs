@@ -214,6 +214,18 @@ pub(super) async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply
     Reply::OK
 }
 
+/// Resident memory of this process in bytes (Linux; 0 elsewhere).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
     let want: Vec<String> = args[1..].iter().map(|a| show(a).to_ascii_lowercase()).collect();
     let all = want.is_empty() || want.iter().any(|w| w == "all" || w == "everything" || w == "default");
@@ -241,17 +253,30 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
             sh.hub.subscriber_count()
         );
     }
+    if has("memory") {
+        // The process's resident memory: what exporters chart as used_memory.
+        let rss = resident_bytes();
+        let disk = sh.app.db.disk_space().unwrap_or(0);
+        out += &format!(
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
+             maxmemory:0\r\nmaxmemory_policy:noeviction\r\ncairn_disk_bytes:{disk}\r\n\r\n",
+            rss as f64 / (1024.0 * 1024.0)
+        );
+    }
     if has("persistence") {
         out += &format!(
-            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:1\r\ncairn_durability:{}\r\n\r\n",
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\n\
+             rdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\ncairn_durability:{}\r\n\r\n",
+            st.last_save.load(std::sync::atomic::Ordering::Relaxed),
             if relaxed { "relaxed" } else { "sync" }
         );
     }
     if has("stats") {
         out += &format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\n\r\n",
             st.connections.load(std::sync::atomic::Ordering::Relaxed),
-            st.commands.load(std::sync::atomic::Ordering::Relaxed)
+            st.commands.load(std::sync::atomic::Ordering::Relaxed),
+            sh.app.db.stats().expired.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
     if has("replication") {
