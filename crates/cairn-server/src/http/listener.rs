@@ -72,6 +72,9 @@ where
 /// stops accepting and new clients wait in the kernel's backlog.
 pub struct Limited {
     inner: TcpListener,
+    max: usize,
+    /// When the limit was last reported in the log.
+    warned: Option<Instant>,
     permits: Arc<Semaphore>,
     idle: Duration,
     metrics: Arc<Metrics>,
@@ -82,6 +85,8 @@ impl Limited {
     pub fn new(inner: TcpListener, max: usize, idle: Duration, metrics: Arc<Metrics>) -> Limited {
         Limited {
             inner,
+            max: max.max(1),
+            warned: None,
             permits: Arc::new(Semaphore::new(max.max(1))),
             idle,
             metrics,
@@ -94,9 +99,24 @@ impl axum::serve::Listener for Limited {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
-        // The semaphore is never closed, so acquiring only waits.
-        let Ok(permit) = self.permits.clone().acquire_owned().await else {
-            unreachable!("semaphore closed")
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // New clients queue in the kernel's backlog until a
+                // connection closes; said at most every 10 s.
+                if self.warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    self.warned = Some(Instant::now());
+                    tracing::warn!(
+                        max = self.max,
+                        "HTTP connection limit reached (--max-connections): new connections wait until one closes"
+                    );
+                }
+                // The semaphore is never closed, so acquiring only waits.
+                let Ok(p) = self.permits.clone().acquire_owned().await else {
+                    unreachable!("semaphore closed")
+                };
+                p
+            }
         };
         loop {
             match self.inner.accept().await {

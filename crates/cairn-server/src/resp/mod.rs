@@ -163,6 +163,8 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         shutdown.clone(),
     ));
     let slots = Arc::new(Semaphore::new(shared.app.config.max_connections.max(1)));
+    // When the connection limit was last reported in the log.
+    let mut warned: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -179,6 +181,10 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if warned.is_none_or(|t: Instant| t.elapsed() >= std::time::Duration::from_secs(10)) {
+                warned = Some(Instant::now());
+                tracing::warn!("RESP connection limit reached (--max-connections): refusing new clients");
+            }
             tracker.spawn(async move {
                 use tokio::io::AsyncWriteExt as _;
                 let mut stream = stream;
