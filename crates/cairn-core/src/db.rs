@@ -6,7 +6,7 @@ use crate::queue::WriteQueue;
 use crate::spec::{DEFAULT_STORE, StoreHandle};
 use crate::watch::Hub;
 use crate::writer::Job;
-use crate::{Config, Durability, Entry, Error, Key, Result, StoreSpec};
+use crate::{Builder, Config, Entry, Error, Key, Result, StoreSpec};
 use fjall::{Keyspace, KeyspaceCreateOptions};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -187,68 +187,6 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Opens a [`Db`] with options.
-#[derive(Debug)]
-#[must_use]
-pub struct Builder {
-    path: PathBuf,
-    config: Config,
-}
-
-impl Builder {
-    /// Replaces the whole configuration.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Sets the durability mode.
-    pub fn durability(mut self, d: Durability) -> Self {
-        self.config.durability = d;
-        self
-    }
-
-    /// Sets the read cache size in entries (0 disables it).
-    pub fn cache_entries(mut self, n: usize) -> Self {
-        self.config.cache_entries = n;
-        self
-    }
-
-    /// Sets the read cache's byte budget (0 disables it).
-    pub fn cache_bytes(mut self, n: u64) -> Self {
-        self.config.cache_bytes = n;
-        self
-    }
-
-    /// Sets how many revisions the change log keeps.
-    pub fn changelog_retention(mut self, n: u64) -> Self {
-        self.config.changelog_retention = n;
-        self
-    }
-
-    /// Opens (or creates) the database.
-    ///
-    /// # Errors
-    /// [`Error::Locked`] when another process has it open; storage errors.
-    pub fn open(self) -> Result<Db> {
-        Db::open_with(&self.path, self.config)
-    }
-}
-
-fn lock_dir(path: &Path) -> Result<File> {
-    std::fs::create_dir_all(path)?;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path.join("cairn.lock"))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_owned() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-    }
-}
-
 pub(crate) fn u64_at(ks: &Keyspace, key: &[u8]) -> Result<Option<u64>> {
     Ok(match ks.get(key)? {
         Some(v) => Some(u64::from_le_bytes(
@@ -292,9 +230,9 @@ impl Db {
         }
     }
 
-    fn open_with(path: &Path, config: Config) -> Result<Db> {
+    pub(crate) fn open_with(path: &Path, config: Config) -> Result<Db> {
         let config = config.validate().map_err(Error::InvalidArgument)?;
-        let lock = lock_dir(path)?;
+        let lock = crate::builder::lock_dir(path)?;
         let fj = fjall::Database::builder(path.join("fjall"))
             .manual_journal_persist(true)
             .cache_size(config.block_cache_bytes)

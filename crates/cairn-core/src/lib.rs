@@ -87,6 +87,7 @@
 
 mod apply;
 mod backup;
+mod builder;
 mod cache;
 mod changelog;
 mod command;
@@ -114,11 +115,12 @@ mod watch;
 mod writer;
 
 pub use backup::{BACKUP_FORMAT_VERSION, BACKUP_MAGIC, BackupInfo, CheckReport, restore, verify_backup};
+pub use builder::Builder;
 pub use command::{Check, Command, Cond, Op, OpError, OpOutcome, Ttl, WriteOutcome};
 pub use config::{Config, Durability, Limits};
 pub use content::{Algorithm, ContentHash, ContentInfo};
 pub use counter::Counter;
-pub use db::{Builder, Db, Stats};
+pub use db::{Db, Stats};
 pub use entry::Entry;
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
