@@ -119,12 +119,14 @@ pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
         http::tls::load(cert, key).map_err(StartError::Config)?;
     }
     let engine = config.engine().validate().map_err(StartError::Config)?;
+    // Ports first: a port in use fails the start before the data directory
+    // is made or opened.
+    let http = bind(config.http).await?;
+    let resp = bind(config.resp).await?;
     let dir = config.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || Db::builder(dir).config(engine).open())
         .await
         .map_err(|e| StartError::Config(format!("engine open panicked: {e}")))??;
-    let http = bind(config.http).await?;
-    let resp = bind(config.resp).await?;
     let state = AppState(Arc::new(AppShared {
         db,
         auth: Arc::new(auth),

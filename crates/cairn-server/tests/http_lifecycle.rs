@@ -257,3 +257,15 @@ async fn shutdown_finishes_in_flight_requests() {
         json!("in-fly").into()
     );
 }
+
+#[tokio::test]
+async fn a_port_in_use_fails_the_start_before_the_data_dir_is_made() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cfg = cairn_server::ServerConfig::for_tests(&data);
+    cfg.http = cairn_server::Listen::At(taken.local_addr().unwrap());
+    let err = cairn_server::start(cfg).await.err().expect("the port is taken");
+    assert!(matches!(err, cairn_server::StartError::Bind { .. }), "{err}");
+    assert!(!data.exists(), "no data dir left behind");
+}
