@@ -84,6 +84,9 @@ pub(crate) struct Shared {
     /// The earliest expiry staged since the TTL collector last looked
     /// (`u64::MAX`: none); see `maintenance::Collector`.
     pub expiry_pending: AtomicU64,
+    /// The TTL collector's floor: every expiry index entry below it (and
+    /// below `expiry_pending`) is collected.
+    pub expiry_floor: AtomicU64,
     /// Store ids whose records the maintenance thread is deleting (`retire`).
     pub retired: Mutex<Vec<u32>>,
     pub queue: WriteQueue,
@@ -297,6 +300,7 @@ impl Db {
             stats: Stats::default(),
             tallies: Mutex::new(tallies),
             expiry_pending: AtomicU64::new(u64::MAX),
+            expiry_floor: AtomicU64::new(0),
             retired: Mutex::new(retired),
             queue: WriteQueue::new(revision),
             _lock: lock,

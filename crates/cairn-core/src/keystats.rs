@@ -17,6 +17,7 @@ use crate::db::{Keyspaces, META_REVISION, Shared, now_ms};
 use crate::entry::Record;
 use crate::{Error, Result};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 /// Tallies by store id.
 pub(crate) type Map = HashMap<u32, Tally, foldhash::fast::RandomState>;
@@ -221,8 +222,18 @@ impl Tallies {
         }
     }
 
+    /// Saves every tally, and removes saved ones of stores that have none
+    /// now (a store emptied since the last save: a count made at open has
+    /// no entry for it, and the old figure must not come back).
     fn save(&self, fj: &fjall::Database, ks: &Keyspaces, revision: u64) -> Result<()> {
         let mut b = fj.batch().durability(Some(fjall::PersistMode::SyncAll));
+        for kv in ks.meta.prefix(PREFIX) {
+            let k = kv.key()?;
+            let id = k[PREFIX.len()..].try_into().map(u32::from_be_bytes).ok();
+            if id.is_none_or(|id| !self.by_store.contains_key(&id)) {
+                b.remove(&ks.meta, k);
+            }
+        }
         for (id, t) in &self.by_store {
             b.insert(&ks.meta, meta_key(*id), t.encode());
         }
@@ -297,11 +308,11 @@ pub(crate) fn load(fj: &fjall::Database, ks: &Keyspaces, retired: &[u32]) -> Res
 /// failed commit: what reached the journal is unknown, so the next open
 /// counts.
 pub(crate) fn save_on_close(shared: &Shared) {
-    if shared.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+    if shared.poisoned.load(Ordering::Acquire) {
         return;
     }
     let t = shared.tallies.lock();
-    let revision = shared.revision.load(std::sync::atomic::Ordering::Acquire);
+    let revision = shared.revision.load(Ordering::Acquire);
     if let Err(e) = t.save(&shared.fj, &shared.ks, revision) {
         tracing::warn!(error = %e, "saving key statistics on close failed; the next open counts the keys");
     }
@@ -345,8 +356,15 @@ pub(crate) fn read(shared: &Shared, id: u32) -> Result<KeyStats> {
     let (mut expired, mut expired_sum) = (0u64, 0u128);
     // Index keys are expires_at (u64 BE) ++ store id ++ key: every key
     // below `now + 1` has passed its TTL (`t <= now`, as `Record` says).
+    // Below the collector's floor everything is collected: starting there
+    // skips the tombstones it left (a walk from the start went through
+    // every key it had ever collected).
+    let start = shared
+        .expiry_floor
+        .load(Ordering::Acquire)
+        .min(shared.expiry_pending.load(Ordering::Acquire));
     let end = now.saturating_add(1).to_be_bytes();
-    for kv in fjall::Readable::range(&snap, &shared.ks.expiry, ..end.as_slice()) {
+    for kv in fjall::Readable::range(&snap, &shared.ks.expiry, start.to_be_bytes().as_slice()..end.as_slice()) {
         let k = kv.key()?;
         if k.get(8..12) == Some(id_be.as_slice()) {
             expired += 1;
@@ -528,6 +546,38 @@ mod tests {
         let meta = fj.keyspace("meta", fjall::KeyspaceCreateOptions::default).unwrap();
         f(&meta);
         fj.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+
+    #[test]
+    fn a_count_made_at_open_drops_saved_figures_of_stores_now_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::open(dir.path()).unwrap();
+        let id = db.store("default").unwrap().id;
+        for k in ["a", "b", "c"] {
+            put_ttl(&db, "default", k, None);
+        }
+        for k in ["a", "b", "c"] {
+            db.delete("default", k).unwrap();
+        }
+        let revision = db.revision();
+        drop(db);
+        // As after a crash: the figures saved before the deletes, at an
+        // older revision.
+        edit_meta(dir.path(), |meta| {
+            meta.insert(SAVED_AT, (revision - 1).to_le_bytes()).unwrap();
+            let three = Tally {
+                records: 3,
+                ..Tally::default()
+            };
+            meta.insert(meta_key(id), three.encode()).unwrap();
+        });
+        let db = crate::Db::open(dir.path()).unwrap();
+        assert_eq!(db.count("default", None).unwrap(), 0);
+        assert!(!saved(&db).1.contains_key(&id), "the stale figure is gone");
+        drop(db);
+        let db = crate::Db::open(dir.path()).unwrap();
+        assert_eq!(db.count("default", None).unwrap(), 0, "also when loaded");
+        assert_eq!(db.check(|_| ()).unwrap().problems, Vec::<String>::new());
     }
 
     #[test]

@@ -112,14 +112,21 @@ impl Collector {
         if self.last_full.elapsed() >= FULL_SCAN_EVERY {
             self.last_full = Instant::now();
             self.floor = 0;
+            shared.expiry_floor.store(0, Ordering::Release);
         }
         // Staged before this swap but maybe not yet visible to the scan:
-        // kept in the floor after it too.
+        // kept in the floor after it too. Readers take the lower of the
+        // published floor and `expiry_pending`, so the floor is published
+        // lowered before the swap empties `expiry_pending`.
+        let before = self.floor.min(shared.expiry_pending.load(Ordering::Acquire));
+        shared.expiry_floor.fetch_min(before, Ordering::AcqRel);
         let staged = shared.expiry_pending.swap(u64::MAX, Ordering::AcqRel);
         let floor = self.floor.min(staged);
+        shared.expiry_floor.fetch_min(floor, Ordering::AcqRel);
         let now = crate::db::now_ms();
         if floor > now {
             self.floor = floor;
+            shared.expiry_floor.store(floor, Ordering::Release);
             return Ok(false);
         }
         let mut waits = Vec::new();
@@ -184,6 +191,7 @@ impl Collector {
             now
         };
         self.floor = reached.min(staged).min(shared.expiry_pending.load(Ordering::Acquire));
+        shared.expiry_floor.store(self.floor, Ordering::Release);
         Ok(full && !failed)
     }
 }

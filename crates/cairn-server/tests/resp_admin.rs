@@ -46,6 +46,17 @@ async fn object_and_memory_describe_a_key_as_redis_does() {
         .await
         .unwrap_err();
     assert_eq!(err.detail(), Some("syntax error"));
+    let err = cmd::<i64>(&mut c, &["MEMORY", "USAGE", "s", "SAMPLES", "-1"])
+        .await
+        .unwrap_err();
+    assert_eq!(err.detail(), Some("syntax error"));
+    let twice = ["MEMORY", "USAGE", "s", "SAMPLES", "5", "SAMPLES", "3"];
+    assert_eq!(cmd::<i64>(&mut c, &twice).await.unwrap(), small);
+    let help = cmd::<redis::Value>(&mut c, &["OBJECT", "HELP"]).await.unwrap();
+    let redis::Value::Array(lines) = help else {
+        panic!("{help:?}")
+    };
+    assert!(matches!(&lines[0], redis::Value::SimpleString(l) if l.starts_with("OBJECT <subcommand>")));
     let out = resp_util::transaction(&mut c, &[&["OBJECT", "ENCODING", "i"], &["MEMORY", "USAGE", "nope"]]).await;
     assert_eq!(
         out,

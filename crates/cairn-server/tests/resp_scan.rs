@@ -189,3 +189,22 @@ async fn info_has_memory_persistence_and_expired_keys_for_exporters() {
     );
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn info_keyspace_lists_databases_by_number_then_named_stores() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    t.with_db(|db| db.create_store(cairn_core::StoreSpec::new("named")).unwrap())
+        .await;
+    for db in ["10", "2", "0", "named"] {
+        let _: () = cmd(&mut c, &["SELECT", db]).await.unwrap();
+        let _: () = c.set("k", "v").await.unwrap();
+    }
+    let info: String = cmd(&mut c, &["INFO", "keyspace"]).await.unwrap();
+    let dbs: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(db, _)| db))
+        .collect();
+    assert_eq!(dbs, ["db0", "db2", "db10", "dbnamed"], "{info}");
+    t.server.shutdown().await;
+}

@@ -50,7 +50,8 @@
 //!   `0.1 + 0.2` answers `0.30000000000000004`.
 //! - `RANDOMKEY` walks the store's keys to a random position (O(n); `DBSIZE`
 //!   is O(1) from kept counts); `TOUCH` only counts keys
-//!   (cairn keeps no access times); `COPY .. DB` also takes a store name.
+//!   (cairn keeps no access times); `COPY .. DB` and `MOVE` also take a
+//!   store name (an unknown one: `-ERR store .. does not exist`).
 //! - `OBJECT IDLETIME` is the time since the key's last write (cairn keeps
 //!   no access times); `MEMORY USAGE` is the size of the key's stored
 //!   record; `WAIT` answers 0 at once (no replicas); `SAVE` / `BGSAVE`

@@ -79,8 +79,9 @@ fn unknown(cmd: &str, sub: &[u8]) -> Reply {
     Reply::err(format!("unknown subcommand '{}'. Try {cmd} HELP.", show(sub)))
 }
 
-fn help(lines: &[&str]) -> Reply {
-    Reply::Array(lines.iter().map(|l| Reply::text(*l)).collect())
+/// Help text as Redis sends it: simple strings.
+fn help(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::Simple(l)).collect())
 }
 
 /// The key's entry, or the reply for a missing one / an error.
@@ -158,15 +159,20 @@ fn memory(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
             "    Print this help.",
         ]),
         b"USAGE" => {
-            let key = match args {
-                [_, _, key] => key,
-                [_, _, key, opt, n] if opt.eq_ignore_ascii_case(b"SAMPLES") => match int_arg(n) {
-                    Ok(_) => key,
-                    Err(r) => return r,
-                },
-                [_, _] => return Reply::err("wrong number of arguments for 'memory|usage' command"),
-                _ => return syntax_error(),
+            let [_, _, key, opts @ ..] = args else {
+                return Reply::err("wrong number of arguments for 'memory|usage' command");
             };
+            // `SAMPLES n` any number of times, as Redis takes it; n >= 0.
+            for pair in opts.chunks(2) {
+                match pair {
+                    [opt, n] if opt.eq_ignore_ascii_case(b"SAMPLES") => match int_arg(n) {
+                        Ok(n) if n >= 0 => {}
+                        Ok(_) => return syntax_error(),
+                        Err(r) => return r,
+                    },
+                    _ => return syntax_error(),
+                }
+            }
             match entry(sh, sess, key) {
                 // Key, value, and the record's header (revisions, version,
                 // times: ~14 bytes) with the store prefix.

@@ -480,9 +480,13 @@ async fn flush(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Re
     } else {
         vec![sess.store.clone()]
     };
+    let all = spec.name == "flushall";
     for store in stores {
-        if let Err(e) = sh.app.db.execute_async(Command::Clear { store }).await {
-            return Err(engine_error(&e));
+        match sh.app.db.execute_async(Command::Clear { store }).await {
+            Ok(_) => {}
+            // Dropped since it was listed: nothing left to flush there.
+            Err(cairn_core::Error::UnknownStore { .. }) if all => {}
+            Err(e) => return Err(engine_error(&e)),
         }
     }
     Ok(Reply::OK)

@@ -308,6 +308,13 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
         })
         .await
         .unwrap_or_default();
+        // As Redis lists them: by database number (0 first), then the
+        // named stores by name.
+        let mut counts = counts;
+        counts.sort_by_cached_key(|(name, _)| {
+            let db = crate::resp::pubsub::db_name(name);
+            (db.parse::<u32>().map_or((1, u32::MAX), |n| (0, n)), db.to_owned())
+        });
         for (name, k) in counts {
             if k.keys > 0 {
                 out += &format!(
