@@ -120,15 +120,31 @@ struct Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.stop.lock().take();
+        if let Err(e) = self.shut_down() {
+            tracing::error!(error = %e, "final fsync failed");
+        }
+    }
+}
+
+impl Runtime {
+    /// Stops the threads once queued writes are applied, saves the key
+    /// counts, fsyncs, and writes the memtables out. The first call does
+    /// the work; later ones answer `Ok`.
+    fn shut_down(&self) -> Result<()> {
+        if self.stop.lock().take().is_none() {
+            return Ok(());
+        }
         self.shared.queue.close();
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
         crate::keystats::save_on_close(&self.shared);
-        if let Err(e) = self.shared.fj.persist(fjall::PersistMode::SyncAll) {
-            tracing::error!(error = %e, "final fsync failed");
-        }
+        self.shared.fj.persist(fjall::PersistMode::SyncAll)?;
+        self.flush_memtables();
+        Ok(())
+    }
+
+    fn flush_memtables(&self) {
         // Write the memtables out as tables so the journals can go: the next
         // open has nothing to replay (restart time) and the disk holds no
         // journal copies of the data. Everything is already durable above,
@@ -531,6 +547,21 @@ impl Db {
                 .refuse_writes(format!("an fsync failed ({e}); restart once the cause is fixed"));
             Error::from(e)
         })
+    }
+
+    /// Shuts the database down now rather than when the last clone is
+    /// dropped, and says whether the final fsync worked: waits for queued
+    /// writes, stops the background threads, saves the key counts, fsyncs
+    /// and writes the memtables out (so the next open replays nothing).
+    /// Other clones can still read; their writes get [`Error::Closed`].
+    /// The directory's lock is let go once every clone and subscription
+    /// is dropped.
+    ///
+    /// # Errors
+    /// The final fsync failed: writes acknowledged in `relaxed` mode since
+    /// the last periodic fsync may not be on disk.
+    pub fn close(self) -> Result<()> {
+        self.rt.shut_down()
     }
 
     #[doc(hidden)]

@@ -57,3 +57,25 @@ fn a_live_subscription_keeps_the_directory_in_use_until_dropped() {
     let db = cairn_core::Db::open(dir.path()).unwrap();
     db.put("default", "k", cairn_core::Value::Json(1.into())).unwrap();
 }
+
+#[test]
+fn close_shuts_down_now_and_other_clones_can_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.put("default", "k", cairn_core::Value::from(1)).unwrap();
+    let other = db.clone();
+    db.close().unwrap();
+    assert!(matches!(
+        other.put("default", "k2", cairn_core::Value::from(2)),
+        Err(cairn_core::Error::Closed)
+    ));
+    assert!(other.get("default", "k").unwrap().is_some(), "reads go on");
+    drop(other);
+    let db = Db::open(dir.path()).unwrap();
+    assert_eq!(
+        db.get("default", "k").unwrap().unwrap().value,
+        cairn_core::Value::from(1)
+    );
+    assert!(db.get("default", "k2").unwrap().is_none());
+    db.close().unwrap();
+}

@@ -184,6 +184,18 @@ impl Server {
     /// Graceful shutdown: stop accepting, let in-flight requests finish,
     /// close the engine (which syncs to disk).
     pub async fn shutdown(self) {
+        if let Err(e) = self.stop().await {
+            tracing::error!(error = %e, "final fsync failed");
+        }
+    }
+
+    /// As [`Server::shutdown`], and says whether the engine's final fsync
+    /// worked (it fails when the engine had stopped taking writes after a
+    /// failed commit, e.g. a full disk).
+    ///
+    /// # Errors
+    /// The final fsync failed.
+    pub async fn stop(self) -> Result<(), cairn_core::Error> {
         self.state.shutdown.cancel();
         for t in self.tasks {
             let _ = t.await;
@@ -192,8 +204,10 @@ impl Server {
         self.state.sessions.wait().await;
         let db = self.state.db.clone();
         drop(self.state);
-        // Dropping the last handle joins the engine's threads and fsyncs.
-        let _ = tokio::task::spawn_blocking(move || drop(db)).await;
+        // Joins the engine's threads, fsyncs and writes the memtables out.
+        tokio::task::spawn_blocking(move || db.close())
+            .await
+            .unwrap_or(Err(cairn_core::Error::Closed))
     }
 }
 
@@ -205,6 +219,9 @@ pub async fn run(config: ServerConfig, signal: impl std::future::Future<Output =
     let server = start(config).await?;
     signal.await;
     tracing::info!("shutting down");
+    // A failed final fsync is logged, not an exit status: after a fault
+    // (say, a full disk) the engine refuses writes and its fsync fails,
+    // while every write acknowledged in `sync` mode is already on disk.
     server.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -89,5 +89,5 @@ async fn wait_save_and_lastsave_answer_as_a_server_without_replicas() {
     );
     let err = cmd::<String>(&mut c, &["BGSAVE", "NOW"]).await.unwrap_err();
     assert_eq!(err.detail(), Some("syntax error"));
-    t.server.shutdown().await;
+    t.server.stop().await.expect("a clean stop fsyncs fine");
 }
