@@ -175,11 +175,11 @@ pub(crate) struct Plan {
 impl Tallies {
     /// The tallies after `deltas` (zero ones dropped), and whether this
     /// commit saves them.
-    pub fn plan(&self, deltas: &Deltas, dropped: &[u32]) -> Plan {
+    pub fn plan(&self, deltas: &Deltas, retired: &[u32]) -> Plan {
         let changed: Vec<(u32, Tally)> = deltas
             .0
             .iter()
-            .filter(|(id, d)| *d != Delta::default() && !dropped.contains(id))
+            .filter(|(id, d)| *d != Delta::default() && !retired.contains(id))
             .map(|(id, d)| (*id, self.by_store.get(id).copied().unwrap_or_default().apply(*d)))
             .collect();
         let dirty = self.dirty || !changed.is_empty();
@@ -189,16 +189,16 @@ impl Tallies {
         }
     }
 
-    /// Adds the plan's writes to a commit at `revision`: a dropped
+    /// Adds the plan's writes to a commit at `revision`: a retired
     /// store's tally goes at once, the others when the plan saves.
-    pub fn stage(&self, plan: &Plan, dropped: &[u32], b: &mut fjall::OwnedWriteBatch, ks: &Keyspaces, revision: u64) {
-        for id in dropped {
+    pub fn stage(&self, plan: &Plan, retired: &[u32], b: &mut fjall::OwnedWriteBatch, ks: &Keyspaces, revision: u64) {
+        for id in retired {
             b.remove(&ks.meta, meta_key(*id));
         }
         if plan.save {
             let changed = |id: &u32| plan.changed.iter().any(|(c, _)| c == id);
             for (id, t) in &self.by_store {
-                if !changed(id) && !dropped.contains(id) {
+                if !changed(id) && !retired.contains(id) {
                     b.insert(&ks.meta, meta_key(*id), t.encode());
                 }
             }
@@ -210,10 +210,10 @@ impl Tallies {
     }
 
     /// The plan's commit succeeded.
-    pub fn apply(&mut self, plan: Plan, dropped: &[u32]) {
+    pub fn apply(&mut self, plan: Plan, retired: &[u32]) {
         self.dirty |= !plan.changed.is_empty();
         self.by_store.extend(plan.changed);
-        for id in dropped {
+        for id in retired {
             self.by_store.remove(id);
         }
         if plan.save {
