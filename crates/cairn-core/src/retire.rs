@@ -106,13 +106,26 @@ fn step(shared: &Shared, mut p: Progress) -> Result<Option<Progress>> {
     let ks = &shared.ks;
     let keyspace = if p.keyspace == 0 { &ks.data } else { &ks.history };
     let prefix = p.id.to_be_bytes();
-    let lo = match p.after.take() {
-        Some(k) => Bound::Excluded(k),
-        None => Bound::Included(prefix.to_vec()),
-    };
     let hi = match p.id.checked_add(1) {
         Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
         None => Bound::Unbounded,
+    };
+    let lo = match p.after.take() {
+        Some(k) => Bound::Excluded(k),
+        None => {
+            // First, table files holding nothing but this id's records go
+            // whole (a store's records are contiguous, so for a big store
+            // that is nearly all of them); what is left is deleted below.
+            // Deleting record by record alone left the space held by
+            // tombstones that compaction never got to. (`tree` is fjall's
+            // hidden access to its LSM-tree; `drop_range` is lsm-tree's.)
+            use fjall::AbstractTree as _;
+            keyspace
+                .tree
+                .drop_range::<Vec<u8>, _>((Bound::Included(prefix.to_vec()), hi.clone()))
+                .map_err(fjall::Error::from)?;
+            Bound::Included(prefix.to_vec())
+        }
     };
     let keys: Vec<fjall::Slice> = keyspace
         .range((lo, hi))
