@@ -96,6 +96,18 @@ pub(crate) struct Shared {
     _lock: File,
 }
 
+impl Shared {
+    /// A store's handle by name.
+    pub fn store(&self, name: &str) -> Result<Arc<StoreHandle>> {
+        self.catalog
+            .read()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })
+    }
+}
+
 /// Engine counters, for metrics.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -397,13 +409,7 @@ impl Db {
     }
 
     pub(crate) fn store(&self, name: &str) -> Result<Arc<StoreHandle>> {
-        self.shared
-            .catalog
-            .read()
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })
+        self.shared.store(name)
     }
 
     /// The storage key of `raw` in store `name`, resolved under the catalog's

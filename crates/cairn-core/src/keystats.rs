@@ -13,7 +13,7 @@
 //! (a crash since the last save, or a directory from before they were kept)
 //! counts the records once instead.
 
-use crate::db::{Keyspaces, META_REVISION, Shared, now_ms};
+use crate::db::{Keyspaces, META_REVISION, Shared, now_ms, u64_at};
 use crate::entry::Record;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -242,25 +242,13 @@ impl Tallies {
     }
 }
 
-fn meta_u64(ks: &Keyspaces, k: &[u8]) -> Result<Option<u64>> {
-    ks.meta
-        .get(k)?
-        .map(|v| {
-            v.as_ref()
-                .try_into()
-                .map(u64::from_le_bytes)
-                .map_err(|_| Error::CorruptRecord(format!("meta {}: not 8 bytes", String::from_utf8_lossy(k))))
-        })
-        .transpose()
-}
-
 /// The tallies at open: the saved ones when they describe the current
 /// revision; otherwise every record is counted (headers only) and the
 /// result saved, before any write can change it.
 pub(crate) fn load(fj: &fjall::Database, ks: &Keyspaces, retired: &[u32]) -> Result<Tallies> {
-    let revision = meta_u64(ks, META_REVISION)?.unwrap_or(0);
+    let revision = u64_at(&ks.meta, META_REVISION)?.unwrap_or(0);
     let mut by_store = Map::default();
-    if meta_u64(ks, SAVED_AT)? == Some(revision) {
+    if u64_at(&ks.meta, SAVED_AT)? == Some(revision) {
         for kv in ks.meta.prefix(PREFIX) {
             let (k, v) = kv.into_inner()?;
             let id = k[PREFIX.len()..]
@@ -513,7 +501,7 @@ mod tests {
                 (id, Tally::decode(&v).unwrap())
             })
             .collect();
-        (meta_u64(ks, SAVED_AT).unwrap(), tallies)
+        (u64_at(&ks.meta, SAVED_AT).unwrap(), tallies)
     }
 
     #[test]

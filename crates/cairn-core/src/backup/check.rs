@@ -100,8 +100,7 @@ impl Db {
                 continue;
             }
             rep.entries += 1;
-            if let (Some(id), Ok(t)) = (k.get(..4), Record::stored_expires_at(&v)) {
-                let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+            if let (Some(id), Ok(t)) = (crate::retire::id_of(&k), Record::stored_expires_at(&v)) {
                 tallies.entry(id).or_default().add_record(t);
             }
             n += 1;
@@ -178,7 +177,7 @@ fn check_entry(
     snap: &fjall::Snapshot,
     ks: &crate::db::Keyspaces,
 ) -> std::result::Result<(), String> {
-    let Some(id) = k.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
+    let Some(id) = crate::retire::id_of(k) else {
         return Err("data key shorter than a store id".into());
     };
     let p = stores

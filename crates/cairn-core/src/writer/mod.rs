@@ -271,13 +271,7 @@ impl Writer<'_> {
     }
 
     pub fn store(&self, name: &str) -> Result<Arc<StoreHandle>> {
-        self.shared
-            .catalog
-            .read()
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::UnknownStore { store: name.to_owned() })
+        self.shared.store(name)
     }
 
     /// Consumes a revision for the command being applied.
