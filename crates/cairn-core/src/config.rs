@@ -65,6 +65,13 @@ pub struct Config {
     pub cache_bytes: u64,
     /// fjall block cache size in bytes. Default: 64 MiB.
     pub block_cache_bytes: u64,
+    /// About the most bytes of journal kept on disk: past it, the stores
+    /// whose unwritten changes hold the oldest journal are written out as
+    /// tables so it can go. At least 64 MiB. Default: 128 MiB (fjall's own
+    /// default, 512 MiB, let a busy server keep half a gigabyte of
+    /// journals that a restart must replay).
+    #[serde(default = "default_journal_bytes")]
+    pub journal_bytes: u64,
     /// How often the TTL collector looks for expired keys, in milliseconds. Default: 250.
     pub expiry_interval_ms: u64,
     /// Number of recent change events kept in memory for watchers. Default: 65,536.
@@ -85,12 +92,20 @@ impl Default for Config {
             cache_entries: 100_000,
             cache_bytes: 256 << 20,
             block_cache_bytes: 64 << 20,
+            journal_bytes: default_journal_bytes(),
             expiry_interval_ms: 250,
             event_buffer: 65_536,
             event_buffer_bytes: 64 << 20,
         }
     }
 }
+
+fn default_journal_bytes() -> u64 {
+    128 << 20
+}
+
+/// fjall refuses a smaller journal budget.
+const MIN_JOURNAL_BYTES: u64 = 64 << 20;
 
 impl Config {
     /// Checks cross-field rules.
@@ -113,9 +128,39 @@ impl Config {
         if self.event_buffer_bytes == 0 {
             return Err("event_buffer_bytes must be at least 1".into());
         }
+        if self.journal_bytes < MIN_JOURNAL_BYTES {
+            return Err(format!(
+                "journal_bytes must be at least {MIN_JOURNAL_BYTES} (64 MiB), not {}",
+                self.journal_bytes
+            ));
+        }
         if self.event_buffer == 0 {
             return Err("event_buffer must be at least 1".into());
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_budget_below_fjalls_floor_is_refused_by_name() {
+        assert!(Config::default().validate().is_ok());
+        let small = Config {
+            journal_bytes: 32 << 20,
+            ..Config::default()
+        };
+        let err = small.validate().unwrap_err();
+        assert!(err.contains("journal_bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_config_saved_before_journal_bytes_existed_still_loads() {
+        let mut v = serde_json::to_value(Config::default()).unwrap();
+        v.as_object_mut().unwrap().remove("journal_bytes");
+        let c: Config = serde_json::from_value(v).unwrap();
+        assert_eq!(c.journal_bytes, 128 << 20);
     }
 }

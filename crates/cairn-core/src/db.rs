@@ -267,6 +267,7 @@ impl Db {
         let fj = fjall::Database::builder(path.join("fjall"))
             .manual_journal_persist(true)
             .cache_size(config.block_cache_bytes)
+            .max_journaling_size(config.journal_bytes)
             .open()
             .map_err(|e| match e {
                 fjall::Error::Locked => Error::Locked { path: path.to_owned() },

@@ -118,6 +118,13 @@ pub struct ServerConfig {
     /// Revisions kept in the change log.
     #[arg(long, env = "CAIRN_CHANGELOG_RETENTION", default_value_t = 1_000_000)]
     pub changelog_retention: u64,
+    /// About the most bytes of write-ahead journal kept on disk (at least
+    /// 64 MiB): past it, the oldest journal's changes are written out as
+    /// tables so it can be deleted. Smaller: less disk and a shorter replay
+    /// after a crash; larger: fewer, bigger table writes.
+    #[arg(long, env = "CAIRN_JOURNAL_BYTES", default_value_t = 128 << 20,
+        value_parser = journal_bytes)]
+    pub journal_bytes: u64,
 }
 
 impl ServerConfig {
@@ -160,9 +167,19 @@ impl ServerConfig {
             changelog_retention: self.changelog_retention,
             cache_entries: self.cache_entries,
             cache_bytes: self.cache_bytes,
+            journal_bytes: self.journal_bytes,
             ..Config::default()
         }
     }
+}
+
+/// `--journal-bytes`: at least 64 MiB (fjall's floor).
+fn journal_bytes(s: &str) -> Result<u64, String> {
+    const MIN: u64 = 64 << 20;
+    s.parse::<u64>()
+        .ok()
+        .filter(|b| *b >= MIN)
+        .ok_or_else(|| format!("{s:?} is not a byte count of at least {MIN} (64 MiB)"))
 }
 
 /// `--max-json-depth`: 1 to [`cairn_core::MAX_VALUE_DEPTH`].
@@ -205,5 +222,18 @@ mod tests {
         assert_eq!(c.heartbeat(), Duration::from_secs(2));
         c.heartbeat_ms = 0;
         assert_eq!(c.heartbeat(), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn journal_bytes_below_64_mib_is_refused_and_the_value_reaches_the_engine() {
+        assert_eq!(super::journal_bytes("67108864"), Ok(64 << 20));
+        for bad in ["1000", "-1", "lots"] {
+            let e = super::journal_bytes(bad).unwrap_err();
+            assert!(e.contains("64 MiB") && e.contains(bad), "{bad}: {e}");
+        }
+        let mut c = ServerConfig::for_tests("/nonexistent");
+        assert_eq!(c.engine().journal_bytes, 128 << 20);
+        c.journal_bytes = 256 << 20;
+        assert_eq!(c.engine().journal_bytes, 256 << 20);
     }
 }
