@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """redis-py against a running cairn: basic ops, pipelines, WATCH
-transactions (with a conflict), pub/sub keyspace notifications, RESP3.
+transactions (with a conflict), pub/sub keyspace notifications, RESP3,
+MGET seeing an MSET or MULTI whole while they run.
 
 Usage: python3 scripts/redis_clients_test.py PORT
 Prints one "ok <name>" line per passed check; exits 1 on the first failure.
 """
 import sys
+import threading
 import time
 
 import redis
@@ -145,4 +147,45 @@ ps.close()
 r3 = client(protocol=3)
 check("resp3 get", (r3.set("py:r3", "x"), r3.get("py:r3"), r3.get("py:none")), (True, "x", None))
 check("resp3 ttl", r3.ttl("py:none"), -2)
+
+# MGET reads one revision: an MSET or a MULTI/EXEC that writes all the keys
+# shows whole or not at all, however the writers interleave with it.
+KEYS = [f"py:torn:{i}" for i in range(10)]
+r.mset({k: 0 for k in KEYS})
+stop = threading.Event()
+
+
+def mset_writer():
+    w = client()
+    i = 0
+    while not stop.is_set():
+        i += 1
+        w.mset({k: f"m{i}" for k in KEYS})
+
+
+def multi_writer():
+    w = client()
+    i = 0
+    while not stop.is_set():
+        i += 1
+        p = w.pipeline(transaction=True)
+        for k in KEYS:
+            p.set(k, f"x{i}")
+        p.execute()
+
+
+writers = [threading.Thread(target=mset_writer), threading.Thread(target=multi_writer)]
+for t in writers:
+    t.start()
+torn, reads = [], 0
+deadline = time.time() + 3
+while time.time() < deadline:
+    got = r.mget(KEYS)
+    reads += 1
+    if len(set(got)) != 1:
+        torn.append(got)
+stop.set()
+for t in writers:
+    t.join()
+check(f"mget never sees half an mset or multi ({reads} reads)", torn[:1], [])
 print("ok    py: all")

@@ -70,6 +70,14 @@ pub(crate) struct Shared {
     pub revision: AtomicU64,
     /// Oldest revision still in the change log.
     pub oldest: AtomicU64,
+    /// Odd while the writer publishes a committed group (cache updates,
+    /// then `read_view`), even otherwise: a multi-key read that sees it
+    /// unchanged and even around its reads saw one revision (`multiget`).
+    pub publishing: AtomicU64,
+    /// A storage snapshot as of the last group the writer published: what
+    /// the cache's misses are read from by `multiget`, since storage itself
+    /// shows a commit before the cache does.
+    pub read_view: Mutex<fjall::Snapshot>,
     pub cache: Cache,
     pub hub: Hub,
     /// Set once writes are refused; `fault` says why.
@@ -119,6 +127,9 @@ pub struct Stats {
     pub cache_hits: crate::Counter,
     /// Gets that went to storage.
     pub cache_misses: crate::Counter,
+    /// Multi-key reads (`Db::get_many`) that a busy writer sent to a
+    /// storage snapshot instead of the cache.
+    pub multiget_snapshots: crate::Counter,
     /// Keys removed by the TTL collector.
     pub expired: AtomicU64,
 }
@@ -313,6 +324,7 @@ impl Db {
         }
         let retired = crate::retire::at_open(&ks)?;
         let tallies = crate::keystats::load(&fj, &ks, &retired)?;
+        let read_view = Mutex::new(fj.snapshot());
         let shared = Arc::new(Shared {
             cache: Cache::new(config.cache_entries, config.cache_bytes),
             hub: Hub::new(config.event_buffer, config.event_buffer_bytes, revision),
@@ -323,6 +335,8 @@ impl Db {
             catalog: RwLock::new(catalog),
             revision: AtomicU64::new(revision),
             oldest: AtomicU64::new(oldest),
+            publishing: AtomicU64::new(0),
+            read_view,
             poisoned: AtomicBool::new(false),
             fault: Mutex::new(None),
             lock_id: crate::fault::file_id(&lock),

@@ -104,6 +104,7 @@ mod incr;
 mod key;
 mod keystats;
 mod maintenance;
+mod multiget;
 mod ops;
 mod queue;
 mod retire;
@@ -128,6 +129,7 @@ pub use export::{ExportInfo, ExportItem, ExportLine, ExportOptions, ImportInfo, 
 pub use incr::redis_int;
 pub use key::{Key, KeyType, json_key};
 pub use keystats::KeyStats;
+pub use multiget::ManyValue;
 pub use ops::{
     DeleteResult, IncrResult, ListOptions, ListPage, MAX_LIST_LIMIT, PutOptions, PutResult, delete_result, incr_result,
     put_result,

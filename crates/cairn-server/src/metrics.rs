@@ -168,6 +168,12 @@ impl Metrics {
                 s.cache_misses.load(Ordering::Relaxed),
             ),
             (
+                "cairn_engine_multiget_snapshots_total",
+                "counter",
+                "Multi-key reads (MGET) a busy writer sent to a storage snapshot.",
+                s.multiget_snapshots.load(Ordering::Relaxed),
+            ),
+            (
                 "cairn_engine_expired_total",
                 "counter",
                 "Keys removed by TTL.",

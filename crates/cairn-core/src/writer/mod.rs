@@ -20,7 +20,7 @@ use crate::{Command, ContentHash, ContentInfo, Durability, Error, Event, EventKi
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 /// Most commands committed in one group.
@@ -460,6 +460,9 @@ impl Writer<'_> {
                 }
                 return;
             }
+            // From here until the read view moves on, what readers see
+            // changes key by key (see `multiget`).
+            let publishing = Publishing::start(&self.shared.publishing);
             tallies.apply(plan, &g.retired);
             drop(tallies);
             self.shared.retired.lock().extend(&g.retired);
@@ -483,6 +486,9 @@ impl Writer<'_> {
             for (k, slot) in g.data.drain() {
                 self.shared.cache.store(k, slot);
             }
+            let old_view = std::mem::replace(&mut *self.shared.read_view.lock(), self.shared.fj.snapshot());
+            drop(publishing);
+            drop(old_view);
             let revision = self.revision();
             self.shared.hub.publish(std::mem::take(&mut g.events), &g.event_sizes);
             self.shared.revision.store(revision, Ordering::Release);
@@ -550,6 +556,23 @@ impl Writer<'_> {
         b.insert(&ks.meta, META_REVISION, self.revision().to_le_bytes());
         b.commit()?;
         Ok(())
+    }
+}
+
+/// Marks a commit being published to readers (`Shared::publishing` odd:
+/// the cache and the read view changing) until dropped.
+struct Publishing<'a>(&'a AtomicU64);
+
+impl<'a> Publishing<'a> {
+    fn start(seq: &'a AtomicU64) -> Self {
+        seq.fetch_add(1, Ordering::AcqRel);
+        Publishing(seq)
+    }
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 }
 

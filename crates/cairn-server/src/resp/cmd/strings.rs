@@ -290,19 +290,24 @@ pub(super) fn run(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
     let r = match spec.name {
         "get" => with_value(sh, sess, &args[1], cairn_core::Value::to_raw).map(|v| v.map_or(Reply::Nil, Reply::Bulk)),
         "strlen" => with_value(sh, sess, &args[1], |v| v.to_raw().len() as i64).map(|n| Reply::Int(n.unwrap_or(0))),
-        _ => args[1..]
-            .iter()
-            .map(
-                |k| match sh.app.db.with_value(&sess.store, k, cairn_core::Value::to_raw) {
-                    Ok(Some(v)) => Ok(Reply::Bulk(v)),
-                    Ok(None) => Ok(Reply::Nil),
-                    // Redis answers nil for keys that cannot hold a string.
-                    Err(e) if e.is_client_error() => Ok(Reply::Nil),
-                    Err(e) => Err(engine_error(&e)),
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()
-            .map(Reply::Array),
+        // One revision for all the keys: an MSET or MULTI shows whole.
+        _ => sh
+            .app
+            .db
+            .get_many(&sess.store, &args[1..])
+            .map_err(|e| engine_error(&e))
+            .map(|values| {
+                Reply::Array(
+                    values
+                        .into_iter()
+                        .map(|v| match v {
+                            Ok(Some(v)) => Reply::Bulk(v.to_raw()),
+                            // Redis answers nil for keys that cannot hold a string.
+                            Ok(None) | Err(_) => Reply::Nil,
+                        })
+                        .collect(),
+                )
+            }),
     };
     r.unwrap_or_else(|e| e)
 }
