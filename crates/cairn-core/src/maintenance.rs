@@ -97,8 +97,9 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
 /// which every entry is collected. A commit can add an entry below it (a
 /// TTL that passed before its commit became visible, or an `expires_at`
 /// in the past): the writer lowers `Shared::expiry_pending` to every
-/// expiry it stages, and a round takes that into its floor, before and
-/// after its scan.
+/// expiry it stages, and again once the commit is visible (a round that
+/// took the first lowering may have scanned before it was), and a round
+/// takes that into its floor, before and after its scan.
 struct Collector {
     floor: u64,
     last_full: Instant,

@@ -460,6 +460,19 @@ impl Writer<'_> {
                 }
                 return;
             }
+            // Lowered again now the entries are visible: a collector round
+            // between staging and this point took the first lowering, found
+            // nothing yet to scan, and moved its floor past them.
+            if let Some(t) = g
+                .expiry
+                .iter()
+                .filter(|(_, add)| **add)
+                .filter_map(|(k, _)| k.first_chunk::<8>())
+                .map(|t| u64::from_be_bytes(*t))
+                .min()
+            {
+                self.shared.expiry_pending.fetch_min(t, Ordering::AcqRel);
+            }
             // From here until the read view moves on, what readers see
             // changes key by key (see `multiget`).
             let publishing = Publishing::start(&self.shared.publishing);
