@@ -188,4 +188,23 @@ stop.set()
 for t in writers:
     t.join()
 check(f"mget never sees half an mset or multi ({reads} reads)", torn[:1], [])
+
+# INFO stats counts key lookups as Redis does (redis-cli --stat, exporters).
+before = r.info("stats")
+r.set("py:hit", "1")
+r.get("py:hit")
+r.get("py:no-hit")
+r.mget("py:hit", "py:no-hit-2")
+after = r.info("stats")
+check(
+    "info keyspace_hits / keyspace_misses",
+    (after["keyspace_hits"] - before["keyspace_hits"], after["keyspace_misses"] - before["keyspace_misses"]),
+    (2, 2),
+)
+check(
+    "info fields redis-cli --stat and exporters read",
+    [f in after for f in ("instantaneous_ops_per_sec", "evicted_keys", "rejected_connections")]
+    + [r.info("clients").get("blocked_clients")],
+    [True, True, True, 0],
+)
 print("ok    py: all")

@@ -58,6 +58,7 @@ expect "set get" "hello" SET greeting world GET
 expect "mset" "OK" MSET a 1 b 2
 expect "mget" "$(printf '1\n2\n')" MGET a b
 expect "del" "2" DEL a b nothing
+expect "role: a primary without replicas" "$(printf 'master\n0\n')" ROLE
 expect "exists" "1" EXISTS greeting
 expect "set ex" "OK" SET temp v EX 100
 expect "ttl" "100" TTL temp

@@ -66,6 +66,21 @@
 //! - Pub/sub subscribers that fall 16k messages behind are disconnected.
 //! - Keyspace notifications: `keymiss` events are not sent, so `CONFIG SET
 //!   notify-keyspace-events` refuses `m`; `new` (`n`) is sent as in Redis.
+//! - Not there (`-ERR unknown command` naming it): Lua scripting and
+//!   functions (`EVAL`, `EVALSHA`, `SCRIPT`, `FUNCTION`; so redis-py's
+//!   `Lock`, whose release is a script, fails: take a lock with `SET key
+//!   token NX PX ms` and release it in a `WATCH`/`MULTI` transaction),
+//!   lists, hashes, sets, sorted sets, streams and the blocking commands,
+//!   client-side caching (`CLIENT TRACKING`), sharded pub/sub
+//!   (`SSUBSCRIBE`, `SPUBLISH`), `MONITOR`, `SLOWLOG`, `LATENCY`, `ACL`,
+//!   `CLIENT PAUSE` / `REPLY`, `DUMP` / `RESTORE`, `SWAPDB`. `ROLE` answers
+//!   a primary without replicas.
+//! - `INFO stats` counts `keyspace_hits` / `keyspace_misses` for `GET`,
+//!   `MGET` and `STRLEN` only; `evicted_keys` is always 0 (nothing is
+//!   evicted: `maxmemory` is 0, the policy `noeviction`). A client that
+//!   writes more keys in one command or `MULTI` than `max_batch_ops`
+//!   (Django's `set_many` of over 500 keys with a timeout) needs the server
+//!   started with a larger `--max-batch-ops`.
 
 mod clients;
 mod cmd;
@@ -98,6 +113,41 @@ pub(crate) struct Stats {
     /// Unix seconds of the last SAVE / BGSAVE that finished (LASTSAVE);
     /// the server's start until then.
     pub last_save: AtomicU64,
+    /// Key lookups of GET, MGET and STRLEN that found the key, and that did not.
+    pub keyspace_hits: cairn_core::Counter,
+    pub keyspace_misses: cairn_core::Counter,
+    /// Connections refused at `--max-connections`.
+    pub rejected: AtomicU64,
+    /// `commands` sampled every 100 ms, for `instantaneous_ops_per_sec`.
+    pub ops: std::sync::Mutex<OpsSamples>,
+}
+
+/// The last 16 samples of the command count, 100 ms apart (as Redis keeps
+/// them for `instantaneous_ops_per_sec`).
+#[derive(Debug, Default)]
+pub(crate) struct OpsSamples {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl OpsSamples {
+    const KEEP: usize = 16;
+
+    fn record(&mut self, at: Instant, commands: u64) {
+        if self.samples.len() == Self::KEEP {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((at, commands));
+    }
+
+    /// Commands per second over the samples held (0 before two exist).
+    pub fn per_sec(&self) -> u64 {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
+                ((c1 - c0) as f64 / t1.duration_since(*t0).as_secs_f64()).round() as u64
+            }
+            _ => 0,
+        }
+    }
 }
 
 impl Stats {
@@ -144,10 +194,28 @@ impl Shared {
                 commands: AtomicU64::new(0),
                 next_id: AtomicU64::new(1),
                 last_save: AtomicU64::new(cmd::unix_secs()),
+                keyspace_hits: cairn_core::Counter::default(),
+                keyspace_misses: cairn_core::Counter::default(),
+                rejected: AtomicU64::new(0),
+                ops: std::sync::Mutex::new(OpsSamples::default()),
             }),
             cursors: Arc::new(cursors::Cursors::default()),
             clients: Arc::new(clients::Registry::default()),
             limits,
+        }
+    }
+}
+
+/// Samples the command count every 100 ms until shutdown.
+async fn sample_ops(stats: Arc<Stats>, shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            at = tick.tick() => {
+                let n = stats.commands.load(Ordering::Relaxed);
+                stats.ops.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(at.into_std(), n);
+            }
         }
     }
 }
@@ -163,6 +231,7 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         shared.hub.clone(),
         shutdown.clone(),
     ));
+    tracker.spawn(sample_ops(shared.stats.clone(), shutdown.clone()));
     let slots = Arc::new(Semaphore::new(shared.app.config.max_connections.max(1)));
     // When the connection limit was last reported in the log.
     let mut warned: Option<Instant> = None;
@@ -182,6 +251,7 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = slots.clone().try_acquire_owned() else {
+            shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
             if warned.is_none_or(|t: Instant| t.elapsed() >= std::time::Duration::from_secs(10)) {
                 warned = Some(Instant::now());
                 tracing::warn!("RESP connection limit reached (--max-connections): refusing new clients");
@@ -202,4 +272,28 @@ pub async fn serve(listener: TcpListener, state: AppState) {
     drop(listener);
     tracker.close();
     tracker.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpsSamples;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn ops_per_second_is_the_rate_over_the_last_sixteen_samples() {
+        let mut s = OpsSamples::default();
+        let t0 = Instant::now();
+        assert_eq!(s.per_sec(), 0, "no samples");
+        s.record(t0, 1_000);
+        assert_eq!(s.per_sec(), 0, "one sample has no rate");
+        // 500 commands per 100 ms for 20 samples, then a burst: only the
+        // last 16 samples (1.5 s) count.
+        for i in 1..20u64 {
+            s.record(t0 + Duration::from_millis(100 * i), 1_000 + 500 * i);
+        }
+        assert_eq!(s.per_sec(), 5_000);
+        s.record(t0 + Duration::from_millis(2_000), 1_000 + 500 * 19 + 15_500);
+        // Samples 5..=20: 14 steps of 500 and the burst, over 1.5 s.
+        assert_eq!(s.per_sec(), (500 * 14 + 15_500) * 1_000 / 1_500);
+    }
 }

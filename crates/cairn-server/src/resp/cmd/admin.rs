@@ -32,6 +32,12 @@ pub(super) async fn run(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8
         },
         "bgsave" => bgsave(sh, args),
         "lastsave" => Reply::Int(sh.stats.last_save.load(Ordering::Relaxed) as i64),
+        // A primary without replicas: role, replication offset, replicas.
+        "role" => Reply::Array(vec![
+            Reply::Bulk(b"master".to_vec()),
+            Reply::Int(0),
+            Reply::Array(Vec::new()),
+        ]),
         "object" => object(sh, sess, args),
         _ => memory(sh, sess, args),
     }

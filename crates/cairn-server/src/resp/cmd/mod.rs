@@ -152,6 +152,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("save", 1, false, P::Write, M::No),
     c("bgsave", -1, false, P::Write, M::Read),
     c("lastsave", 1, false, P::None, M::Read),
+    c("role", 1, false, P::None, M::Read),
     c("object", -2, false, P::Read, M::Read),
     c("memory", -2, false, P::Read, M::Read),
     c("publish", 3, false, P::None, M::Read),
@@ -379,7 +380,9 @@ pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, ar
         }
         "ping" | "echo" | "time" | "hello" | "auth" | "select" | "info" | "config" | "client" | "command" | "quit"
         | "reset" => server::run(sh, sess, spec, &args).await,
-        "wait" | "save" | "bgsave" | "lastsave" | "object" | "memory" => admin::run(sh, sess, spec, &args).await.into(),
+        "wait" | "save" | "bgsave" | "lastsave" | "role" | "object" | "memory" => {
+            admin::run(sh, sess, spec, &args).await.into()
+        }
         _ => keys::run(sh, sess, spec, &args).await.into(),
     }
 }

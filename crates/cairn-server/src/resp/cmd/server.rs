@@ -227,6 +227,7 @@ fn resident_bytes() -> u64 {
 }
 
 async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
+    use std::sync::atomic::Ordering::Relaxed;
     let want: Vec<String> = args[1..].iter().map(|a| show(a).to_ascii_lowercase()).collect();
     let all = want.is_empty() || want.iter().any(|w| w == "all" || w == "everything" || w == "default");
     let has = |s: &str| all || want.iter().any(|w| w == s);
@@ -247,7 +248,8 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
     }
     if has("clients") {
         out += &format!(
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\npubsub_clients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n\
+             pubsub_clients:{}\r\n\r\n",
             st.connected(),
             sh.app.config.max_connections,
             sh.hub.subscriber_count()
@@ -273,10 +275,19 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
     }
     if has("stats") {
         out += &format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\n\r\n",
-            st.connections.load(std::sync::atomic::Ordering::Relaxed),
-            st.commands.load(std::sync::atomic::Ordering::Relaxed),
-            sh.app.db.stats().expired.load(std::sync::atomic::Ordering::Relaxed)
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             instantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\
+             keyspace_hits:{}\r\nkeyspace_misses:{}\r\n\r\n",
+            st.connections.load(Relaxed),
+            st.commands.load(Relaxed),
+            st.ops
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .per_sec(),
+            st.rejected.load(Relaxed),
+            sh.app.db.stats().expired.load(Relaxed),
+            st.keyspace_hits.load(Relaxed),
+            st.keyspace_misses.load(Relaxed),
         );
     }
     if has("replication") {
@@ -533,7 +544,7 @@ fn key_positions(name: &str) -> (i64, i64, i64) {
         "mset" | "msetnx" => (1, -1, 2),
         "rename" | "renamenx" | "copy" => (1, 2, 1),
         "object" | "memory" => (2, 2, 1),
-        "wait" | "save" | "bgsave" | "lastsave" => (0, 0, 0),
+        "wait" | "save" | "bgsave" | "lastsave" | "role" => (0, 0, 0),
         "randomkey" | "scan" | "keys" | "dbsize" | "flushdb" | "flushall" | "ping" | "echo" | "time" | "hello"
         | "auth" | "select" | "info" | "config" | "client" | "command" | "quit" | "reset" | "multi" | "exec"
         | "discard" | "unwatch" | "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "publish"

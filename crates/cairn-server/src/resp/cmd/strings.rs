@@ -289,7 +289,10 @@ fn with_value<R>(
 pub(super) fn run(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Reply {
     let r = match spec.name {
         "get" => with_value(sh, sess, &args[1], cairn_core::Value::to_raw).map(|v| v.map_or(Reply::Nil, Reply::Bulk)),
-        "strlen" => with_value(sh, sess, &args[1], |v| v.to_raw().len() as i64).map(|n| Reply::Int(n.unwrap_or(0))),
+        "strlen" => with_value(sh, sess, &args[1], |v| v.to_raw().len() as i64).map(|n| match n {
+            Some(n) => Reply::Int(n),
+            None => Reply::Nil,
+        }),
         // One revision for all the keys: an MSET or MULTI shows whole.
         _ => sh
             .app
@@ -309,7 +312,22 @@ pub(super) fn run(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) ->
                 )
             }),
     };
-    r.unwrap_or_else(|e| e)
+    let (hits, misses) = match &r {
+        Ok(Reply::Array(items)) => {
+            let misses = items.iter().filter(|i| matches!(i, Reply::Nil)).count() as u64;
+            (items.len() as u64 - misses, misses)
+        }
+        Ok(Reply::Nil) => (0, 1),
+        Ok(_) => (1, 0),
+        Err(_) => (0, 0),
+    };
+    sh.stats.keyspace_hits.add(hits);
+    sh.stats.keyspace_misses.add(misses);
+    match r {
+        // STRLEN of a missing key is 0 (its miss was counted above).
+        Ok(Reply::Nil) if spec.name == "strlen" => Reply::Int(0),
+        r => r.unwrap_or_else(|e| e),
+    }
 }
 
 #[cfg(test)]
