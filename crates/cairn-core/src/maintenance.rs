@@ -80,6 +80,7 @@ pub(crate) fn run(shared: &Arc<Shared>, stop: &crossbeam_channel::Receiver<()>) 
         }
         if last_retention.elapsed() >= Duration::from_secs(1) {
             last_retention = Instant::now();
+            crate::writer::refresh_read_view(shared);
             if let Err(e) = trim_changelog(shared, &mut trimmed_to) {
                 tracing::warn!(error = %e, "change log retention failed");
             }

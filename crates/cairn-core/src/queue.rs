@@ -88,6 +88,13 @@ impl WriteQueue {
         *next = w.next_rev;
     }
 
+    /// Runs `f` while no group is being applied or published (holding the
+    /// leader's lock).
+    pub fn between_groups<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _leader = self.next_rev.lock();
+        f()
+    }
+
     /// Stops the writer thread once the queue is empty.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);

@@ -589,6 +589,19 @@ impl Drop for Publishing<'_> {
     }
 }
 
+/// Moves the read view (`multiget`) to storage's latest state between
+/// groups. Deletions made outside the writer (a cleared store's records,
+/// the trimmed change log) would otherwise stay pinned under the view until
+/// the next write, keeping their disk space on an idle server. They touch
+/// nothing a key read can reach, so the view stays consistent with the cache.
+pub(crate) fn refresh_read_view(shared: &Shared) {
+    let old = shared.queue.between_groups(|| {
+        let _publishing = Publishing::start(&shared.publishing);
+        std::mem::replace(&mut *shared.read_view.lock(), shared.fj.snapshot())
+    });
+    drop(old);
+}
+
 pub(crate) fn expiry_key(t: u64, skey: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + skey.len());
     k.extend_from_slice(&t.to_be_bytes());
