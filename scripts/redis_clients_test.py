@@ -207,4 +207,13 @@ check(
     + [r.info("clients").get("blocked_clients")],
     [True, True, True, 0],
 )
+# CONFIG RESETSTAT zeroes what INFO stats counts, as in Redis.
+r.config_resetstat()
+r.get("py:hit")
+stats = r.info("stats")
+check(
+    "config resetstat",
+    (stats["keyspace_hits"], stats["keyspace_misses"], stats["expired_keys"], stats["total_commands_processed"] < 5),
+    (1, 0, 0, True),
+)
 print("ok    py: all")

@@ -120,6 +120,49 @@ pub(crate) struct Stats {
     pub rejected: AtomicU64,
     /// `commands` sampled every 100 ms, for `instantaneous_ops_per_sec`.
     pub ops: std::sync::Mutex<OpsSamples>,
+    /// The counters as of the last `CONFIG RESETSTAT`: INFO shows what
+    /// came since (the counters themselves never go back, for metrics).
+    pub reset_at: std::sync::Mutex<Totals>,
+}
+
+/// The counters `INFO stats` shows, at one moment.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Totals {
+    pub connections: u64,
+    pub commands: u64,
+    pub rejected: u64,
+    pub expired: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Totals {
+    /// What `self` counted beyond `base`.
+    #[must_use]
+    pub fn since(self, base: Totals) -> Totals {
+        Totals {
+            connections: self.connections.saturating_sub(base.connections),
+            commands: self.commands.saturating_sub(base.commands),
+            rejected: self.rejected.saturating_sub(base.rejected),
+            expired: self.expired.saturating_sub(base.expired),
+            hits: self.hits.saturating_sub(base.hits),
+            misses: self.misses.saturating_sub(base.misses),
+        }
+    }
+}
+
+impl Stats {
+    /// The counters now (`expired` is the engine's).
+    pub fn totals(&self, expired: u64) -> Totals {
+        Totals {
+            connections: self.connections.load(Ordering::Relaxed),
+            commands: self.commands.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            expired,
+            hits: self.keyspace_hits.load(Ordering::Relaxed),
+            misses: self.keyspace_misses.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The last 16 samples of the command count, 100 ms apart (as Redis keeps
@@ -198,6 +241,7 @@ impl Shared {
                 keyspace_misses: cairn_core::Counter::default(),
                 rejected: AtomicU64::new(0),
                 ops: std::sync::Mutex::new(OpsSamples::default()),
+                reset_at: std::sync::Mutex::new(Totals::default()),
             }),
             cursors: Arc::new(cursors::Cursors::default()),
             clients: Arc::new(clients::Registry::default()),

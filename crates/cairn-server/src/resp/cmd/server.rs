@@ -274,20 +274,22 @@ async fn info(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
         );
     }
     if has("stats") {
+        let base = *st.reset_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = st.totals(sh.app.db.stats().expired.load(Relaxed)).since(base);
         out += &format!(
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
              instantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\
              keyspace_hits:{}\r\nkeyspace_misses:{}\r\n\r\n",
-            st.connections.load(Relaxed),
-            st.commands.load(Relaxed),
+            t.connections,
+            t.commands,
             st.ops
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .per_sec(),
-            st.rejected.load(Relaxed),
-            sh.app.db.stats().expired.load(Relaxed),
-            st.keyspace_hits.load(Relaxed),
-            st.keyspace_misses.load(Relaxed),
+            t.rejected,
+            t.expired,
+            t.hits,
+            t.misses,
         );
     }
     if has("replication") {
@@ -439,7 +441,16 @@ fn config(sh: &Shared, sess: &Session, args: &[Vec<u8>]) -> Reply {
             }
             Reply::OK
         }
-        b"RESETSTAT" => Reply::OK,
+        b"RESETSTAT" => {
+            let now = sh
+                .stats
+                .totals(sh.app.db.stats().expired.load(std::sync::atomic::Ordering::Relaxed));
+            *sh.stats
+                .reset_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+            Reply::OK
+        }
         b"GET" | b"SET" => super::arity_error(&("config|".to_owned() + &show(&sub).to_ascii_lowercase())),
         _ => Reply::err(format!("unknown subcommand '{}'. Try CONFIG HELP.", show(&args[1]))),
     }
