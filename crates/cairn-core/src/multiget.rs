@@ -9,7 +9,8 @@
 //! read is one revision's state. Reading anything a commit published
 //! synchronizes with the writer (the cache's and the view's locks), which
 //! made the sequence odd first, so a torn read always sees it moved. The
-//! window is only the cache updates, not the commit's fsync. After a few
+//! window spans the commit, fsync included, since a plain get that misses
+//! fills the cache from storage once the batch is visible there. After a few
 //! tries lost to a busy writer the keys are read from a fresh storage
 //! snapshot instead: slower (no cache) but consistent by construction.
 

@@ -448,6 +448,12 @@ impl Writer<'_> {
             // take their snapshot under it).
             let mut tallies = self.shared.tallies.lock();
             let plan = tallies.plan(&g.key_stats, &g.retired);
+            // From the batch becoming visible in storage until the read view
+            // moves on, what readers see changes key by key (`multiget`).
+            // It starts before the commit, fsync included: a plain get that
+            // misses fills the cache from storage as soon as the batch is
+            // visible there, before the writer publishes it.
+            let publishing = Publishing::start(&self.shared.publishing);
             if let Err(e) = self.write_batch(&g, |b, ks, revision| tallies.stage(&plan, &g.retired, b, ks, revision)) {
                 self.shared
                     .refuse_writes(format!("a commit failed ({e}); restart once the cause is fixed"));
@@ -473,9 +479,6 @@ impl Writer<'_> {
             {
                 self.shared.expiry_pending.fetch_min(t, Ordering::AcqRel);
             }
-            // From here until the read view moves on, what readers see
-            // changes key by key (see `multiget`).
-            let publishing = Publishing::start(&self.shared.publishing);
             tallies.apply(plan, &g.retired);
             drop(tallies);
             self.shared.retired.lock().extend(&g.retired);
