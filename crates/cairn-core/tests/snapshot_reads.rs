@@ -5,24 +5,26 @@ use cairn_core::{Db, Durability, ListOptions, Op, Ttl, Value};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// One batch putting `i` under each of `keys` in the default store.
+fn put_all(db: &Db, keys: impl IntoIterator<Item = impl AsRef<str>>, i: u64) {
+    let ops = keys
+        .into_iter()
+        .map(|k| Op::Put {
+            store: "default".into(),
+            key: k.as_ref().as_bytes().to_vec(),
+            value: Value::Json(json!(i)),
+            ttl: Ttl::Default,
+        })
+        .collect();
+    db.batch(vec![], ops).unwrap();
+}
+
 #[test]
 fn lists_and_counts_never_see_half_a_batch() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::builder(dir.path()).durability(Durability::Relaxed).open().unwrap();
     let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
-    let batch = |i: u64, with_h: bool| {
-        let ops = keys
-            .iter()
-            .filter(|k| with_h || **k != "h")
-            .map(|k| Op::Put {
-                store: "default".into(),
-                key: k.as_bytes().to_vec(),
-                value: Value::Json(json!(i)),
-                ttl: Ttl::Default,
-            })
-            .collect();
-        db.batch(vec![], ops).unwrap();
-    };
+    let batch = |i: u64, with_h: bool| put_all(&db, keys.iter().filter(|k| with_h || **k != "h"), i);
     batch(0, false);
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -68,18 +70,7 @@ fn get_many_never_sees_half_a_batch() {
             .open()
             .unwrap();
         let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
-        let batch = |i: u64| {
-            let ops = keys
-                .iter()
-                .map(|k| Op::Put {
-                    store: "default".into(),
-                    key: k.as_bytes().to_vec(),
-                    value: Value::Json(json!(i)),
-                    ttl: Ttl::Default,
-                })
-                .collect();
-            db.batch(vec![], ops).unwrap();
-        };
+        let batch = |i: u64| put_all(&db, &keys, i);
         batch(0);
         let done = AtomicBool::new(false);
         std::thread::scope(|s| {

@@ -141,6 +141,8 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) struct Group {
     pub data: FastMap<Vec<u8>, Option<Arc<Record>>>,
     pub expiry: FastMap<Vec<u8>, bool>,
+    /// The earliest expiry this group adds to the index.
+    pub min_expiry: Option<u64>,
     pub history: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     content: FastMap<Vec<u8>, Option<Vec<u8>>>,
     stores: Vec<(String, Option<Vec<u8>>)>,
@@ -395,6 +397,7 @@ impl Writer<'_> {
                 if let Some(t) = new_t {
                     g.expiry.insert(expiry_key(t, &c.skey), true);
                     self.shared.expiry_pending.fetch_min(t, Ordering::AcqRel);
+                    g.min_expiry = Some(g.min_expiry.map_or(t, |m| m.min(t)));
                 }
             }
             g.key_stats.of(c.handle.id).change(
@@ -469,14 +472,7 @@ impl Writer<'_> {
             // Lowered again now the entries are visible: a collector round
             // between staging and this point took the first lowering, found
             // nothing yet to scan, and moved its floor past them.
-            if let Some(t) = g
-                .expiry
-                .iter()
-                .filter(|(_, add)| **add)
-                .filter_map(|(k, _)| k.first_chunk::<8>())
-                .map(|t| u64::from_be_bytes(*t))
-                .min()
-            {
+            if let Some(t) = g.min_expiry {
                 self.shared.expiry_pending.fetch_min(t, Ordering::AcqRel);
             }
             tallies.apply(plan, &g.retired);
