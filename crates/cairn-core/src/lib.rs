@@ -139,3 +139,4 @@ pub use typed::{TypedKey, TypedStore};
 pub use value::{MAX_VALUE_DEPTH, Value, ValueType, json_depth, number_from_f64};
 pub use watch::{Filter, Subscription};
 pub use writer::Applied;
+pub use writer::tx::Tx;

@@ -88,6 +88,26 @@ impl WriteQueue {
         *next = w.next_rev;
     }
 
+    /// Runs `f` as the leader (a transaction): no group is applied
+    /// meanwhile; queued jobs are led once it lets go.
+    pub fn exclusive<R>(&self, shared: &Shared, f: impl FnOnce(&mut Writer<'_>) -> R) -> Result<R> {
+        let mut next = self.next_rev.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let mut w = Writer {
+            shared,
+            next_rev: *next,
+        };
+        let r = f(&mut w);
+        *next = w.next_rev;
+        drop(next);
+        if !self.jobs_rx.is_empty() {
+            self.wake();
+        }
+        Ok(r)
+    }
+
     /// Runs `f` while no group is being applied or published (holding the
     /// leader's lock).
     pub fn between_groups<R>(&self, f: impl FnOnce() -> R) -> R {

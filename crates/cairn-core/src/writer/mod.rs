@@ -11,6 +11,7 @@
 //! - Nothing is visible (cache, events, revision, replies) before the commit.
 
 mod stores;
+pub(crate) mod tx;
 
 use crate::apply::Change;
 use crate::db::{META_NEXT_STORE, META_REVISION, Shared, now_ms, read_record_for_write, storage_key};
