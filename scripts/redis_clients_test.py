@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """redis-py against a running cairn: basic ops, pipelines, WATCH
 transactions (with a conflict), pub/sub keyspace notifications, RESP3,
-MGET seeing an MSET or MULTI whole while they run.
+MGET seeing an MSET or MULTI whole while they run, Lua scripts (redis-py's
+Lock and Script).
 
 Usage: python3 scripts/redis_clients_test.py PORT
 Prints one "ok <name>" line per passed check; exits 1 on the first failure.
@@ -216,4 +217,19 @@ check(
     (stats["keyspace_hits"], stats["keyspace_misses"], stats["expired_keys"], stats["total_commands_processed"] < 5),
     (1, 0, 0, True),
 )
+# Lua: redis-py's Lock releases and extends with scripts; Script objects
+# use EVALSHA and fall back to loading the script on NOSCRIPT.
+lock = r.lock("py:mutex", timeout=10)
+check("lock acquire", lock.acquire(blocking=False), True)
+check("lock held elsewhere", r.lock("py:mutex", timeout=10).acquire(blocking=False), False)
+check("lock extend (script)", lock.extend(5), True)
+lock.release()
+check("lock release (script)", r.exists("py:mutex"), 0)
+r.script_flush()
+bump = r.register_script("local v = redis.call('INCRBY', KEYS[1], ARGV[1]); return {v, redis.call('GET', KEYS[1])}")
+check("register_script after SCRIPT FLUSH (EVALSHA, NOSCRIPT, reload)", bump(keys=["py:s"], args=[5]), [5, "5"])
+with r.pipeline() as p:
+    bump(keys=["py:s"], args=[1], client=p)
+    bump(keys=["py:s"], args=[1], client=p)
+    check("script in a pipeline", p.execute(), [[6, "6"], [7, "7"]])
 print("ok    py: all")

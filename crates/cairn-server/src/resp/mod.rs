@@ -8,6 +8,7 @@
 //! - [`pubsub`]: channels and keyspace notifications.
 //! - [`glob`]: Redis glob patterns.
 //! - `cursors`: SCAN cursors, shared by all connections.
+//! - `script`: Lua scripts (EVAL, EVALSHA, SCRIPT) and the Lua states.
 //! - `clients`: the open connections, for CLIENT LIST and CLIENT KILL.
 //!
 //! This module owns the accept loop: a connection limit, and graceful
@@ -66,11 +67,14 @@
 //! - Pub/sub subscribers that fall 16k messages behind are disconnected.
 //! - Keyspace notifications: `keymiss` events are not sent, so `CONFIG SET
 //!   notify-keyspace-events` refuses `m`; `new` (`n`) is sent as in Redis.
-//! - Not there (`-ERR unknown command` naming it): Lua scripting and
-//!   functions (`EVAL`, `EVALSHA`, `SCRIPT`, `FUNCTION`; so redis-py's
-//!   `Lock`, whose release is a script, fails: take a lock with `SET key
-//!   token NX PX ms` and release it in a `WATCH`/`MULTI` transaction),
-//!   lists, hashes, sets, sorted sets, streams and the blocking commands,
+//! - Lua scripts (`EVAL`, `EVALSHA`, `EVAL_RO`, `EVALSHA_RO`, `SCRIPT`)
+//!   run as in Redis, with nothing else writing meanwhile; the differences
+//!   (a killed script keeps no writes, `cmsgpack` and `struct` missing,
+//!   ...) are listed in `script`. A `MULTI` holding a script runs its
+//!   commands one by one in one engine transaction (`Db::transaction`)
+//!   instead of as one batch; a command's error is its reply there too.
+//! - Not there (`-ERR unknown command` naming it): functions (`FUNCTION`,
+//!   `FCALL`), lists, hashes, sets, sorted sets, streams and the blocking commands,
 //!   client-side caching (`CLIENT TRACKING`), sharded pub/sub
 //!   (`SSUBSCRIBE`, `SPUBLISH`), `MONITOR`, `SLOWLOG`, `LATENCY`, `ACL`,
 //!   `CLIENT PAUSE` / `REPLY`, `DUMP` / `RESTORE`, `SWAPDB`. `ROLE` answers
@@ -90,6 +94,7 @@ pub mod frame;
 pub mod glob;
 pub mod pubsub;
 pub mod reply;
+mod script;
 mod session;
 
 pub use conn::serve_connection;
@@ -212,6 +217,8 @@ pub struct Shared {
     /// Open connections, for CLIENT LIST and CLIENT KILL.
     pub(crate) clients: Arc<clients::Registry>,
     pub(crate) limits: frame::Limits,
+    /// The script cache and Lua states (EVAL, EVALSHA).
+    pub(crate) scripts: Arc<script::Scripts>,
 }
 
 impl Shared {
@@ -246,6 +253,7 @@ impl Shared {
             cursors: Arc::new(cursors::Cursors::default()),
             clients: Arc::new(clients::Registry::default()),
             limits,
+            scripts: Arc::new(script::Scripts::default()),
         }
     }
 }

@@ -98,15 +98,9 @@ fn db_store(sh: &Shared, arg: &[u8]) -> Result<String, Reply> {
 /// creating a store waits for the writer, which planning must not do on an
 /// async worker (it did, and the blocking wait panicked the connection).
 pub(crate) async fn ensure_copy_db(sh: &Shared, sess: &Session, spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
-    let db_arg = match spec.name {
-        "copy" => match (3..args.len().saturating_sub(1)).find(|&i| args[i].eq_ignore_ascii_case(b"DB")) {
-            Some(i) => &args[i + 1],
-            None => return Ok(()),
-        },
-        "move" => &args[2],
-        _ => return Ok(()),
+    let Some(store) = copy_target(spec, args)? else {
+        return Ok(());
     };
-    let store = super::server::store_for(db_arg)?;
     let db = &sh.app.db;
     if !store.bytes().all(|b| b.is_ascii_digit()) || db.store_spec(&store).is_ok() {
         return Ok(());
@@ -123,6 +117,30 @@ pub(crate) async fn ensure_copy_db(sh: &Shared, sess: &Session, spec: &Spec, arg
         )));
     }
     super::server::make_numbered_store(sh, &store).await
+}
+
+/// The other store COPY .. DB or MOVE writes to, if the command names one.
+fn copy_target(spec: &Spec, args: &[Vec<u8>]) -> Result<Option<String>, Reply> {
+    let db_arg = match spec.name {
+        "copy" => match (3..args.len().saturating_sub(1)).find(|&i| args[i].eq_ignore_ascii_case(b"DB")) {
+            Some(i) => &args[i + 1],
+            None => return Ok(None),
+        },
+        "move" => &args[2],
+        _ => return Ok(None),
+    };
+    super::server::store_for(db_arg).map(Some)
+}
+
+/// Inside a script (which cannot create stores): the store COPY .. DB or
+/// MOVE writes to must exist already.
+pub(crate) fn copy_target_exists(sh: &Shared, spec: &Spec, args: &[Vec<u8>]) -> Result<(), Reply> {
+    match copy_target(spec, args)? {
+        Some(store) if sh.app.db.store_spec(&store).is_err() => Err(Reply::err(format!(
+            "store {store:?} does not exist (a script cannot create stores: SELECT it once outside the script)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `MOVE key db`: the key goes to the other store when it is absent

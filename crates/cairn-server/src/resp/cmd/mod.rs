@@ -16,7 +16,7 @@ mod bytes;
 pub(crate) mod keys;
 pub(crate) mod multi;
 mod pubsub;
-mod server;
+pub(crate) mod server;
 mod strings;
 
 use super::Shared;
@@ -157,6 +157,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("memory", -2, false, P::Read, M::Read),
     c("publish", 3, false, P::None, M::Read),
     c("pubsub", -2, false, P::None, M::Read),
+    // Each command a script calls checks the token for itself.
+    c("eval", -3, false, P::None, M::No),
+    c("evalsha", -3, false, P::None, M::No),
+    c("eval_ro", -3, false, P::None, M::No),
+    c("evalsha_ro", -3, false, P::None, M::No),
+    c("script", -2, false, P::None, M::No),
 ];
 
 /// Finds a command by name (any case).
@@ -382,6 +388,9 @@ pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &'static Spec, ar
         | "reset" => server::run(sh, sess, spec, &args).await,
         "wait" | "save" | "bgsave" | "lastsave" | "role" | "object" | "memory" => {
             admin::run(sh, sess, spec, &args).await.into()
+        }
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "script" => {
+            super::script::run(sh, sess, spec, &args).await.into()
         }
         _ => keys::run(sh, sess, spec, &args).await.into(),
     }

@@ -39,12 +39,12 @@ use cairn_core::{Applied, Check, Command, Cond, Entry, Op, OpOutcome};
 /// A command waiting for EXEC.
 #[derive(Debug)]
 pub(crate) struct Queued {
-    spec: &'static Spec,
-    args: Vec<Vec<u8>>,
+    pub spec: &'static Spec,
+    pub args: Vec<Vec<u8>>,
 }
 
 /// Reads answered from the key's entry at their place in the batch.
-const KEY_READS: &[&str] = &[
+pub(crate) const KEY_READS: &[&str] = &[
     "get",
     "mget",
     "strlen",
@@ -60,7 +60,7 @@ const KEY_READS: &[&str] = &[
 ];
 
 /// The keys a key read looks at.
-fn read_keys<'a>(spec: &Spec, args: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
+pub(crate) fn read_keys<'a>(spec: &Spec, args: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
     match spec.name {
         "mget" | "exists" | "touch" => &args[1..],
         _ => &args[1..2],
@@ -68,7 +68,7 @@ fn read_keys<'a>(spec: &Spec, args: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
 }
 
 /// The reply of a key read from what its [`Op::Get`]s saw.
-fn seen_reply(name: &str, args: &[Vec<u8>], outcomes: &[OpOutcome]) -> Reply {
+pub(crate) fn seen_reply(name: &str, args: &[Vec<u8>], outcomes: &[OpOutcome]) -> Reply {
     let entries: Vec<Option<&Entry>> = outcomes
         .iter()
         .map(|o| match o {
@@ -141,6 +141,7 @@ pub(crate) fn queue(sess: &mut Session, spec: &'static Spec, args: Vec<Vec<u8>>)
     // errors are the command's reply in EXEC's answer.
     let checked = match spec.multi {
         InMulti::Op | InMulti::Read | InMulti::Select => known_subcommand(spec, &args),
+        _ if crate::resp::script::is_script(spec.name) => Ok(()),
         InMulti::No | InMulti::Control => Err(refused(spec)),
     };
     let Some(m) = sess.multi.as_mut() else {
@@ -230,6 +231,10 @@ async fn exec(sh: &Shared, sess: &mut Session) -> Reply {
             cond: w.revision.map_or(Cond::Absent, Cond::Revision),
         })
         .collect();
+    if multi.queued.iter().any(|q| crate::resp::script::is_script(q.spec.name)) {
+        let queued = multi.queued.into_iter().map(|q| (q.spec, q.args)).collect();
+        return crate::resp::script::exec(sh, sess, queued, checks).await;
+    }
     let mut ops: Vec<Op> = Vec::new();
     let mut slots = Vec::with_capacity(multi.queued.len());
     // SELECT moves the commands after it to another store; if the

@@ -138,7 +138,7 @@ fn hello(sh: &Shared, sess: &mut Session, args: &[Vec<u8>]) -> Reply {
 }
 
 /// The store a SELECT argument names.
-pub(super) fn store_for(arg: &[u8]) -> Result<String, Reply> {
+pub(crate) fn store_for(arg: &[u8]) -> Result<String, Reply> {
     let s = std::str::from_utf8(arg).map_err(|_| Reply::err("invalid store name"))?;
     if s.is_empty() {
         return Err(Reply::err("value is not an integer or out of range"));
@@ -173,7 +173,7 @@ pub(super) async fn make_numbered_store(sh: &Shared, store: &str) -> Result<(), 
     }
 }
 
-pub(super) async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
+pub(crate) async fn select(sh: &Shared, sess: &mut Session, arg: &[u8]) -> Reply {
     let store = match store_for(arg) {
         Ok(s) => s,
         Err(r) => return r,
