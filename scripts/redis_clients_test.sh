@@ -86,6 +86,11 @@ tx=$(printf 'MULTI\nSET t1 a\nINCR n1\nGET t1\nEXEC\n' | redis-cli -p "$PORT" | 
 if [ "$tx" = "OK QUEUED QUEUED QUEUED OK 1 a " ]; then ok "multi/exec"; else bad "multi/exec: [$tx]"; fi
 pipe=$(printf 'SET p1 1\r\nINCR p1\r\nGET p1\r\n' | redis-cli -p "$PORT" --pipe 2>&1)
 if echo "$pipe" | grep -q "errors: 0, replies: 3"; then ok "redis-cli --pipe"; else bad "redis-cli --pipe: $pipe"; fi
+expect "eval (lua)" "12" EVAL "return redis.call('GET', KEYS[1])" 1 counter
+lua=$(mktemp)
+printf "return redis.call('GET', KEYS[1]) .. ARGV[1]\n" > "$lua"
+expect "redis-cli --eval" "12!" --eval "$lua" counter , '!'
+rm -f "$lua"
 
 if python3 scripts/redis_clients_test.py "$PORT" >"$tmp/py.log" 2>&1; then
     n=$(grep -c '^ok' "$tmp/py.log")
