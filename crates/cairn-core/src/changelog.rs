@@ -47,6 +47,13 @@ pub(crate) fn is_chunk(v: &[u8]) -> bool {
     v.first() == Some(&CHUNK)
 }
 
+/// A position in [`Chunks`].
+pub(crate) struct Mark {
+    chunks: usize,
+    bytes: usize,
+    last_rev: u64,
+}
+
 /// Packs one commit's encoded events, in revision order, into chunks.
 #[derive(Default)]
 pub(crate) struct Chunks {
@@ -73,6 +80,24 @@ impl Chunks {
             buf.extend_from_slice(event);
         }
         self.last_rev = revision;
+    }
+
+    /// Where the log is now, to [`Chunks::rewind`] to.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            chunks: self.done.len(),
+            bytes: self.done.last().map_or(0, |(_, b)| b.len()),
+            last_rev: self.last_rev,
+        }
+    }
+
+    /// Drops the events pushed since `m` (chunks only grow at their end).
+    pub fn rewind(&mut self, m: Mark) {
+        self.done.truncate(m.chunks);
+        if let Some((_, b)) = self.done.last_mut() {
+            b.truncate(m.bytes);
+        }
+        self.last_rev = m.last_rev;
     }
 
     /// `(key, value)` for each chunk.

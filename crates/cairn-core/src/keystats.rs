@@ -83,7 +83,7 @@ impl Delta {
 
 /// The deltas of one group, by store id: a group touches a store or a
 /// few, so a short list searched in place (no hashing per write).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Deltas(Vec<(u32, Delta)>);
 
 impl Deltas {

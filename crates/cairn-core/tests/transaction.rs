@@ -128,3 +128,82 @@ fn a_discarded_transaction_leaves_nothing() {
     db.clone().close().unwrap();
     assert!(matches!(db.transaction(|_| ()), Err(cairn_core::Error::Closed)));
 }
+
+/// Queued transactions join the writer's groups: many of them, some
+/// discarded, beside plain writes. Discarded ones leave nothing (not even
+/// a revision), the others lose no update and show whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_transactions_share_groups_and_discard_only_their_own_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::builder(dir.path()).durability(Durability::Sync).open().unwrap();
+    let mut sub = db.subscribe(Filter::default(), None).unwrap();
+    sub.skip_to_current();
+    let rev_before = db.revision() as i64;
+    let commits_before = db.stats().commits.load(std::sync::atomic::Ordering::Relaxed);
+    let (tasks, rounds) = (8u64, 50u64);
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let db = db.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..rounds {
+                let discard = (t + i) % 5 == 0;
+                let seen = db
+                    .transaction_async(move |tx| {
+                        let n = tx
+                            .get("default", b"n")
+                            .unwrap()
+                            .and_then(|e| e.value.to_json().as_i64())
+                            .unwrap_or(0);
+                        // Two keys per transaction: "pair" must always
+                        // match "n" for a reader.
+                        tx.write(vec![], vec![put("n", json!(n + 1))]).unwrap();
+                        tx.write(vec![], vec![put("pair", json!(n + 1))]).unwrap();
+                        if discard {
+                            tx.write(vec![], vec![put("discarded", json!(true))]).unwrap();
+                            tx.discard();
+                        }
+                        n
+                    })
+                    .await
+                    .unwrap();
+                assert!(seen >= 0);
+                if i % 2 == 0 {
+                    db.execute_async(cairn_core::Command::Write {
+                        checks: vec![],
+                        ops: vec![put(&format!("plain-{t}-{i}"), json!(i))],
+                    })
+                    .await
+                    .unwrap();
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let kept = (0..tasks)
+        .flat_map(|t| (0..rounds).map(move |i| (t + i) % 5 != 0))
+        .filter(|k| *k)
+        .count() as i64;
+    assert_eq!(number(&db, "n"), kept);
+    assert_eq!(number(&db, "pair"), kept);
+    assert!(db.get("default", "discarded").unwrap().is_none());
+    // Revisions stay gapless: each kept transaction used two, each plain write one.
+    let plain = (tasks * rounds / 2) as i64;
+    assert_eq!(db.revision() as i64 - rev_before, 2 * kept + plain);
+    let mut events = Vec::new();
+    loop {
+        let batch = sub.poll(10_000).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        events.extend(batch);
+    }
+    assert_eq!(events.len() as i64, 2 * kept + plain);
+    assert!(events.windows(2).all(|w| w[1].revision == w[0].revision + 1));
+    assert!(events.iter().all(|e| e.key.as_deref() != Some("discarded")));
+    // Fewer commits than transactions: they shared groups (and fsyncs).
+    let commits = db.stats().commits.load(std::sync::atomic::Ordering::Relaxed) - commits_before;
+    assert!(commits < (kept as u64) + plain as u64, "{commits} commits");
+    drop(sub);
+}

@@ -10,6 +10,7 @@
 //!   (`data`, `expiry`, `history`, `content`) and the batch is built from them.
 //! - Nothing is visible (cache, events, revision, replies) before the commit.
 
+mod savepoint;
 mod stores;
 pub(crate) mod tx;
 
@@ -28,8 +29,16 @@ use tokio::sync::oneshot;
 pub(crate) const MAX_GROUP: usize = 1024;
 
 pub(crate) struct Job {
-    cmd: Command,
+    work: Work,
     reply: Replier,
+}
+
+/// What a job asks the writer to do.
+enum Work {
+    Command(Command),
+    /// Code run as the writer, staging into the group being built
+    /// ([`crate::Db::transaction_async`]).
+    Transaction(Box<dyn FnOnce(&mut tx::Tx<'_, '_>) + Send>),
 }
 
 /// Where a job's result goes: an async caller's future, or a thread
@@ -40,6 +49,8 @@ pub(crate) struct Job {
 enum Replier {
     Async(oneshot::Sender<Result<Applied>>),
     Blocking(crossbeam_channel::Sender<Result<Applied>>),
+    /// A transaction's caller, handed its result after the commit.
+    Finish(Box<dyn FnOnce(Result<Applied>) + Send>),
 }
 
 impl Replier {
@@ -48,6 +59,7 @@ impl Replier {
         match self {
             Replier::Async(tx) => drop(tx.send(r)),
             Replier::Blocking(tx) => drop(tx.send(r)),
+            Replier::Finish(f) => f(r),
         }
     }
 }
@@ -57,14 +69,38 @@ impl Job {
     pub fn new(cmd: Command) -> (Job, oneshot::Receiver<Result<Applied>>) {
         let (tx, rx) = oneshot::channel();
         let reply = Replier::Async(tx);
-        (Job { cmd, reply }, rx)
+        (
+            Job {
+                work: Work::Command(cmd),
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A transaction job: `work` runs as the writer, `finish` gets the
+    /// result once the group it staged into has committed.
+    pub fn transaction(
+        work: Box<dyn FnOnce(&mut tx::Tx<'_, '_>) + Send>,
+        finish: Box<dyn FnOnce(Result<Applied>) + Send>,
+    ) -> Job {
+        Job {
+            work: Work::Transaction(work),
+            reply: Replier::Finish(finish),
+        }
     }
 
     /// A job whose result a blocked thread receives.
     pub fn blocking(cmd: Command) -> (Job, crossbeam_channel::Receiver<Result<Applied>>) {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let reply = Replier::Blocking(tx);
-        (Job { cmd, reply }, rx)
+        (
+            Job {
+                work: Work::Command(cmd),
+                reply,
+            },
+            rx,
+        )
     }
 }
 
@@ -162,6 +198,8 @@ pub(crate) struct Group {
     /// statistics go, their records are deleted in the background.
     retired: Vec<u32>,
     replies: Vec<(Replier, Result<Applied>)>,
+    /// Open while a transaction job stages into the group.
+    undo: Option<Box<savepoint::Savepoint>>,
 }
 
 impl Group {
@@ -211,17 +249,24 @@ impl Writer<'_> {
                 job.reply.send(Err(self.shared.unavailable()));
                 continue;
             }
-            if is_barrier(&job.cmd) {
-                // Store-level commands run alone so the catalog and the cache
-                // are settled before and after them.
-                self.commit(std::mem::take(&mut group));
-                let mut alone = Group::default();
-                let r = self.apply(&mut alone, job.cmd);
-                alone.replies.push((job.reply, r));
-                self.commit(alone);
-            } else {
-                let r = self.apply(&mut group, job.cmd);
-                group.replies.push((job.reply, r));
+            match job.work {
+                Work::Command(cmd) if is_barrier(&cmd) => {
+                    // Store-level commands run alone so the catalog and the cache
+                    // are settled before and after them.
+                    self.commit(std::mem::take(&mut group));
+                    let mut alone = Group::default();
+                    let r = self.apply(&mut alone, cmd);
+                    alone.replies.push((job.reply, r));
+                    self.commit(alone);
+                }
+                Work::Command(cmd) => {
+                    let r = self.apply(&mut group, cmd);
+                    group.replies.push((job.reply, r));
+                }
+                Work::Transaction(work) => {
+                    let r = tx::run_in_group(self, &mut group, work);
+                    group.replies.push((job.reply, r));
+                }
             }
         }
         self.commit(group);
@@ -393,10 +438,10 @@ impl Writer<'_> {
             let new_t = c.new.as_ref().and_then(|r| r.expires_at);
             if old_t != new_t {
                 if let Some(t) = old_t {
-                    g.expiry.insert(expiry_key(t, &c.skey), false);
+                    g.set_expiry(expiry_key(t, &c.skey), false);
                 }
                 if let Some(t) = new_t {
-                    g.expiry.insert(expiry_key(t, &c.skey), true);
+                    g.set_expiry(expiry_key(t, &c.skey), true);
                     self.shared.expiry_pending.fetch_min(t, Ordering::AcqRel);
                     g.min_expiry = Some(g.min_expiry.map_or(t, |m| m.min(t)));
                 }
@@ -411,7 +456,7 @@ impl Writer<'_> {
             {
                 self.stage_history(g, &c.handle, &c.skey, revision, n);
             }
-            g.data.insert(c.skey, c.new.map(Arc::new));
+            g.set_data(c.skey, c.new.map(Arc::new));
         }
     }
 
@@ -419,7 +464,7 @@ impl Writer<'_> {
         let prefix = history_prefix(skey);
         let mut hkey = prefix.clone();
         hkey.extend_from_slice(&revision.to_be_bytes());
-        g.history.insert(hkey, Some(rec.encode()));
+        g.set_history(hkey, Some(rec.encode()));
         // Versions now: stored ones, plus staged ones, minus staged removals.
         let mut versions: Vec<Vec<u8>> = self
             .shared
@@ -441,7 +486,7 @@ impl Writer<'_> {
         let keep = h.spec.history as usize;
         if versions.len() > keep {
             for k in &versions[..versions.len() - keep] {
-                g.history.insert(k.clone(), None);
+                g.set_history(k.clone(), None);
             }
         }
     }

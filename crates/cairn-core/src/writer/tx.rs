@@ -1,28 +1,59 @@
-//! Transactions: a caller's code run as the writer, between groups.
+//! Transactions: a caller's code run as the writer.
 //!
-//! [`Db::transaction`] takes the leader's lock (so no other command is
-//! applied meanwhile), lets the caller read and write through a [`Tx`]
-//! (each write sees the ones before it, as staged in the group), and then
-//! commits everything the closure wrote as ONE group: one fjall batch, one
-//! fsync, events published after it. Nothing is visible to other readers
-//! before that commit. This is what a front end needs for code that must
-//! read and write without anyone else writing in between (Redis's
-//! scripts); a plain batch with checks does not need it.
+//! The code reads and writes through a [`Tx`]: each write sees the ones
+//! before it, as staged in the group, and no other command is applied
+//! while the code runs. Nothing is visible to other readers before the
+//! group commits (one fjall batch, one fsync, events after it). This is
+//! what a front end needs for code that must read and write without anyone
+//! else writing in between (Redis's scripts); a plain batch with checks
+//! does not need it.
 //!
-//! Each [`Tx::write`] is one command of the group and gets its own
-//! revision when it changes something. The closure holds up every writer
-//! while it runs, so it must be short; a caller that gives up
-//! ([`Tx::discard`]) leaves nothing behind.
+//! - [`Db::transaction_async`] queues the code as a job: the leader runs it
+//!   in order with the other jobs, in the group it is building, so
+//!   transactions share group commits (and fsyncs) with everything else.
+//!   A savepoint lets [`Tx::discard`] take back only the transaction's
+//!   part of the group.
+//! - [`Db::transaction`] takes the leader's lock from the calling thread
+//!   and commits the code's writes as a group of their own.
+//!
+//! Each [`Tx::write`] is one command and gets its own revision when it
+//! changes something. The code holds up every writer while it runs, so it
+//! must be short; a transaction that gives up ([`Tx::discard`]) leaves
+//! nothing behind.
 
-use super::{Group, Replier, Writer};
+use super::{Group, Job, Replier, Writer};
 use crate::{Applied, Check, Db, Entry, Error, Op, OpOutcome, Result, WriteOutcome};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Reads and writes of one [`Db::transaction`].
+/// Reads and writes of one transaction.
 pub struct Tx<'t, 's> {
     w: &'t mut Writer<'s>,
-    g: Group,
+    g: &'t mut Group,
     discard: bool,
+}
+
+/// Runs a transaction job in the group being built (see the module docs).
+pub(super) fn run_in_group(
+    w: &mut Writer<'_>,
+    g: &mut Group,
+    work: Box<dyn FnOnce(&mut Tx<'_, '_>) + Send>,
+) -> Result<Applied> {
+    g.savepoint(w.next_rev);
+    let mut tx = Tx { w, g, discard: false };
+    work(&mut tx);
+    let Tx { w, g, discard } = tx;
+    if discard {
+        if let Some(next) = g.rollback() {
+            w.next_rev = next;
+        }
+    } else {
+        g.release();
+    }
+    Ok(Applied::Expired {
+        expired: false,
+        revision: w.revision(),
+    })
 }
 
 impl Tx<'_, '_> {
@@ -36,7 +67,7 @@ impl Tx<'_, '_> {
         if self.w.shared.poisoned.load(Ordering::Acquire) {
             return Err(self.w.shared.unavailable());
         }
-        self.w.apply_write(&mut self.g, checks, ops)
+        self.w.apply_write(self.g, checks, ops)
     }
 
     /// A key's entry as this transaction sees it (its own writes included).
@@ -67,8 +98,36 @@ impl Tx<'_, '_> {
 }
 
 impl Db {
-    /// Runs `f` as the only writer and commits what it wrote as one group
-    /// (see the module docs of `writer::tx`). Other readers see all of the
+    /// Queues `f` to run as the writer, in order with other commands, and
+    /// resolves with its result once what it wrote is committed (with the
+    /// group it joined: see the module docs of `writer::tx`). Other readers
+    /// see all of the transaction's writes at once, after the commit, or
+    /// none of them. `f` runs on the writer's thread.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`Db::close`]; [`Error::Unavailable`] when
+    /// writes are refused or the commit fails (then `f`'s result is lost
+    /// with its writes).
+    pub async fn transaction_async<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> R + Send + 'static,
+    ) -> Result<R> {
+        let slot = Arc::new(parking_lot::Mutex::new(None));
+        let filled = slot.clone();
+        let (done, rx) = tokio::sync::oneshot::channel();
+        let job = Job::transaction(
+            Box::new(move |tx| *filled.lock() = Some(f(tx))),
+            Box::new(move |r: Result<Applied>| {
+                let out = r.and_then(|_| slot.lock().take().ok_or(Error::Closed));
+                drop(done.send(out));
+            }),
+        );
+        self.shared.queue.submit_async(job)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Runs `f` as the only writer, on this thread, and commits what it
+    /// wrote as a group of its own (see the module docs of `writer::tx`). Other readers see all of the
     /// transaction's writes at once, after the commit, or none of them.
     ///
     /// # Errors
@@ -85,13 +144,14 @@ impl Db {
                 shared.check_data_dir();
             }
             let first = w.next_rev;
+            let mut g = Group::default();
             let mut tx = Tx {
-                w,
-                g: Group::default(),
+                w: &mut *w,
+                g: &mut g,
                 discard: false,
             };
             let r = f(&mut tx);
-            let Tx { w, mut g, discard } = tx;
+            let discard = tx.discard;
             if discard {
                 // Never committed: nobody can have seen these revisions.
                 w.next_rev = first;

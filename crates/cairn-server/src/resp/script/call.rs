@@ -50,63 +50,55 @@ impl std::fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 impl Run<'_> {
-    /// Runs the script to its reply (on a blocking thread).
-    pub fn script(self, sha: &str, src: &[u8], keys: Vec<Vec<u8>>, argv: Vec<Vec<u8>>) -> Reply {
-        let db = self.sh.app.db.clone();
+    /// Runs the script to its reply, as the writer (in `tx`).
+    pub fn script(self, tx: &mut Tx<'_, '_>, sha: &str, src: &[u8], keys: Vec<Vec<u8>>, argv: Vec<Vec<u8>>) -> Reply {
         let read_only = self.read_only;
-        let reply = db.transaction(|tx| {
-            let state = RefCell::new(Calls {
-                run: self,
-                tx,
-                in_script: false,
-                stopped: None,
-            });
-            let r = eval(&state, sha, src, keys, argv, read_only);
-            state.into_inner().stopped.unwrap_or(r)
+        let state = RefCell::new(Calls {
+            run: self,
+            tx,
+            in_script: false,
+            stopped: None,
         });
-        reply.unwrap_or_else(|e| cmd::engine_error(&e))
+        let r = eval(&state, sha, src, keys, argv, read_only);
+        state.into_inner().stopped.unwrap_or(r)
     }
 
     /// EXEC of a transaction that holds scripts: the queued commands run
     /// in order in one engine transaction (the WATCHed revisions checked
     /// first), each as it would inside a script, and commit together.
     /// Returns the reply and the session as the commands left it (SELECT).
-    pub fn exec(self, queued: Vec<(&'static cmd::Spec, Vec<Vec<u8>>)>, checks: Vec<Check>) -> (Reply, Session) {
-        let db = self.sh.app.db.clone();
-        let fallback = (self.sess.id, self.sess.peer.clone());
-        let done = db.transaction(|tx| {
-            if !checks.is_empty() {
-                match tx.write(checks, Vec::new()) {
-                    Ok(w) if !w.success => return (Reply::NilArray, self.sess),
-                    Err(e) => return (cmd::engine_error(&e), self.sess),
-                    Ok(_) => {}
-                }
+    pub fn exec(
+        self,
+        tx: &mut Tx<'_, '_>,
+        queued: Vec<(&'static cmd::Spec, Vec<Vec<u8>>)>,
+        checks: Vec<Check>,
+    ) -> (Reply, Session) {
+        if !checks.is_empty() {
+            match tx.write(checks, Vec::new()) {
+                Ok(w) if !w.success => return (Reply::NilArray, self.sess),
+                Err(e) => return (cmd::engine_error(&e), self.sess),
+                Ok(_) => {}
             }
-            let state = RefCell::new(Calls {
-                run: self,
-                tx,
-                in_script: false,
-                stopped: None,
-            });
-            let mut replies = Vec::with_capacity(queued.len());
-            for (spec, args) in queued {
-                let r = match spec.name {
-                    "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => eval_command(&state, spec.name, &args),
-                    _ => state.borrow_mut().command(args),
-                };
-                replies.push(r);
-                if state.borrow().stopped.is_some() {
-                    break;
-                }
-            }
-            let calls = state.into_inner();
-            (calls.stopped.unwrap_or(Reply::Array(replies)), calls.run.sess)
+        }
+        let state = RefCell::new(Calls {
+            run: self,
+            tx,
+            in_script: false,
+            stopped: None,
         });
-        done.unwrap_or_else(|e| {
-            let mut sess = Session::new(fallback.0, fallback.1, false);
-            sess.principal = None;
-            (cmd::engine_error(&e), sess)
-        })
+        let mut replies = Vec::with_capacity(queued.len());
+        for (spec, args) in queued {
+            let r = match spec.name {
+                "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => eval_command(&state, spec.name, &args),
+                _ => state.borrow_mut().command(args),
+            };
+            replies.push(r);
+            if state.borrow().stopped.is_some() {
+                break;
+            }
+        }
+        let calls = state.into_inner();
+        (calls.stopped.unwrap_or(Reply::Array(replies)), calls.run.sess)
     }
 }
 
@@ -346,6 +338,12 @@ impl Calls<'_, '_, '_, '_> {
             };
         }
         if OTHER_READS.contains(&spec.name) || (!self.in_script && spec.multi == InMulti::Read) {
+            // The writer's own thread runs scripts; a caller of the
+            // blocking API leading the group from inside a runtime cannot
+            // wait on it.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                return Reply::err("this command cannot run in a script on this thread");
+            }
             let handle = self.run.handle.clone();
             return match handle.block_on(cmd::run(sh, sess, spec, args)) {
                 Outcome::Reply(r) | Outcome::Close(r) => r,

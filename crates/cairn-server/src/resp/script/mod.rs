@@ -7,7 +7,7 @@
 //! ```
 //!
 //! A script runs as Redis runs one: nothing else writes while it runs
-//! ([`cairn_core::Db::transaction`]: it holds the writer), its
+//! ([`cairn_core::Db::transaction_async`]: it runs as the writer), its
 //! `redis.call`s see each other's writes, and other connections see all of
 //! its writes at once, after it ends: they commit as one group (one
 //! fsync). Each write inside is the same engine write the command makes
@@ -227,11 +227,6 @@ fn copy_session(sess: &Session) -> Session {
     s
 }
 
-fn task_failed(e: &tokio::task::JoinError) -> Reply {
-    tracing::error!(error = %e, "a script's task failed");
-    Reply::err("internal error running the script (see the server log)")
-}
-
 /// Runs a script: `rest` is `numkeys key... arg...`.
 async fn eval(sh: &Shared, sess: &Session, sha: String, src: Arc<Vec<u8>>, rest: &[Vec<u8>], ro: bool) -> Reply {
     let (keys, argv) = match split_keys(rest) {
@@ -241,16 +236,18 @@ async fn eval(sh: &Shared, sess: &Session, sha: String, src: Arc<Vec<u8>>, rest:
     let sess = copy_session(sess);
     let sh2 = sh.clone();
     let handle = tokio::runtime::Handle::current();
-    let job = tokio::task::spawn_blocking(move || {
+    // Runs as the writer, in order with other writes, and shares their
+    // group commit (one fsync for many scripts).
+    let job = sh.app.db.transaction_async(move |tx| {
         let run = call::Run {
             sh: &sh2,
             sess,
             handle,
             read_only: ro,
         };
-        run.script(&sha, &src, keys, argv)
+        run.script(tx, &sha, &src, keys, argv)
     });
-    job.await.unwrap_or_else(|e| task_failed(&e))
+    job.await.unwrap_or_else(|e| cmd::engine_error(&e))
 }
 
 /// True for the commands that run a script.
@@ -279,14 +276,14 @@ pub(crate) async fn exec(
     let run_sess = copy_session(sess);
     let sh2 = sh.clone();
     let handle = tokio::runtime::Handle::current();
-    let job = tokio::task::spawn_blocking(move || {
+    let job = sh.app.db.transaction_async(move |tx| {
         let run = call::Run {
             sh: &sh2,
             sess: run_sess,
             handle,
             read_only: false,
         };
-        run.exec(queued, checks)
+        run.exec(tx, queued, checks)
     });
     match job.await {
         Ok((reply, after)) => {
@@ -297,6 +294,6 @@ pub(crate) async fn exec(
             }
             reply
         }
-        Err(e) => task_failed(&e),
+        Err(e) => cmd::engine_error(&e),
     }
 }
