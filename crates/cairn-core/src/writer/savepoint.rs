@@ -10,6 +10,9 @@ use super::Group;
 use crate::entry::Record;
 use std::sync::Arc;
 
+/// A map entry as it was before a change: `None` when the key was absent.
+type Before<K, V> = Vec<(K, Option<V>)>;
+
 pub(crate) struct Savepoint {
     next_rev: u64,
     events: usize,
@@ -17,10 +20,9 @@ pub(crate) struct Savepoint {
     key_stats: crate::keystats::Deltas,
     min_expiry: Option<u64>,
     changed: bool,
-    /// `(key, slot before)`: `None` when the key was not in the map.
-    data: Vec<(Vec<u8>, Option<Option<Arc<Record>>>)>,
-    expiry: Vec<(Vec<u8>, Option<bool>)>,
-    history: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    data: Before<Vec<u8>, Option<Arc<Record>>>,
+    expiry: Before<Vec<u8>, bool>,
+    history: Before<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl Group {
