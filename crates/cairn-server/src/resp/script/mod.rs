@@ -7,10 +7,11 @@
 //! ```
 //!
 //! A script runs as Redis runs one: nothing else writes while it runs
-//! ([`cairn_core::Db::transaction_async`]: it runs as the writer), its
-//! `redis.call`s see each other's writes, and other connections see all of
-//! its writes at once, after it ends: they commit as one group (one
-//! fsync). Each write inside is the same engine write the command makes
+//! ([`cairn_core::Db::transaction_async`]: it runs on the writer thread, in
+//! order with the other writes), its `redis.call`s see each other's
+//! writes, and other connections see all of its writes at once, after it
+//! ends: they commit with the group the script joined, sharing its fsync
+//! with the writes and scripts around it. Each write inside is the same engine write the command makes
 //! outside a script ([`cmd::write_ops`]), and key reads are answered as
 //! inside `MULTI` ([`cmd::multi::seen_reply`]), so a command means the same
 //! thing in both places.
@@ -21,7 +22,12 @@
 //!   that fails with an error keeps the writes made before the error, as in
 //!   Redis.
 //! - Reads that are not of keys (`DBSIZE`, `KEYS`, `SCAN`, `RANDOMKEY`) see
-//!   the data as committed before the script, not its own writes.
+//!   the data as committed before the script, not its own writes. Server
+//!   commands other than `PING`, `ECHO`, `TIME`, `PUBLISH`, `OBJECT` and
+//!   `MEMORY` are refused, as are `FLUSHDB`, `FLUSHALL` and `SCRIPT`.
+//! - A `MULTI` that holds a script runs all its commands that way, in one
+//!   transaction, instead of as one engine batch; its reads that are not
+//!   of keys then also see the data as committed before it.
 //! - `SELECT` inside a script reaches existing stores only (a script cannot
 //!   create stores); `cmsgpack` and `struct` are not there; `redis.setresp(3)`
 //!   is refused; there is no script debugger (`SCRIPT DEBUG`).
