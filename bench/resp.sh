@@ -47,6 +47,10 @@ bench() {
     redis-cli -p "$port" FLUSHALL >/dev/null
     redis-benchmark -p "$port" -t "$TESTS" -n "$n" -c "$CLIENTS" -P "$pipe" -r 100000 --csv 2>/dev/null |
         awk -F',' 'NR > 1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); split($1, name, " "); print name[1], $2, $7 }'
+    [ -n "${NO_EVAL:-}" ] && return 0
+    redis-benchmark -p "$port" -n "$n" -c "$CLIENTS" -P "$pipe" -r 100000 --csv \
+        eval "return redis.call('incr', KEYS[1])" 1 key:__rand_int__ 2>/dev/null |
+        awk -F',' 'NR > 1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print "EVAL", $2, $7 }'
 }
 
 declare -A R
@@ -80,7 +84,7 @@ for mode in relaxed sync; do
     [ "$mode" = relaxed ] && label="relaxed (redis everysec)" || label="sync (redis always)"
     echo "-- $label"
     for pipe in 1 16; do
-        for t in SET GET INCR MSET; do
+        for t in SET GET INCR MSET EVAL; do
             read -r crps cp99 <<<"${R["cairn,$mode,$pipe,$t"]:-0 -}"
             read -r rrps rp99 <<<"${R["redis,$mode,$pipe,$t"]:-0 -}"
             ratio=$(awk -v a="$crps" -v b="$rrps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')

@@ -111,7 +111,7 @@ async fn errors_name_what_failed_and_keep_earlier_writes() {
     assert_eq!(v, "ERR value is not an integer or out of range");
     for (script, expected) in [
         ("return (", "Error compiling script"),
-        ("x = 1", "Script attempted to create global variable 'x'"),
+        ("x = 1", "Attempt to modify a readonly table"),
         ("return y", "nonexistent global variable 'y'"),
         (
             "return redis.call('NOSUCH')",
@@ -254,7 +254,6 @@ async fn script_kill_stops_a_runaway_script_and_keeps_none_of_its_writes() {
     assert_eq!(other.get::<_, Option<String>>("during").await.unwrap(), None);
     // Writes go on afterwards.
     let _: () = other.set("after", 1).await.unwrap();
-    t.server.shutdown().await;
 }
 
 #[tokio::test]
@@ -315,5 +314,98 @@ async fn scripts_inside_multi_run_in_order_and_commit_together() {
     let aborted: Value = cmd(&mut c, &["EXEC"]).await.unwrap();
     assert_eq!(aborted, Value::Nil);
     assert_eq!(other.get::<_, Option<String>>("x").await.unwrap(), None);
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_script_cannot_change_what_the_next_one_sees() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    for script in [
+        "rawset(_G, 'leak', 42)",
+        "string.rep = nil",
+        "redis.sha1hex = function() return 'pwned' end",
+        "setmetatable(_G, nil)",
+        "getmetatable('').__index = {}",
+        "rawset(string, 'upper', nil)",
+        "collectgarbage('stop')",
+        "setfenv(1, {})",
+    ] {
+        assert!(
+            cmd::<Value>(&mut c, &["EVAL", script, "0"]).await.is_err(),
+            "{script} was allowed"
+        );
+    }
+    let e = cmd::<Value>(&mut c, &["EVAL", "return leak", "0"]).await.unwrap_err();
+    assert!(
+        error_text(&e).contains("nonexistent global variable 'leak'"),
+        "{}",
+        error_text(&e)
+    );
+    let v: Vec<String> = cmd(
+        &mut c,
+        &[
+            "EVAL",
+            "return {string.rep('a', 2), redis.sha1hex(''), ('x'):upper()}",
+            "0",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(v, ["aa", "da39a3ee5e6b4b0d3255bfef95601890afd80709", "X"]);
+    // A script that fills its Lua state fails; the next one runs.
+    let e = cmd::<Value>(
+        &mut c,
+        &[
+            "EVAL",
+            "local s = string.rep('x', 100 * 1024 * 1024) local t = {s .. 'a', s .. 'b', s .. 'c'} return #t",
+            "0",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(error_text(&e).contains("memory"), "{}", error_text(&e));
+    assert_eq!(cmd::<i64>(&mut c, &["EVAL", "return 2", "0"]).await.unwrap(), 2);
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_script_publishes_after_its_writes_are_visible_and_selects_only_for_itself() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let mut pubsub = t.client().get_async_pubsub().await.unwrap();
+    pubsub.subscribe("ch").await.unwrap();
+    let mut messages = pubsub.on_message();
+    let receivers: i64 = cmd(
+        &mut c,
+        &["EVAL", "redis.call('SET', 'k', ARGV[1]); local n = redis.call('PUBLISH', 'ch', ARGV[1]); for i = 1, 300000 do end; return n", "0", "v1"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(receivers, 1);
+    let (channel, payload) = resp_util::next(&mut messages).await;
+    assert_eq!((channel.as_str(), payload.as_str()), ("ch", "v1"));
+    // By the time the message is out, the write is visible.
+    assert_eq!(c.get::<_, String>("k").await.unwrap(), "v1");
+    // A script's SELECT inside MULTI stays inside the script.
+    let _: () = cmd(&mut c, &["SELECT", "5"]).await.unwrap();
+    let _: () = cmd(&mut c, &["SELECT", "0"]).await.unwrap();
+    let out = resp_util::transaction(
+        &mut c,
+        &[
+            &[
+                "EVAL",
+                "redis.call('SELECT', '5'); return redis.call('SET', 'in5', 1)",
+                "0",
+            ],
+            &["SET", "in0", "1"],
+        ],
+    )
+    .await;
+    assert_eq!(out, Value::Array(vec![Value::Okay, Value::Okay]));
+    assert_eq!(c.get::<_, Option<String>>("in0").await.unwrap(), Some("1".into()));
+    assert_eq!(c.get::<_, Option<String>>("in5").await.unwrap(), None);
+    let _: () = cmd(&mut c, &["SELECT", "5"]).await.unwrap();
+    assert_eq!(c.get::<_, Option<String>>("in5").await.unwrap(), Some("1".into()));
     t.server.shutdown().await;
 }

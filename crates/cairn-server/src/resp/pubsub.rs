@@ -354,6 +354,16 @@ impl Hub {
         delivered
     }
 
+    /// How many messages a `PUBLISH` on `channel` would send now.
+    pub fn receivers(&self, channel: &[u8]) -> usize {
+        self.lock()
+            .values()
+            .map(|s| {
+                usize::from(s.channels.contains(channel)) + s.patterns.iter().filter(|p| glob_match(p, channel)).count()
+            })
+            .sum()
+    }
+
     /// `PUBLISH`: returns how many messages were sent (per client, one for
     /// the channel and one per matching pattern).
     pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {

@@ -15,7 +15,7 @@ mod admin;
 mod bytes;
 pub(crate) mod keys;
 pub(crate) mod multi;
-mod pubsub;
+pub(crate) mod pubsub;
 pub(crate) mod server;
 mod strings;
 

@@ -33,6 +33,20 @@ impl Reply {
     }
 }
 
+/// Whether the caller may PUBLISH on `channel` (see [`run`]).
+pub(crate) fn may_publish(sess: &Session, channel: &[u8]) -> Result<(), Reply> {
+    let Some(principal) = &sess.principal else {
+        return Err(Reply::Error("NOAUTH Authentication required.".into()));
+    };
+    match notification_store(channel) {
+        Some(store) if principal.allow(Role::Write, Some(&store)).is_err() => Err(Reply::Error(format!(
+            "NOPERM this token may not publish on '{}': it has no write access to that store",
+            super::show(channel)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Vec<u8>]) -> Outcome {
     let Some(principal) = sess.principal.clone() else {
         return Outcome::Reply(Reply::Error("NOAUTH Authentication required.".into()));

@@ -36,7 +36,10 @@
 //!   that came in by `EVAL` (not `SCRIPT LOAD`) are forgotten.
 
 mod call;
+mod convert;
+mod libs;
 mod lua;
+mod run;
 
 use crate::resp::Shared;
 use crate::resp::cmd::{self, Spec};
@@ -44,7 +47,6 @@ use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Scripts kept for EVALSHA before EVAL-sent ones are forgotten.
 const MAX_SCRIPTS: usize = 10_000;
@@ -175,11 +177,8 @@ async fn script_command(sh: &Shared, args: &[Vec<u8>]) -> Reply {
             Reply::OK
         }
         (b"KILL", 2) => match sh.scripts.running.lock().as_ref() {
-            Some(g) => {
-                g.killed.store(true, Ordering::Release);
-                Reply::OK
-            }
-            None => Reply::Error("NOTBUSY No scripts in execution right now.".into()),
+            Some(g) if g.kill() => Reply::OK,
+            _ => Reply::Error("NOTBUSY No scripts in execution right now.".into()),
         },
         (b"HELP", 2) => Reply::Array(
             [
@@ -245,7 +244,7 @@ async fn eval(sh: &Shared, sess: &Session, sha: String, src: Arc<Vec<u8>>, rest:
     // Runs as the writer, in order with other writes, and shares their
     // group commit (one fsync for many scripts).
     let job = sh.app.db.transaction_async(move |tx| {
-        let run = call::Run {
+        let run = run::Run {
             sh: &sh2,
             sess,
             handle,
@@ -253,7 +252,20 @@ async fn eval(sh: &Shared, sess: &Session, sha: String, src: Arc<Vec<u8>>, rest:
         };
         run.script(tx, &sha, &src, keys, argv)
     });
-    job.await.unwrap_or_else(|e| cmd::engine_error(&e))
+    match job.await {
+        Ok((reply, published)) => {
+            deliver(sh, published);
+            reply
+        }
+        Err(e) => cmd::engine_error(&e),
+    }
+}
+
+/// Sends what a script published, now that its writes are visible.
+fn deliver(sh: &Shared, published: run::Published) {
+    for (channel, message) in published {
+        sh.hub.publish(&channel, &message);
+    }
 }
 
 /// True for the commands that run a script.
@@ -261,7 +273,7 @@ pub(crate) fn is_script(name: &str) -> bool {
     matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
 }
 
-/// EXEC of a transaction with scripts in it (`call::Run::exec`).
+/// EXEC of a transaction with scripts in it (`run::Run::exec`).
 pub(crate) async fn exec(
     sh: &Shared,
     sess: &mut Session,
@@ -283,7 +295,7 @@ pub(crate) async fn exec(
     let sh2 = sh.clone();
     let handle = tokio::runtime::Handle::current();
     let job = sh.app.db.transaction_async(move |tx| {
-        let run = call::Run {
+        let run = run::Run {
             sh: &sh2,
             sess: run_sess,
             handle,
@@ -292,7 +304,8 @@ pub(crate) async fn exec(
         run.exec(tx, queued, checks)
     });
     match job.await {
-        Ok((reply, after)) => {
+        Ok((reply, published, after)) => {
+            deliver(sh, published);
             if !reply.is_error() {
                 // SELECT inside the transaction moves the connection, as in Redis.
                 sess.store = after.store;
