@@ -18,9 +18,16 @@
 //!
 //! Where cairn differs from Redis:
 //! - A script stopped by `SCRIPT KILL` or by running past 5 seconds leaves
-//!   nothing it wrote (Redis cannot stop a script that wrote). A script
-//!   that fails with an error keeps the writes made before the error, as in
-//!   Redis.
+//!   nothing it wrote (Redis cannot stop a script that wrote; it answers
+//!   `BUSY` to everyone after 5 s instead). `SCRIPT KILL` stops scripts that
+//!   have run at least 0.5 s, and answers `NOTBUSY` for shorter ones. A
+//!   script that fails with an error keeps the writes made before the
+//!   error, as in Redis.
+//! - `PUBLISH` inside a script answers at once and sends after the
+//!   script's writes are visible (never, if it is stopped).
+//! - Globals and libraries are read-only (Redis 7's rule); `setfenv`,
+//!   `getfenv`, `newproxy` and stopping the garbage collector are not
+//!   there. `math.random` is not reseeded per script.
 //! - Reads that are not of keys (`DBSIZE`, `KEYS`, `SCAN`, `RANDOMKEY`) see
 //!   the data as committed before the script, not its own writes. Server
 //!   commands other than `PING`, `ECHO`, `TIME`, `PUBLISH`, `OBJECT` and
@@ -196,9 +203,10 @@ async fn script_command(sh: &Shared, args: &[Vec<u8>]) -> Reply {
             .map(|s| Reply::Status(s.into()))
             .collect(),
         ),
-        (b"LOAD" | b"EXISTS" | b"KILL" | b"FLUSH", _) => Reply::err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try SCRIPT HELP.",
-            cmd::show(&args[1])
+        (b"FLUSH", 3) => Reply::err("SCRIPT FLUSH only support SYNC|ASYNC option"),
+        (b"LOAD" | b"EXISTS" | b"KILL" | b"FLUSH" | b"HELP", _) => Reply::err(format!(
+            "wrong number of arguments for 'script|{}' command",
+            String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
         )),
         _ => Reply::err(format!(
             "unknown subcommand '{}'. Try SCRIPT HELP.",
