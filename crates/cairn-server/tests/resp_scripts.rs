@@ -409,3 +409,35 @@ async fn a_script_publishes_after_its_writes_are_visible_and_selects_only_for_it
     assert_eq!(c.get::<_, Option<String>>("in5").await.unwrap(), Some("1".into()));
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn pipelined_scripts_answer_in_order_with_the_writes_around_them() {
+    let t = start().await;
+    let mut c = t.conn().await;
+    let incr = "return redis.call('INCR', KEYS[1])";
+    let out: (String, i64, String, i64, i64, i64) = redis::pipe()
+        .cmd("SET")
+        .arg("a")
+        .arg(1)
+        .cmd("EVAL")
+        .arg(incr)
+        .arg(1)
+        .arg("a")
+        .cmd("GET")
+        .arg("a")
+        .cmd("EVAL")
+        .arg(incr)
+        .arg(1)
+        .arg("a")
+        .cmd("INCR")
+        .arg("a")
+        .cmd("EVAL")
+        .arg(incr)
+        .arg(1)
+        .arg("a")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(out, ("OK".into(), 2, "2".into(), 3, 4, 5));
+    t.server.shutdown().await;
+}

@@ -36,6 +36,11 @@ const MESSAGE_BATCH: usize = 1024;
 
 enum Item {
     Ready(Reply),
+    /// A script submitted to the writer (its reply once it ran).
+    Script {
+        fut: Pin<Box<dyn Future<Output = Reply> + Send>>,
+        done: Option<Reply>,
+    },
     Pending {
         fut: WriteFuture,
         done: Option<cairn_core::Result<Applied>>,
@@ -273,6 +278,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         for e in std::mem::take(&mut self.seg.entries) {
             let r = match e.item {
                 Item::Ready(r) => r,
+                Item::Script { fut, done } => match done {
+                    Some(r) => r,
+                    None => fut.await,
+                },
                 Item::Pending { fut, done, finish } => finish.render(match done {
                     Some(r) => r,
                     None => fut.await,
@@ -300,6 +309,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if self.sess.multi.is_some() && spec.multi != InMulti::Control {
             let r = cmd::multi::queue(&mut self.sess, spec, args);
             self.push(r, spec.name, started);
+            return false;
+        }
+        if super::script::is_script(spec.name) {
+            // Like a planned write: queued with the writes around it, answered in order.
+            let mut fut = super::script::submit(&self.sh, &self.sess, spec, args);
+            let done = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                Poll::Ready(r) => Some(r),
+                Poll::Pending => None,
+            };
+            self.seg.entries.push(Entry {
+                item: Item::Script { fut, done },
+                name: spec.name,
+                started,
+            });
             return false;
         }
         if spec.plannable {

@@ -139,6 +139,20 @@ pub(crate) async fn run(sh: &Shared, sess: &mut Session, spec: &Spec, args: &[Ve
     }
 }
 
+/// A script future that owns what it needs, for a connection to submit
+/// now and answer in order later (pipelined scripts join one group commit
+/// as pipelined writes do). The first poll queues the script's job.
+pub(crate) fn submit(
+    sh: &Shared,
+    sess: &Session,
+    spec: &'static Spec,
+    args: Vec<Vec<u8>>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>> {
+    let sh = sh.clone();
+    let mut sess = copy_session(sess);
+    Box::pin(async move { run(&sh, &mut sess, spec, &args).await })
+}
+
 /// SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
 async fn script_command(sh: &Shared, args: &[Vec<u8>]) -> Reply {
     let sub = args[1].to_ascii_uppercase();
